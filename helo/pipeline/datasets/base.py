@@ -1,0 +1,156 @@
+"""Data model shared by every reader: subjects -> trials -> signals, video and self-report.
+
+Readers turn a dataset root into :class:`Subject` objects, one subject at a time, so that
+per-subject work can run in parallel and one bad subject does not sink the others.
+
+Conventions
+-----------
+* ``Signal.data`` is ``(n_samples, n_channels)`` float64, ``fs`` in Hz, one name per channel.
+* Modality keys: DMER ``eeg``, ``gsr``, ``ppg`` (+ face ``video``); WESAD chest ``ecg``, ``eda``,
+  ``emg``, ``acc`` (and wrist signals as ``wrist_acc``, ``wrist_bvp``, ``wrist_eda``, ``wrist_temp``;
+  chest ``temp``, ``resp``).
+* ``Trial.trial_id`` is a string: the DMER clip id (``"0"`` .. ``"31"``) or the WESAD condition
+  (``"Base"``, ``"TSST"``, ``"Fun"``, ``"Medi 1"``, ``"Medi 2"``).
+* ``Trial.panas`` holds the raw 1-5 scores in the order of ``Trial.panas_items`` (NaN where the
+  file had no value); :func:`helo.pipeline.labels.panas_to_distribution` turns it into a label
+  distribution.
+* Precomputed-feature layouts fill ``Trial.features`` instead of ``signals``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Protocol, Sequence
+
+import numpy as np
+
+
+class DataError(Exception):
+    """A problem with input data; the message names the file, the subject and what is wrong."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, subject: str | None = None):
+        self.path = str(path) if path is not None else None
+        self.subject = subject
+        self.problem = message
+        where = []
+        if subject is not None:
+            where.append(f"subject {subject}")
+        if path is not None:
+            where.append(f"file {path}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+@dataclass
+class Problem:
+    """One problem found by a reader's ``check``; collected, never raised one at a time."""
+
+    subject: str | None
+    path: str | None
+    message: str
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        parts = [self.severity.upper()]
+        if self.subject is not None:
+            parts.append(f"subject {self.subject}")
+        if self.path is not None:
+            parts.append(str(self.path))
+        return f"{' | '.join(parts)}: {self.message}"
+
+    @classmethod
+    def from_error(cls, err: DataError) -> "Problem":
+        return cls(subject=err.subject, path=err.path, message=err.problem)
+
+
+@dataclass
+class Signal:
+    data: np.ndarray  # (n_samples, n_channels) float64
+    fs: float
+    channels: list[str]
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data, dtype=np.float64)
+        if self.data.ndim == 1:
+            self.data = self.data[:, None]
+        if self.data.shape[1] != len(self.channels):
+            raise ValueError(
+                f"signal has {self.data.shape[1]} channels but {len(self.channels)} names")
+
+    @property
+    def duration(self) -> float:
+        return self.data.shape[0] / float(self.fs)
+
+
+@dataclass
+class VideoRef:
+    """A span of frames in a video file: frames ``start_frame`` .. ``stop_frame - 1``."""
+
+    path: Path
+    start_frame: int = 0
+    stop_frame: int | None = None  # None: to the end of the file
+    fps: float = 30.0
+
+
+@dataclass
+class FeatureBlock:
+    """Precomputed features of one modality for one trial: rows are windows (1 s grid)."""
+
+    values: np.ndarray  # (n_windows, n_features)
+    names: list[str]
+
+
+@dataclass
+class Trial:
+    trial_id: str
+    order: int = 0  # presentation position within the session
+    category: str | None = None  # DMER: positive/negative/mixed; WESAD: condition name
+    signals: dict[str, Signal] = field(default_factory=dict)
+    video: VideoRef | None = None
+    panas: np.ndarray | None = None
+    panas_items: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # other self-reports (arousal, valence, ...)
+    features: dict[str, FeatureBlock] = field(default_factory=dict)
+
+
+@dataclass
+class Subject:
+    subject_id: str
+    trials: list[Trial]
+    layout: str
+    warnings: list[str] = field(default_factory=list)
+
+    def trial(self, trial_id: str) -> Trial:
+        for t in self.trials:
+            if t.trial_id == trial_id:
+                return t
+        raise KeyError(f"subject {self.subject_id} has no trial {trial_id!r}")
+
+
+class Reader(Protocol):
+    """What every layout reader offers."""
+
+    layout: str
+    root: Path
+
+    def subjects(self) -> list[str]:
+        """Subject ids found under ``root`` (sorted, as strings)."""
+
+    def read_subject(self, subject_id: str, modalities: Sequence[str] | None = None) -> Subject:
+        """Read one subject; ``modalities`` limits which signals are loaded (``[]``: self-reports
+        only; ``None``: everything). Raises :class:`DataError` naming file, subject and problem."""
+
+    def check(self) -> list[Problem]:
+        """Every problem found under ``root`` (not only the first)."""
+
+    def modalities(self) -> list[str]:
+        """The modalities this layout provides (model inputs), e.g. eeg, gsr, ppg, video."""
+
+
+def iter_subjects(reader: Reader, subject_ids: Iterable[str] | None = None,
+                  modalities: Sequence[str] | None = None):
+    """Yield ``(subject_id, Subject | DataError)``; an error never stops the others."""
+    for sid in subject_ids if subject_ids is not None else reader.subjects():
+        try:
+            yield sid, reader.read_subject(sid, modalities)
+        except DataError as err:
+            yield sid, err
