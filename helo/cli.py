@@ -1,0 +1,303 @@
+"""The ``helo`` command: every pipeline step, data checks, prediction and orchestration.
+
+Run ``helo <command> --help`` for each command's options. The DVC stages in ``dvc.yaml`` call
+these same commands with the parameters in ``params.yaml``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+EPILOG = """\
+typical use:
+  dvc repro                          run the whole pipeline (synthetic DMER by default)
+  helo check-data /data/WESAD --layout wesad
+  helo preset synth-wesad && dvc repro
+  helo ablate queue --set components && dvc queue start && helo ablate summary
+  helo prefect up                    start a local Prefect server and serve helo/full
+  helo predict --input /data/new --layout dmer-raw --out preds/
+"""
+
+
+def _params(args):
+    from .pipeline import params as P
+    params = P.load(args.params)
+    for text in getattr(args, "set", None) or []:
+        key, value = P.parse_override(text)
+        P.set_dotted(params, key, value)
+    return params
+
+
+def _print(obj):
+    print(json.dumps(obj, indent=2, default=str))
+
+
+# -- commands --------------------------------------------------------------------------------
+
+def cmd_synth(args):
+    from .pipeline import stages
+    if args.from_params:
+        _print(_summary(stages.synth(_params(args))))
+        return 0
+    from .pipeline.datasets.synth import generate
+    if not args.out:
+        raise SystemExit("helo synth: --out DIR is required (or --from-params)")
+    truth = generate(args.layout, Path(args.out), seed=args.seed, preset=args.preset)
+    _print(_summary(truth))
+    return 0
+
+
+def _summary(truth):
+    if not isinstance(truth, dict):
+        return truth
+    return {k: v for k, v in truth.items() if not isinstance(v, (list, dict))} or {
+        "subjects": len(truth.get("subjects", []))}
+
+
+def cmd_check_data(args):
+    from .pipeline.datasets import open_reader
+    from .pipeline.datasets.base import DataError
+    try:
+        reader = open_reader(args.layout, args.root)
+        problems = reader.check()
+        subjects = reader.subjects()
+    except DataError as err:
+        print(f"ERROR: {err}")
+        return 1
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        print(p)
+    print(f"{len(subjects)} subject(s) under {args.root} ({args.layout}): "
+          f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+    return 1 if errors else 0
+
+
+def _engine(params):
+    from .flows.runtime import use_prefect
+    from .pipeline import params as P
+    return use_prefect(P.get(params, "orchestrator.engine", "auto"))
+
+
+def cmd_extract(args):
+    from .pipeline import stages
+    params = _params(args)
+    if _engine(params):
+        from .flows.stages import extract_flow, with_runner
+        summary = with_runner(extract_flow, args.params)(args.modality, args.params, args.force)
+    else:
+        summary = stages.extract(params, args.modality, force=args.force)
+    _print(_summary(summary))
+    return 0 if not summary.get("all_failed") else 1
+
+
+def cmd_assemble(args):
+    from .pipeline import stages
+    _print(stages.assemble(_params(args)))
+    return 0
+
+
+def cmd_evaluate(args):
+    from .pipeline import stages
+    params = _params(args)
+    if _engine(params):
+        from .flows.stages import evaluate_flow, with_runner
+        res = with_runner(evaluate_flow, args.params)(args.protocol, args.method, args.params)
+    else:
+        res = stages.evaluate(params, args.protocol, args.method)
+    _print({k: v for k, v in res.items() if k != "std"})
+    return 0
+
+
+def cmd_report(args):
+    from .pipeline import stages
+    _print(stages.report(_params(args)))
+    return 0
+
+
+def cmd_fit_final(args):
+    from .pipeline import stages
+    _print(stages.fit_final(_params(args)))
+    return 0
+
+
+def cmd_predict(args):
+    from .pipeline.predict import predict_recordings
+    params = _params(args)
+    out = predict_recordings(Path(args.model), args.layout, Path(args.input), Path(args.out),
+                             params, subjects=args.subject)
+    _print(out)
+    return 0
+
+
+def cmd_preset(args):
+    from .pipeline import params as P
+    if args.list or not args.name:
+        for name, path in P.presets().items():
+            first = path.read_text().splitlines()[0].lstrip("# ")
+            print(f"{name:16s} {first}")
+        return 0
+    P.apply_preset(args.name, args.params)
+    print(f"applied preset {args.name} to {args.params}; now run: dvc repro")
+    return 0
+
+
+def cmd_ablate(args):
+    from .pipeline import ablation
+    if args.action == "list":
+        for name, sets in ablation.ABLATIONS.items():
+            print(f"{name}: {len(sets)} experiment(s)")
+            for s in sets:
+                print("   ", " ".join(f"-S {k}={v}" for k, v in s.items()))
+        return 0
+    if args.action in ("queue", "run"):
+        n = ablation.queue(args.set, run=(args.action == "run"), jobs=args.jobs)
+        print(f"{'ran' if args.action == 'run' else 'queued'} {n} experiment(s)"
+              + ("" if args.action == "run" else "; start them with: dvc queue start"))
+        return 0
+    _print(ablation.summary(Path(args.out)))
+    return 0
+
+
+def cmd_prefect(args):
+    from .flows import server as srv
+    if args.action == "server":
+        return srv.start_server(background=args.background)
+    if args.action == "serve":
+        from .flows.pipeline import serve
+        serve(args.name)
+        return 0
+    if args.action == "up":
+        return srv.up(args.name)
+    if args.action == "stop":
+        return srv.stop_server()
+    raise SystemExit(f"unknown action {args.action}")
+
+
+def cmd_info(args):
+    import torch
+    from . import __version__
+    from .pipeline.datasets import LAYOUTS
+    _print({"helo": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "layouts": sorted(LAYOUTS)})
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from .pipeline.splits import PROTOCOLS
+    from .pipeline.datasets import LAYOUTS
+    parser = argparse.ArgumentParser(
+        prog="helo", description=__doc__, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name, func, help_, params=True):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        if params:
+            p.add_argument("--params", default="params.yaml",
+                           help="parameters file (default: params.yaml)")
+            p.add_argument("-S", "--set", action="append", metavar="KEY=VALUE",
+                           help="override a parameter for this run only, e.g. -S "
+                                "model.helo.epochs=5 (DVC will not know: use dvc exp run -S "
+                                "for tracked changes)")
+        return p
+
+    layouts = sorted(LAYOUTS)
+    p = add("synth", cmd_synth, "write a seeded synthetic dataset in a real layout "
+            "(DMER raw/aligned/features or WESAD)")
+    p.add_argument("--layout", choices=["dmer-raw", "dmer-aligned", "dmer-features", "wesad"],
+                   default="dmer-raw")
+    p.add_argument("--out", help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", default="default",
+                   help="size preset: tiny, default, dmer-scale (DMER) / wesad-scale (WESAD)")
+    p.add_argument("--from-params", action="store_true",
+                   help="take layout/preset/seed from params.yaml and write data/raw/synth "
+                        "(the DVC stage)")
+
+    p = add("check-data", cmd_check_data, "list every problem in a dataset folder; exit 1 "
+            "when there is an error", params=False)
+    p.add_argument("root", help="dataset root folder")
+    p.add_argument("--layout", required=True, choices=layouts)
+
+    p = add("extract", cmd_extract, "features of one modality for every subject "
+            "(the pseudo-modality 'labels' stores the self-reports)")
+    p.add_argument("--modality", required=True,
+                   help="eeg, gsr, ppg, video, ecg, eda, emg, acc or labels")
+    p.add_argument("--force", action="store_true", help="recompute subjects already done")
+
+    add("assemble", cmd_assemble, "join the feature store into one dataset with label "
+        "distributions")
+
+    p = add("evaluate", cmd_evaluate, "train and evaluate one method on every fold of a "
+            "protocol")
+    p.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    p.add_argument("--method", required=True, help="helo, mean or a baseline name")
+
+    add("report", cmd_report, "comparison tables (Markdown/CSV with ranks), figures, summary "
+        "metrics")
+    add("fit-final", cmd_fit_final, "train HeLo on all windows for `helo predict`")
+
+    p = add("predict", cmd_predict, "apply a trained model to new recordings: distribution "
+            "per window and per trial")
+    p.add_argument("--model", default="models/helo", help="folder written by fit-final")
+    p.add_argument("--input", required=True, help="recording folder (any supported layout)")
+    p.add_argument("--layout", required=True, choices=layouts)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--subject", action="append", help="only these subject ids")
+
+    p = add("preset", cmd_preset, "apply a named parameter preset to params.yaml")
+    p.add_argument("name", nargs="?", help="preset name (see --list)")
+    p.add_argument("--list", action="store_true")
+
+    p = add("ablate", cmd_ablate, "the paper's ablations as DVC experiments", params=False)
+    p.add_argument("action", choices=["list", "queue", "run", "summary"],
+                   help="list them; queue them (dvc exp run --queue); run them now; "
+                        "summarise finished experiments into a table and plot")
+    p.add_argument("--set", default="all",
+                   help="components, modalities, query, heads, depth or all")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--out", default="outputs/ablation", help="summary folder")
+
+    p = add("prefect", cmd_prefect, "local Prefect server and the helo/full deployment",
+            params=False)
+    p.add_argument("action", choices=["server", "serve", "up", "stop"],
+                   help="server: start a local server (SQLite in .prefect/); serve: serve "
+                        "deployment helo/full; up: both; stop: stop a background server")
+    p.add_argument("--background", action="store_true", help="server: detach")
+    p.add_argument("--name", default="full", help="deployment name")
+
+    add("info", cmd_info, "versions, device and supported layouts", params=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from .pipeline.datasets.base import DataError
+    try:
+        return int(args.func(args) or 0)
+    except (DataError, FileNotFoundError, ValueError) as err:
+        print(f"helo {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

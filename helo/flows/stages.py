@@ -1,0 +1,87 @@
+"""Stage flows: one Prefect task per subject (extraction) or per fold (evaluation)."""
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+
+from ..pipeline import params as P
+from ..pipeline import stages
+from .runtime import task_runner
+
+TRANSIENT = (OSError, TimeoutError, ConnectionError)
+
+
+@task(name="extract-subject", retries=2, retry_delay_seconds=2,
+      retry_condition_fn=lambda t, r, s: isinstance(s.result(raise_on_failure=False),
+                                                    TRANSIENT),
+      cache_policy=None)
+def extract_subject_task(layout, root, subject, modality, store, fparams, force=False):
+    from ..pipeline.extract import extract_subject
+    return extract_subject(layout, root, subject, modality, store, fparams, force=force)
+
+
+@task(name="evaluate-fold", retries=1, retry_delay_seconds=2, cache_policy=None)
+def evaluate_fold_task(kwargs: dict):
+    from ..pipeline.evaluate import run_fold
+    return run_fold(**kwargs)
+
+
+def _runner(params):
+    o = stages.orchestration(params)
+    return task_runner(o["kind"], o["workers"], o["address"])
+
+
+@flow(name="extract", log_prints=True)
+def extract_flow(modality: str, params_path: str = "params.yaml", force: bool = False):
+    """Features of one modality for every subject, a task per subject."""
+    params = P.load(params_path)
+    log = get_run_logger()
+
+    class _PrefectExecutor:
+        """Adapter so run_extract submits Prefect tasks instead of executor calls."""
+
+        def submit(self, fn, *args, **kwargs):
+            return _Future(extract_subject_task.submit(*args, **kwargs))
+
+    summary = stages.extract(params, modality, executor=_PrefectExecutor(), force=force)
+    log.info("extract %s: %s", modality, {k: v for k, v in summary.items()
+                                          if not isinstance(v, (list, dict))})
+    return summary
+
+
+class _Future:
+    """Just enough of concurrent.futures.Future over a PrefectFuture for run_extract."""
+
+    def __init__(self, pf):
+        self._pf = pf
+
+    def result(self, timeout=None):
+        return self._pf.result(timeout=timeout)
+
+    def done(self):
+        return self._pf.state.is_final()
+
+    def add_done_callback(self, fn):
+        self._pf.add_done_callback(lambda _pf: fn(self))
+
+    def exception(self, timeout=None):
+        try:
+            self._pf.result(timeout=timeout)
+        except BaseException as err:  # noqa: BLE001
+            return err
+        return None
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate_flow(protocol: str, method: str, params_path: str = "params.yaml"):
+    """One method under one protocol, a task per fold."""
+    params = P.load(params_path)
+
+    def fold_runner(kwargs_list):
+        futures = [evaluate_fold_task.submit(kw) for kw in kwargs_list]
+        return [f.result() for f in futures]
+
+    return stages.evaluate(params, protocol, method, fold_runner=fold_runner, progress=False)
+
+
+def with_runner(fl, params_path: str = "params.yaml"):
+    return fl.with_options(task_runner=_runner(P.load(params_path)))

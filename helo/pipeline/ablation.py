@@ -1,0 +1,153 @@
+"""The HeLo paper's ablations as DVC experiments, and a table + plot summarising them.
+
+Sets (each experiment changes HeLo's parameters only, so DVC re-runs only HeLo's evaluation
+stages and the report):
+
+* ``components`` -- CAPF, OTHM, LCDCA each replaced by plain concatenation (Fig. 5);
+* ``modalities`` -- every non-empty subset of the modalities (15 for four; Tables 9-12);
+* ``query`` -- each physiological modality as CAPF's query (Table 8);
+* ``heads`` -- 1, 2, 4, 8 attention heads (Fig. 6; heads must divide d=128, so 3, 5, 6, 7 are
+  left out);
+* ``depth`` -- 1-4 Transformer layers (Fig. 7).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import params as P
+from .io import atomic_path, write_text
+
+
+def ablations(params: dict) -> dict[str, list[dict]]:
+    mods = list(P.get(params, "features.modalities"))
+    phys = list(P.get(params, "assemble.physiological"))
+    subsets = [list(c) for r in range(1, len(mods) + 1) for c in itertools.combinations(mods, r)]
+    return {
+        "components": [{"model.helo.use_capf": False}, {"model.helo.use_othm": False},
+                       {"model.helo.use_lcdca": False},
+                       {"model.helo.use_capf": False, "model.helo.use_othm": False,
+                        "model.helo.use_lcdca": False}],
+        "modalities": [{"model.helo.modalities": s} for s in subsets if s != mods],
+        "query": [{"model.helo.query": q} for q in phys if q != P.get(params, "model.helo.query")],
+        "heads": [{"model.helo.heads": h} for h in (1, 2, 4, 8)
+                  if h != P.get(params, "model.helo.heads")],
+        "depth": [{"model.helo.depth": d} for d in (1, 2, 3, 4)
+                  if d != P.get(params, "model.helo.depth")],
+    }
+
+
+def __getattr__(name):  # ABLATIONS for the current params.yaml, for `helo ablate list`
+    if name == "ABLATIONS":
+        return ablations(P.load("params.yaml"))
+    raise AttributeError(name)
+
+
+def _name(over: dict) -> str:
+    parts = []
+    for k, v in over.items():
+        key = k.split(".")[-1]
+        val = "+".join(v) if isinstance(v, list) else str(v).lower()
+        parts.append(f"{key}-{val}")
+    return "abl-" + "-".join(parts).replace("_", "")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, list):
+        return "[" + ",".join(v) + "]"
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def commands(which: str = "all", params: dict | None = None, queue: bool = True) -> list[list]:
+    params = params or P.load("params.yaml")
+    sets = ablations(params)
+    chosen = sets if which == "all" else {which: sets[which]}
+    if which != "all" and which not in sets:
+        raise ValueError(f"unknown ablation set {which!r}; choose from {sorted(sets)} or all")
+    cmds = []
+    for overs in chosen.values():
+        for over in overs:
+            cmd = [sys.executable, "-m", "dvc", "exp", "run", *(["--queue"] if queue else []),
+                   "--name", _name(over)]
+            for k, v in over.items():
+                cmd += ["-S", f"{k}={_fmt(v)}"]
+            cmds.append(cmd)
+    return cmds
+
+
+def queue(which: str = "all", run: bool = False, jobs: int = 1) -> int:
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", DO_NOT_TRACK="1")
+    cmds = commands(which, queue=not run)
+    for cmd in cmds:
+        print(" ".join(cmd[2:]))
+        subprocess.run(cmd, check=True, env=env)
+    return len(cmds)
+
+
+def summary(out: Path) -> dict:
+    """Collect finished experiments (``dvc exp show --json``) into a table and a bar plot."""
+    import pandas as pd
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    raw = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"],
+                         capture_output=True, text=True, check=True, env=env).stdout
+    rows = []
+    for commit in json.loads(raw or "[]"):
+        for exp in [commit] + [e for ex in commit.get("experiments") or []
+                               for e in (ex.get("revs") or [])]:
+            data = (exp.get("data") or {})
+            name = exp.get("name") or data.get("name") or exp.get("rev", "workspace")
+            metrics = ((data.get("metrics") or {}).get("outputs/metrics.json") or {}).get("data")
+            params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+            if not metrics:
+                continue
+            helo = params.get("model", {}).get("helo", {})
+            for protocol, methods in metrics.items():
+                if "helo" not in methods:
+                    continue
+                rows.append({"experiment": name, "protocol": protocol,
+                             "capf": helo.get("use_capf"), "othm": helo.get("use_othm"),
+                             "lcdca": helo.get("use_lcdca"),
+                             "modalities": "+".join(helo.get("modalities") or ["all"]),
+                             "query": helo.get("query"), "heads": helo.get("heads"),
+                             "depth": helo.get("depth"), **methods["helo"]})
+    if not rows:
+        raise ValueError("no finished experiment has HeLo metrics: run `helo ablate queue` "
+                         "and `dvc queue start` (or `helo ablate run`) first")
+    df = pd.DataFrame(rows).drop_duplicates(["experiment", "protocol"])
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "ablation.csv") as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6f")
+    write_text(out / "ablation.md", df.to_markdown(index=False, floatfmt=".4f")
+               if _has_tabulate() else df.to_string(index=False))
+    _plot(df, out / "ablation.png")
+    return {"experiments": int(df["experiment"].nunique()), "table": str(out / "ablation.md")}
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def _plot(df, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    protocols = sorted(df["protocol"].unique())
+    fig, axes = plt.subplots(1, len(protocols), figsize=(6 * len(protocols), 0.3 * len(df) + 2),
+                             squeeze=False)
+    for ax, p in zip(axes[0], protocols):
+        d = df[df["protocol"] == p].sort_values("kl")
+        ax.barh(d["experiment"], d["kl"])
+        ax.set_title(f"HeLo ablations, {p}: KL (lower is better)")
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

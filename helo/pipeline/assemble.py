@@ -1,0 +1,165 @@
+"""Assemble the feature store into one dataset: X per modality, label distribution, ids.
+
+Rows of every modality are joined on ``(subject, trial, window)`` (the shared window grid, see
+``docs/design.md``); the label distribution of a row is its trial's PANAS scores over the chosen
+item set, normalised to sum 1 (shared by every window of the trial). Rows where a modality's
+features are NaN (flat signal, no face, trial too short ...) are dropped or zero-filled
+(``nan_policy``); what was dropped and why is written to ``assembly.json``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_path, write_json
+from .labels import panas_to_distribution, resolve_items
+
+KEYS = ["subject", "trial", "window"]
+META_COLS = {"subject", "trial", "window", "t_end", "note"}
+
+
+@dataclass
+class Dataset:
+    X: dict[str, np.ndarray]
+    feature_names: dict[str, list[str]]
+    y: np.ndarray
+    label_names: list[str]
+    subject: np.ndarray
+    trial: np.ndarray
+    window: np.ndarray
+    physiological: list[str]
+    behavioural: list[str]
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    def subset(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {m: x[rows] for m, x in self.X.items()}
+
+    def trial_keys(self) -> np.ndarray:
+        return np.char.add(np.char.add(self.subject.astype(str), "|"), self.trial.astype(str))
+
+
+def read_modality(store: Path, modality: str) -> pd.DataFrame:
+    folder = Path(store) / modality
+    files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+    if not files:
+        raise FileNotFoundError(f"no features for modality {modality!r} under {folder} "
+                                f"(run the extract stage first)")
+    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    df["subject"] = df["subject"].astype(str)
+    df["trial"] = df["trial"].astype(str)
+    return df
+
+
+def assemble(store: str | Path, modalities: list[str], *, items="dmer",
+             physiological: list[str], behavioural: list[str], nan_policy: str = "drop",
+             out: str | Path | None = None) -> Dataset:
+    store = Path(store)
+    if nan_policy not in ("drop", "zero"):
+        raise ValueError("nan_policy must be 'drop' or 'zero'")
+    for m in physiological + behavioural:
+        if m not in modalities:
+            raise ValueError(f"modality {m!r} is listed as physiological/behavioural but not in "
+                             f"the modalities {modalities}")
+    labels = read_modality(store, "labels")
+    item_cols = [c for c in labels.columns if c.startswith("panas_")]
+    score_items = [c[len("panas_"):] for c in item_cols]
+    wanted = resolve_items(items)
+    report = {"dropped": {}, "label_errors": []}
+
+    # Label distribution per trial; trials whose report is unusable are dropped with a reason.
+    dist_rows = []
+    for _, row in labels.iterrows():
+        try:
+            d = panas_to_distribution(row[item_cols].to_numpy(dtype=float), score_items, wanted)
+        except ValueError as err:
+            report["label_errors"].append(
+                {"subject": row["subject"], "trial": row["trial"], "reason": str(err)})
+            continue
+        dist_rows.append({"subject": row["subject"], "trial": row["trial"],
+                          **{f"y_{w}": v for w, v in zip(wanted, d)}})
+    if not dist_rows:
+        raise ValueError(f"no trial under {store / 'labels'} has a usable self-report")
+    lab = pd.DataFrame(dist_rows)
+
+    merged = None
+    names: dict[str, list[str]] = {}
+    for m in modalities:
+        df = read_modality(store, m)
+        cols = [c for c in df.columns if c not in META_COLS]
+        names[m] = cols
+        df = df[KEYS + cols].rename(columns={c: f"{m}::{c}" for c in cols})
+        merged = df if merged is None else merged.merge(df, on=KEYS, how="inner")
+    merged = merged.merge(lab, on=["subject", "trial"], how="inner")
+    merged = merged.sort_values(KEYS, key=lambda s: s.map(_natural_key) if s.dtype == object
+                                else s).reset_index(drop=True)
+
+    X = {m: merged[[f"{m}::{c}" for c in names[m]]].to_numpy(dtype=np.float32)
+         for m in modalities}
+    bad = np.zeros(len(merged), dtype=bool)
+    for m in modalities:
+        nan_rows = ~np.isfinite(X[m]).all(axis=1)
+        report["dropped"][m] = int(nan_rows.sum())
+        if nan_policy == "drop":
+            bad |= nan_rows
+        else:
+            X[m] = np.nan_to_num(X[m], nan=0.0, posinf=0.0, neginf=0.0)
+    keep = ~bad
+    ds = Dataset(
+        X={m: x[keep] for m, x in X.items()}, feature_names=names,
+        y=merged[[f"y_{w}" for w in wanted]].to_numpy(dtype=np.float32)[keep],
+        label_names=wanted, subject=merged["subject"].to_numpy().astype(str)[keep],
+        trial=merged["trial"].to_numpy().astype(str)[keep],
+        window=merged["window"].to_numpy().astype(int)[keep],
+        physiological=list(physiological), behavioural=list(behavioural))
+    if ds.n == 0:
+        raise ValueError("assembly produced no rows: every row had NaN features or no label")
+    if out is not None:
+        save(ds, out)
+        report.update({"rows": ds.n, "subjects": sorted(set(ds.subject.tolist())),
+                       "trials": int(len(set(ds.trial_keys().tolist()))),
+                       "dims": {m: int(x.shape[1]) for m, x in ds.X.items()},
+                       "labels": wanted, "nan_policy": nan_policy})
+        write_json(Path(out) / "assembly.json", report)
+    return ds
+
+
+def _natural_key(v):
+    s = str(v)
+    return (0, int(s), "") if s.isdigit() else (1, 0, s)
+
+
+def save(ds: Dataset, out: str | Path) -> None:
+    out = Path(out)
+    arrays = {f"X_{m}": x for m, x in ds.X.items()}
+    arrays.update(y=ds.y, subject=ds.subject, trial=ds.trial, window=ds.window)
+    with atomic_path(out / "dataset.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    write_json(out / "meta.json", {"modalities": list(ds.X), "feature_names": ds.feature_names,
+                                   "label_names": ds.label_names,
+                                   "physiological": ds.physiological,
+                                   "behavioural": ds.behavioural})
+
+
+def load(folder: str | Path, modalities: list[str] | None = None) -> Dataset:
+    folder = Path(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    mods = modalities if modalities is not None else meta["modalities"]
+    missing = [m for m in mods if m not in meta["modalities"]]
+    if missing:
+        raise ValueError(f"modalities {missing} are not in the assembled dataset "
+                         f"({meta['modalities']})")
+    with np.load(folder / "dataset.npz", allow_pickle=False) as z:
+        return Dataset(X={m: z[f"X_{m}"] for m in mods},
+                       feature_names={m: meta["feature_names"][m] for m in mods},
+                       y=z["y"], label_names=meta["label_names"], subject=z["subject"],
+                       trial=z["trial"], window=z["window"],
+                       physiological=[m for m in meta["physiological"] if m in mods],
+                       behavioural=[m for m in meta["behavioural"] if m in mods])

@@ -1,0 +1,76 @@
+"""Where parallel per-subject / per-fold work runs: threads, processes, Dask or Ray.
+
+``executor(kind, workers, address)`` is a context manager yielding a
+:class:`concurrent.futures.Executor`, so stage code is the same whichever runs it:
+
+* ``threads`` / ``processes`` -- this machine.
+* ``dask`` -- ``address`` of a running ``dask.distributed`` scheduler (``tcp://host:8786``),
+  or a ``LocalCluster`` of ``workers`` single-threaded worker processes when ``address`` is null.
+* ``ray`` -- ``ray.init(address)`` (``auto`` or ``ray://host:10001``); needs ``pip install
+  'helo[ray]'``. Each submitted call becomes a Ray task.
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+
+KINDS = ("threads", "processes", "dask", "ray", "serial")
+
+
+class SerialExecutor(Executor):
+    """Runs each call at once in this process (debugging, one worker)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller through the future
+            fut.set_exception(err)
+        return fut
+
+
+class RayExecutor(Executor):
+    def __init__(self, address: str | None, workers: int):
+        try:
+            import ray
+        except ImportError as err:  # pragma: no cover - optional dependency
+            raise RuntimeError("task_runner 'ray' needs Ray: pip install 'helo[ray]'") from err
+        self._ray = ray
+        if not ray.is_initialized():
+            ray.init(address=address, num_cpus=None if address else workers,
+                     include_dashboard=False, log_to_driver=False)
+
+    def submit(self, fn, /, *args, **kwargs):
+        remote = self._ray.remote(fn)
+        return remote.remote(*args, **kwargs).future()
+
+    def shutdown(self, wait=True, **_):
+        pass
+
+
+@contextlib.contextmanager
+def executor(kind: str = "processes", workers: int = 2, address: str | None = None):
+    if kind not in KINDS:
+        raise ValueError(f"unknown task runner {kind!r}; choose one of {KINDS}")
+    workers = max(1, int(workers or 1))
+    if kind == "serial" or (kind in ("threads", "processes") and workers == 1):
+        yield SerialExecutor()
+    elif kind == "threads":
+        with ThreadPoolExecutor(workers) as ex:
+            yield ex
+    elif kind == "processes":
+        # spawn: safe beside torch/OpenMP state in the parent; workers import only what they use.
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+            yield ex
+    elif kind == "dask":
+        from distributed import Client, LocalCluster
+        if address:
+            with Client(address) as client:
+                yield client.get_executor()
+        else:
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                yield client.get_executor()
+    else:
+        yield RayExecutor(address, workers)

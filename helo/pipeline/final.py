@@ -1,0 +1,45 @@
+"""Train HeLo on every assembled window and save what ``helo predict`` needs.
+
+``models/helo/`` holds ``model.pt`` (state dict, loaded with ``weights_only=True``),
+``scaler.npz`` (per-modality mean/std of the training features) and ``config.json`` (modalities,
+feature names, label names, feature parameters, model parameters), all written atomically.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import assemble as asm
+from . import params as P
+from .evaluate import Standardiser, model_spec
+from .io import atomic_path, write_json
+
+
+def fit_final_model(dataset_dir: Path, out: Path, params: dict) -> dict:
+    from ..model.registry import make_model
+    model_params = dict(P.get(params, "model.helo") or {})
+    modalities = model_params.pop("modalities", None) or None
+    model_params.setdefault("seed", int(P.get(params, "evaluate.seed", 0)))
+    ds = asm.load(dataset_dir, modalities)
+    scaler = Standardiser().fit(ds.X)
+    from .stages import channels_of
+    spec = model_spec(ds, channels_of(params))
+    model = make_model("helo", spec, model_params)
+    model.fit(scaler.transform(ds.X), ds.y, groups=ds.subject)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.pt")
+    with atomic_path(out / "scaler.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **scaler.state())
+    feats = {m: {**(P.get(params, "features.common") or {}),
+                 **(P.get(params, f"features.{m}") or {})} for m in ds.X}
+    write_json(out / "config.json", {
+        "method": "helo", "modalities": list(ds.X), "feature_names": ds.feature_names,
+        "label_names": ds.label_names, "physiological": ds.physiological,
+        "behavioural": ds.behavioural, "channels": spec.channels, "dims": spec.dims,
+        "feature_params": feats, "model_params": model_params,
+        "trained_on": {"dataset": P.get(params, "data.name"), "rows": ds.n,
+                       "subjects": sorted(set(ds.subject.tolist()))}})
+    return {"rows": ds.n, "out": str(out)}

@@ -1,0 +1,77 @@
+"""Apply a trained model to new recordings in any supported layout.
+
+The recordings go through the same feature code as training (parameters from the model's
+``config.json``) into a scratch feature store, rows are joined on the window grid, standardised
+with the training statistics and fed to the model. Written (atomically) to ``out``:
+``windows.csv`` (one predicted distribution per window) and ``trials.csv`` (the mean over a
+trial's windows, renormalised), plus ``skipped.json`` for rows without usable features.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .assemble import KEYS, META_COLS, read_modality
+from .evaluate import Standardiser
+from .io import atomic_path, write_json
+
+
+def load_trained(model_dir: Path):
+    from ..model.base import ModalitySpec
+    from ..model.registry import load_model
+    config = json.loads((model_dir / "config.json").read_text())
+    spec = ModalitySpec(dims=config["dims"], physiological=config["physiological"],
+                        behavioural=config["behavioural"], n_labels=len(config["label_names"]),
+                        label_names=config["label_names"], channels=config.get("channels", {}))
+    model = load_model(config["method"], model_dir / "model.pt", spec)
+    with np.load(model_dir / "scaler.npz", allow_pickle=False) as z:
+        scaler = Standardiser.from_state({k: z[k] for k in z.files})
+    return model, scaler, config
+
+
+def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, params: dict,
+                       subjects: list[str] | None = None) -> dict:
+    from .extract import run_extract
+    model_dir, out = Path(model_dir), Path(out)
+    if not (model_dir / "config.json").exists():
+        raise FileNotFoundError(f"{model_dir} holds no trained model (config.json missing): "
+                                f"run `dvc repro fit-final` or `helo fit-final` first")
+    model, scaler, config = load_trained(model_dir)
+    with tempfile.TemporaryDirectory(prefix="helo-predict-") as scratch:
+        store = Path(scratch)
+        frames = None
+        for m in config["modalities"]:
+            run_extract(layout, root, store, m, config["feature_params"][m], subjects=subjects,
+                        workers=1)
+            df = read_modality(store, m)
+            names = config["feature_names"][m]
+            missing = [c for c in names if c not in df.columns]
+            if missing:
+                raise ValueError(f"features of {m} from {root} lack {len(missing)} of the "
+                                 f"model's columns (e.g. {missing[:3]}): different feature "
+                                 f"parameters or channel set")
+            df = df[KEYS + names].rename(columns={c: f"{m}::{c}" for c in names})
+            frames = df if frames is None else frames.merge(df, on=KEYS, how="inner")
+    X = {m: frames[[f"{m}::{c}" for c in config["feature_names"][m]]].to_numpy(np.float32)
+         for m in config["modalities"]}
+    ok = np.all([np.isfinite(x).all(axis=1) for x in X.values()], axis=0)
+    keys = frames[KEYS].reset_index(drop=True)
+    pred = np.full((len(keys), len(config["label_names"])), np.nan)
+    if ok.any():
+        pred[ok] = model.predict(scaler.transform({m: x[ok] for m, x in X.items()}))
+    windows = keys.copy()
+    for j, lab in enumerate(config["label_names"]):
+        windows[lab] = pred[:, j]
+    trials = windows[ok].groupby(["subject", "trial"], sort=False)[config["label_names"]].mean()
+    trials = trials.div(trials.sum(axis=1), axis=0).reset_index()
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "windows.csv") as tmp:
+        windows.to_csv(tmp, index=False, float_format="%.6f")
+    with atomic_path(out / "trials.csv") as tmp:
+        trials.to_csv(tmp, index=False, float_format="%.6f")
+    write_json(out / "skipped.json", {"windows_without_features": int((~ok).sum())})
+    return {"windows": int(ok.sum()), "trials": int(len(trials)), "out": str(out)}
