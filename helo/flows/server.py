@@ -29,10 +29,13 @@ def start_server(background: bool = False, timeout: float = 90.0) -> int:
         print(f"a Prefect server already answers at {url}")
         return 0
     env = _env()
+    from urllib.parse import urlparse
+    port = str(urlparse(url).port or 4200)
+    ui = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-           "--port", "4200"]
+           "--port", port]
     if not background:
-        print(f"Prefect UI: http://127.0.0.1:4200  (API {url}; Ctrl-C stops)")
+        print(f"Prefect UI: {ui}  (API {url}; Ctrl-C stops)")
         return subprocess.call(cmd, env=env)
     log = open(Path(env["PREFECT_HOME"]) / "server.log", "ab")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -41,7 +44,7 @@ def start_server(background: bool = False, timeout: float = 90.0) -> int:
     t0 = time.time()
     while time.time() - t0 < timeout:
         if server_up(url, timeout=1.0):
-            print(f"Prefect server up in {time.time() - t0:.1f} s: UI http://127.0.0.1:4200, "
+            print(f"Prefect server up in {time.time() - t0:.1f} s: UI {ui}, "
                   f"log {Path(env['PREFECT_HOME']) / 'server.log'}")
             return 0
         if proc.poll() is not None:
