@@ -100,9 +100,26 @@ def run_fold(dataset_dir: str, protocol: str, method: str, fold_index: int, *,
     result = {"fold": fold.name, "subject": fold.subject, "n_train": int(len(fit_rows)),
               "n_val": int(len(val_rows)), "n_test": int(len(fold.test)), "fit_s": fit_s,
               **metrics, "test_rows": fold.test, "pred": pred, "history": model.history()}
-    if explain and hasattr(model, "explain"):
-        result["explain"] = model.explain(X_test)
+    if explain and hasattr(model, "forward_aux"):
+        result["explain"] = explain_model(model, X_test)
     return result
+
+
+#: names of HeLo's internals kept for figures -> names in explain.npz
+EXPLAIN_KEYS = {"M_L": "label_corr", "tokens_phy": "phys_before", "tokens_beh": "beh_before",
+                "tokens_phy_ot": "phys_after", "plan": "plan"}
+
+
+def explain_model(model, X: dict, max_samples: int = 300) -> dict:
+    """Label correlations and tokens before/after OT for up to ``max_samples`` test rows."""
+    n = len(next(iter(X.values())))
+    take = np.linspace(0, n - 1, min(n, max_samples)).astype(int)
+    aux = model.forward_aux({m: x[take] for m, x in X.items()})
+    out = {new: aux[old] for old, new in EXPLAIN_KEYS.items() if old in aux}
+    if "phys_after" in out and "beh_before" in out:
+        out["beh_after"] = out["beh_before"]  # OT moves the physiological tokens only
+    out["sample_rows"] = take
+    return out
 
 
 def summarise(results: list[dict], metric_names: list[str]) -> dict:

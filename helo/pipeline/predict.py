@@ -22,12 +22,14 @@ from .io import atomic_path, write_json
 
 def load_trained(model_dir: Path):
     from ..model.base import ModalitySpec
-    from ..model.registry import load_model
+    from ..model.helo import HeLoLearner
     config = json.loads((model_dir / "config.json").read_text())
     spec = ModalitySpec(dims=config["dims"], physiological=config["physiological"],
                         behavioural=config["behavioural"], n_labels=len(config["label_names"]),
                         label_names=config["label_names"], channels=config.get("channels", {}))
-    model = load_model(config["method"], model_dir / "model.pt", spec)
+    if config["method"] != "helo":
+        raise ValueError(f"{model_dir}: only HeLo models can be loaded for prediction")
+    model = HeLoLearner.load(model_dir / "model.pt")
     with np.load(model_dir / "scaler.npz", allow_pickle=False) as z:
         scaler = Standardiser.from_state({k: z[k] for k in z.files})
     return model, scaler, config
