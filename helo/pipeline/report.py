@@ -252,7 +252,7 @@ def _tsne(ex, out):
 def _efficiency(out, params) -> list[dict]:
     """Parameters and FLOPs of every deep method at DMER's dimensions (Table 5)."""
     try:
-        from ..model.complexity import efficiency_table
+        from .efficiency import efficiency_table
     except ImportError:
         return []
     rows = efficiency_table(list(P.get(params, "evaluate.methods")), params)

@@ -1,0 +1,866 @@
+"""Readers for the three DMER releases: raw recordings, aligned ``datas.mat`` and 913-d features.
+
+All three return :class:`~helo.pipeline.datasets.base.Subject` objects whose trials are the rows
+of the subject's ``*_panas.csv`` (one row per trial, presentation order): ``trial_id`` is the clip
+id as a string, ``order`` the row position, ``category`` positive (0-7) / negative (8-15) / mixed
+(16-31), ``panas`` the 10 scores (NaN where a cell is empty) in :data:`DMER_PANAS` order, and
+``extra`` holds ``arousal``, ``valence``, ``dominance`` (``Arousal_Valence.csv``, columns assumed
+in that order: the real column order is unsure) and ``amusement``, ``disgust``
+(``*_emotions.csv``) where those files have the clip.
+
+Raw layout (``<root>/<n>/<n>/`` + ``<root>/<n>/sub<n>/``)
+---------------------------------------------------------
+Every stream is cut by its *own* markers; no clock alignment between devices is attempted or
+needed. A clip k spans from the sample carrying code ``k+10`` up to (not including) the sample
+carrying code ``k+100``:
+
+* EEG: ``sub<n>/1_raw.edf`` (else the only ``*.edf`` there). The 18 channels are picked by name
+  (case-insensitive; ``EEG `` prefixes and ``-Pz``/``-REF`` style suffixes ignored; others such as
+  A1, A2, X1-X3 dropped). Codes come from a trigger channel (named ``Trigger``/``TRIG``/
+  ``Status``/``STI``: an event wherever the rounded value changes to a non-zero code) or, when
+  there is none or it holds no code, from EDF+ annotations whose description contains an integer
+  code (onset rounded to the nearest sample). EEG time zero is the file's first sample; its
+  first trigger is the practice start, matching the first code in camera.csv and the wristband
+  files. The file size is checked against the EDF header, so a truncated file is reported. Data
+  are returned in microvolts.
+* GSR / PPG: ``raw_gsr.csv`` / ``raw_ppg.csv``, no header, ``timestamp,value[,marker]``. Nominal
+  rates 4 Hz / 100 Hz. Per-sample times are reconstructed per packet (packet timestamp + j/fs for
+  the j-th sample after it; samples before the first timestamp extrapolated backwards); they are
+  only used to warn about gaps (lost packets) and a rate far from nominal. Empty values are NaN
+  (kept, with a warning).
+* Video: ``camera.csv`` (``frame,code,epoch_ms``; rows with code 0 are ignored, so one row per
+  frame also works) gives the frame span of each clip in the whole-session ``1_<ms>.mp4``. A
+  missing video or camera.csv is a warning (``video=None``), not an error.
+* Code 40 is both "rest start" and "clip 30 start": ``40`` followed by ``130`` is clip 30,
+  ``40`` followed by ``50`` is the rest; ``50`` followed by ``60`` is the practice trial. Both
+  are skipped. A clip start without its end (or an end without its start) is an error.
+
+Aligned layout (``<root>/<n>/``): ``datas.mat`` (``eeg_datas`` 20 x N, ``gsr_datas``/``ppg_datas``
+3 x N: signal rows, clip-id row, time row; ``fs_*``; v7.3 files are read with h5py), ``<k>.mp4``
+per trial and the self-report CSVs in the same folder (also looked for in ``<n>/<n>/``). Columns
+are selected by the id row; id 40 (rest) and other ids without a PANAS row are dropped (the
+latter with an error). The video of a trial is the last ``T * fps`` frames of ``<k>.mp4``.
+
+Features layout: ``<root>/<n>.mat`` (``feas`` N x 913, ``vids``) with self-reports in
+``<root>/<n>/`` (or ``<root>/``, named ``<n>_panas.csv`` ...). ``feas`` is split into the
+FeatureBlocks ``eeg`` (90: ``eeg_<channel>_<band>``, band varying fastest), ``gsr`` (28),
+``ppg`` (27) and ``video`` (768, LBP-TOP histograms ``video_lbptop_<plane>_<bin>``).
+
+``read_subject`` collects every problem of the subject; any error raises one :class:`DataError`
+(the first, with a count of the others); warnings land in ``Subject.warnings``. ``check()``
+returns all of them, for all subjects, as :class:`Problem` objects.
+"""
+from __future__ import annotations
+
+import re
+import warnings as _warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from helo.pipeline.labels import DMER_PANAS
+
+from .base import DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef
+
+EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1",
+                "O2", "F7", "F8", "T6", "T4"]
+BANDS = ["delta", "theta", "alpha", "beta", "gamma"]
+MODALITIES = ["eeg", "gsr", "ppg", "video"]
+SIGNALS = ["eeg", "gsr", "ppg"]
+NOMINAL_FS = {"eeg": 300.0, "gsr": 4.0, "ppg": 100.0}
+REST_ID = 40
+
+_STAT = ["median", "mean", "std", "min", "max", "minratio", "maxratio"]
+_FFT = ["median", "mean", "std", "max", "min", "range"]
+GSR_FEATURES = ([f"gsr_{p}_{s}" for p in ("raw", "d1", "d2") for s in _STAT]
+                + [f"gsr_fft_{s}" for s in _FFT] + ["gsr_psd_0_2hz"])
+PPG_FEATURES = ([f"ppg_{p}_{s}" for p in ("raw", "d1", "d2") for s in _STAT]
+                + [f"ppg_fft_{s}" for s in _FFT])
+EEG_FEATURES = [f"eeg_{c}_{b}" for c in EEG_CHANNELS for b in BANDS]
+VIDEO_FEATURES = [f"video_lbptop_{p}_{k}" for p in ("xy", "xt", "yt") for k in range(256)]
+FEATURE_BLOCKS = {"eeg": (0, 90, EEG_FEATURES), "gsr": (90, 118, GSR_FEATURES),
+                  "ppg": (118, 145, PPG_FEATURES), "video": (145, 913, VIDEO_FEATURES)}
+
+
+def clip_category(clip: int) -> str:
+    if 0 <= clip <= 7:
+        return "positive"
+    if 8 <= clip <= 15:
+        return "negative"
+    if 16 <= clip <= 31:
+        return "mixed"
+    raise ValueError(f"DMER clip ids are 0..31, got {clip}")
+
+
+# ----------------------------------------------------------------------------- problem collection
+
+
+class _Collector:
+    """Problems of one subject: errors and warnings, collected instead of raised one by one."""
+
+    def __init__(self, subject: str):
+        self.subject = subject
+        self.problems: list[Problem] = []
+
+    def error(self, message: str, path=None) -> None:
+        self.problems.append(Problem(self.subject, str(path) if path is not None else None,
+                                     message, "error"))
+
+    def warn(self, message: str, path=None) -> None:
+        self.problems.append(Problem(self.subject, str(path) if path is not None else None,
+                                     message, "warning"))
+
+    def add(self, err: DataError) -> None:
+        self.problems.append(Problem(err.subject or self.subject, err.path, err.problem, "error"))
+
+    def fail(self, message: str, path=None) -> DataError:
+        return DataError(message, path=path, subject=self.subject)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warning_texts(self) -> list[str]:
+        return [f"{p.path}: {p.message}" if p.path else p.message
+                for p in self.problems if p.severity == "warning"]
+
+    def raise_errors(self) -> None:
+        errs = self.errors
+        if errs:
+            first = errs[0]
+            more = f" (and {len(errs) - 1} more problem(s); run check() for all)" if len(errs) > 1 else ""
+            raise DataError(first.message + more, path=first.path, subject=self.subject)
+
+
+def _resolve_modalities(modalities: Sequence[str] | None, allowed: Sequence[str]) -> list[str]:
+    if modalities is None:
+        return list(allowed)
+    mods = [m.lower() for m in modalities]
+    bad = [m for m in mods if m not in allowed]
+    if bad:
+        raise ValueError(f"unknown DMER modalities {bad}; choose from {list(allowed)}")
+    return mods
+
+
+# ----------------------------------------------------------------------------- self-reports
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _read_report(path: Path, n_values: int, col: _Collector, what: str) -> list[tuple[int, np.ndarray]]:
+    """Rows ``clip id, v1..vn`` of a header-less self-report CSV; raises DataError when unusable."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise col.fail(f"{what} file is missing", path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise col.fail(f"cannot read {what} file: {e}", path) from None
+    rows: list[tuple[int, np.ndarray]] = []
+    seen: set[int] = set()
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        while len(cells) > 1 + n_values and cells[-1] == "":
+            cells.pop()  # trailing commas
+        if lineno == 1 and not any(_is_number(c) for c in cells if c):
+            col.warn(f"first line looks like a header and was skipped: {line.strip()!r}", path)
+            continue
+        if len(cells) > 1 + n_values:
+            raise col.fail(f"line {lineno}: {len(cells)} values, expected clip id + {n_values}", path)
+        try:
+            clip_f = float(cells[0])
+        except ValueError:
+            raise col.fail(f"line {lineno}: clip id {cells[0]!r} is not a number", path) from None
+        if clip_f != int(clip_f) or not 0 <= clip_f <= 31:
+            raise col.fail(f"line {lineno}: clip id {cells[0]!r} is not a DMER clip (0..31)", path)
+        clip = int(clip_f)
+        if clip in seen:
+            raise col.fail(f"line {lineno}: clip {clip} appears twice", path)
+        seen.add(clip)
+        vals = np.full(n_values, np.nan)
+        for j, c in enumerate(cells[1:]):
+            if c == "" or c.lower() in ("nan", "na"):
+                continue
+            try:
+                vals[j] = float(c)
+            except ValueError:
+                raise col.fail(f"line {lineno} (clip {clip}): value {j + 1} {c!r} is not a number",
+                               path) from None
+        if np.isnan(vals).any():
+            col.warn(f"line {lineno} (clip {clip}): {int(np.isnan(vals).sum())} missing value(s)", path)
+        rows.append((clip, vals))
+    if not rows:
+        raise col.fail(f"{what} file has no rows", path)
+    return rows
+
+
+def _find(folder: Path, names: Sequence[str], pattern: str | None = None) -> Path | None:
+    for n in names:
+        if (folder / n).is_file():
+            return folder / n
+    if pattern:
+        hits = sorted(p for p in folder.glob(pattern) if not p.name.startswith(".tmp-"))
+        if hits:
+            return hits[0]
+    return None
+
+
+def _read_reports(folder: Path, sid: str, col: _Collector) -> tuple[list[Trial], dict]:
+    """Trials from the self-report CSVs in ``folder``; returns (trials, {clip: trial})."""
+    panas_path = _find(folder, [f"{sid}_panas.csv"], "*_panas.csv") or folder / f"{sid}_panas.csv"
+    rows = _read_report(panas_path, 10, col, "PANAS")
+    trials = []
+    for order, (clip, scores) in enumerate(rows):
+        bad = scores[~np.isnan(scores)]
+        if ((bad < 1) | (bad > 5)).any():
+            col.warn(f"clip {clip}: PANAS score outside 1..5", panas_path)
+        trials.append(Trial(trial_id=str(clip), order=order, category=clip_category(clip),
+                            panas=scores, panas_items=list(DMER_PANAS)))
+    by_clip = {int(t.trial_id): t for t in trials}
+    extras = [("Arousal_Valence", _find(folder, ["Arousal_Valence.csv"], "*rousal*alence*.csv"),
+               ["arousal", "valence", "dominance"]),
+              ("emotions", _find(folder, [f"{sid}_emotions.csv"], "*_emotions.csv"),
+               ["amusement", "disgust"])]
+    for what, path, keys in extras:
+        if path is None:
+            col.warn(f"no {what} file; extra self-reports missing", folder)
+            continue
+        try:
+            erows = _read_report(path, len(keys), col, what)
+        except DataError as e:
+            col.add(e)
+            continue
+        for clip, vals in erows:
+            t = by_clip.get(clip)
+            if t is None:
+                col.error(f"clip {clip} has a row in {path.name} but none in {panas_path.name} "
+                          f"(PANAS row missing)", panas_path)
+                continue
+            t.extra.update({k: float(v) for k, v in zip(keys, vals)})
+        missing = sorted(set(by_clip) - {c for c, _ in erows})
+        if missing:
+            col.warn(f"clips {missing} have no row in {path.name}", path)
+    return trials, by_clip
+
+
+# ----------------------------------------------------------------------------- markers
+
+
+def _pair_events(events: list[tuple[int, int]], path, col: _Collector) -> dict[int, tuple[int, int]]:
+    """Clip spans ``{clip: (start, stop)}`` from ``(code, position)`` events in time order."""
+    spans: dict[int, tuple[int, int]] = {}
+    i = 0
+    n = len(events)
+    while i < n:
+        code, pos = events[i]
+        nxt = events[i + 1][0] if i + 1 < n else None
+        if 10 <= code <= 41 and nxt == code + 90:
+            clip = code - 10
+            if clip in spans:
+                col.error(f"clip {clip} is marked twice", path)
+            else:
+                spans[clip] = (pos, events[i + 1][1])
+            i += 2
+            continue
+        if (code, nxt) in ((REST_ID, 50), (50, 60)):
+            i += 2  # rest / practice trial
+            continue
+        if code in (REST_ID, 50, 60):
+            col.warn(f"unpaired rest/practice marker {code} at {pos}", path)
+        elif 10 <= code <= 41:
+            col.error(f"start marker {code} (clip {code - 10}) at {pos} has no end marker "
+                      f"{code + 90} right after it", path)
+        elif 100 <= code <= 131:
+            col.error(f"end marker {code} (clip {code - 100}) at {pos} has no start marker "
+                      f"{code - 90} before it", path)
+        else:
+            col.warn(f"unknown marker code {code} at {pos} ignored", path)
+        i += 1
+    return spans
+
+
+def _match_spans(trials: list[Trial], spans: dict, path, col: _Collector, what: str) -> dict:
+    wanted = {int(t.trial_id) for t in trials}
+    for clip in sorted(set(spans) - wanted):
+        col.error(f"clip {clip} is marked in {Path(str(path)).name} but has no PANAS row "
+                  f"(PANAS row missing)", path)
+    for clip in sorted(wanted - set(spans)):
+        col.error(f"no {what} markers for clip {clip} (start {clip + 10} / end {clip + 100})", path)
+    order = [c for c in sorted(spans, key=lambda c: spans[c][0]) if c in wanted]
+    panas_order = [int(t.trial_id) for t in trials if int(t.trial_id) in spans]
+    if order != panas_order:
+        col.warn(f"{what} marker order {order} differs from the PANAS row order {panas_order}", path)
+    return spans
+
+
+def _nan_warning(x: np.ndarray, what: str, clip: int, path, col: _Collector) -> None:
+    bad = int(np.isnan(x).sum())
+    if bad:
+        col.warn(f"{what} of clip {clip} has {bad} NaN value(s) (kept as NaN)", path)
+
+
+# ----------------------------------------------------------------------------- EDF
+
+
+def _edf_header_check(path: Path, col: _Collector) -> None:
+    """Raise DataError if the file is shorter than its EDF header says (truncated)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+            if len(head) < 256 or not head[:8].strip().startswith(b"0"):
+                raise col.fail("not an EDF file (bad or short header)", path)
+            n_rec = int(head[236:244].decode("ascii").strip())
+            ns = int(head[252:256].decode("ascii").strip())
+            hdr_bytes = int(head[184:192].decode("ascii").strip())
+            sig = fh.read(ns * 256)
+            if len(sig) < ns * 256:
+                raise col.fail("EDF header is truncated", path)
+            off = ns * 216
+            spr = [int(sig[off + 8 * k: off + 8 * k + 8].decode("ascii").strip()) for k in range(ns)]
+    except (ValueError, UnicodeDecodeError) as e:
+        raise col.fail(f"corrupt EDF header: {e}", path) from None
+    except OSError as e:
+        raise col.fail(f"cannot read EDF: {e}", path) from None
+    expected = hdr_bytes + max(n_rec, 0) * sum(spr) * 2
+    if n_rec >= 0 and size < expected:
+        raise col.fail(f"EDF is truncated: {size} bytes, header promises {expected} "
+                       f"({n_rec} records)", path)
+
+
+def _norm_label(name: str) -> str:
+    s = name.strip().upper()
+    s = re.sub(r"^(EEG|EXG)\s+", "", s)
+    s = re.split(r"[-_ ](PZ|REF|A1|A2|LE|AVG|CZ)$", s)[0]
+    return s
+
+
+def _read_edf(path: Path, col: _Collector) -> tuple[np.ndarray, float, list[tuple[int, int]], str]:
+    """(data (n, 18) uV, fs, events [(code, sample)], source)."""
+    import mne
+    _edf_header_check(path, col)
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            raw = mne.io.read_raw_edf(str(path), preload=True, stim_channel=None, verbose="error")
+    except Exception as e:  # MNE raises many kinds on corrupt input
+        raise col.fail(f"cannot read EDF: {type(e).__name__}: {e}", path) from None
+    fs = float(raw.info["sfreq"])
+    names = raw.ch_names
+    lookup = {}
+    for k, nm in enumerate(names):
+        lookup.setdefault(_norm_label(nm), k)
+    missing = [c for c in EEG_CHANNELS if c.upper() not in lookup]
+    if missing:
+        raise col.fail(f"EEG channels {missing} not found (channels: {names})", path)
+    picks = [lookup[c.upper()] for c in EEG_CHANNELS]
+    data = raw.get_data(picks=picks).T * 1e6
+    events: list[tuple[int, int]] = []
+    source = "none"
+    trig = [k for k, nm in enumerate(names)
+            if re.search(r"trig|status|^sti", nm.strip(), re.IGNORECASE)]
+    if trig:
+        x = np.rint(raw.get_data(picks=[trig[0]])[0] * _unit_scale(raw, trig[0])).astype(np.int64)
+        prev = np.r_[0, x[:-1]]
+        on = np.flatnonzero((x != 0) & (x != prev))
+        events = [(int(x[i]), int(i)) for i in on]
+        source = f"channel {names[trig[0]]}"
+    if not events and len(raw.annotations):
+        for onset, desc in zip(raw.annotations.onset, raw.annotations.description):
+            m = re.search(r"(-?\d+)\s*$", str(desc))
+            if m:
+                events.append((int(m.group(1)), int(round(float(onset) * fs))))
+        events.sort(key=lambda e: e[1])
+        source = "annotations"
+    if not events:
+        raise col.fail("no trigger codes in the EDF (neither a trigger channel nor annotations)", path)
+    return data, fs, events, source
+
+
+def _unit_scale(raw, pick: int) -> float:
+    """Undo MNE's volt scaling of a trigger channel stored with a voltage unit in the EDF."""
+    if raw.get_channel_types(picks=[pick])[0] == "stim":
+        return 1.0
+    unit = str(getattr(raw, "_orig_units", {}).get(raw.ch_names[pick], "")).strip()
+    return {"uV": 1e6, "µV": 1e6, "mV": 1e3, "nV": 1e9}.get(unit, 1.0)
+
+
+# ----------------------------------------------------------------------------- wristband CSV
+
+
+def _read_wrist(path: Path, fs: float, col: _Collector, what: str) -> tuple[np.ndarray, list]:
+    """(values (n,), events [(code, sample)]) of ``raw_gsr.csv`` / ``raw_ppg.csv``."""
+    import pandas as pd
+    if not path.is_file():
+        raise col.fail(f"{what} file is missing", path)
+    try:
+        df = pd.read_csv(path, header=None, names=["ts", "value", "marker"], dtype=str,
+                         skip_blank_lines=True, engine="c")
+    except pd.errors.EmptyDataError:
+        raise col.fail(f"{what} file is empty", path) from None
+    except (pd.errors.ParserError, ValueError, OSError) as e:
+        raise col.fail(f"cannot parse {what} file: {e}", path) from None
+    if len(df) == 0:
+        raise col.fail(f"{what} file is empty", path)
+    cols = {}
+    for c in ("ts", "value", "marker"):
+        s = df[c].str.strip()
+        num = pd.to_numeric(s, errors="coerce")
+        bad = num.isna() & s.notna() & (s != "") & ~s.str.lower().isin(["nan", "na"])
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise col.fail(f"line {row + 1}: {c} {s.iloc[row]!r} is not a number", path)
+        cols[c] = num.to_numpy(dtype=np.float64)
+    values = cols["value"]
+    mk = np.flatnonzero(~np.isnan(cols["marker"]) & (cols["marker"] != 0))
+    events = [(int(cols["marker"][i]), int(i)) for i in mk]
+    ts = cols["ts"]
+    idx = np.flatnonzero(~np.isnan(ts))
+    if idx.size == 0:
+        col.warn(f"{what} file has no timestamps; nominal rate {fs:g} Hz assumed", path)
+    elif idx.size > 1:
+        # per-packet time reconstruction: t = packet timestamp + j * 1000 / fs
+        dt = np.diff(ts[idx])
+        expected = np.diff(idx) * 1000.0 / fs
+        gaps = np.flatnonzero(np.abs(dt - expected) > max(500.0, 2000.0 / fs))
+        if gaps.size:
+            g = gaps[0]
+            col.warn(f"{gaps.size} timestamp gap(s) (first at line {idx[g + 1] + 1}: "
+                     f"{dt[g]:.0f} ms where {expected[g]:.0f} ms expected)", path)
+        span = ts[idx[-1]] - ts[idx[0]]
+        if span > 0:
+            est = (idx[-1] - idx[0]) * 1000.0 / span
+            if abs(est / fs - 1) > 0.05:
+                col.warn(f"timestamps imply {est:.2f} Hz, nominal {fs:g} Hz", path)
+    return values, events
+
+
+def packet_times(ts: np.ndarray, fs: float) -> np.ndarray:
+    """Per-sample epoch ms from a timestamp column set only on each packet's first sample."""
+    ts = np.asarray(ts, dtype=np.float64)
+    n = ts.size
+    idx = np.flatnonzero(~np.isnan(ts))
+    if idx.size == 0:
+        return np.arange(n) * 1000.0 / fs
+    pid = np.maximum(np.searchsorted(idx, np.arange(n), side="right") - 1, 0)
+    return ts[idx[pid]] + (np.arange(n) - idx[pid]) * 1000.0 / fs
+
+
+def _read_camera(path: Path, col: _Collector) -> list[tuple[int, int]]:
+    import pandas as pd
+    try:
+        df = pd.read_csv(path, header=None, dtype=str)
+    except pd.errors.EmptyDataError:
+        raise col.fail("camera.csv is empty", path) from None
+    except (pd.errors.ParserError, ValueError, OSError) as e:
+        raise col.fail(f"cannot parse camera.csv: {e}", path) from None
+    if df.shape[1] < 2:
+        raise col.fail("camera.csv needs columns frame,code,epoch_ms", path)
+    num = df.iloc[:, :2].apply(lambda s: pd.to_numeric(s.str.strip(), errors="coerce"))
+    bad = num.isna().any(axis=1).to_numpy()
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise col.fail(f"line {r + 1}: frame/code not numeric: {list(df.iloc[r, :2])}", path)
+    frames = num.iloc[:, 0].to_numpy().astype(np.int64)
+    codes = num.iloc[:, 1].to_numpy().astype(np.int64)
+    return [(int(c), int(f)) for f, c in zip(frames, codes) if c != 0]
+
+
+def _video_info(path: Path) -> tuple[int | None, float | None]:
+    """(frame count, fps) of a video, or (None, None) if OpenCV cannot open it."""
+    import cv2
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return None, None
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        fps = float(cap.get(cv2.CAP_PROP_FPS))
+        return (n if n > 0 else None), (fps if fps > 0 else None)
+    finally:
+        cap.release()
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+class _DmerReader:
+    layout = "dmer"
+    _modalities = MODALITIES
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def modalities(self) -> list[str]:
+        return list(self._modalities)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"
+
+    def read_subject(self, subject_id: str, modalities: Sequence[str] | None = None) -> Subject:
+        sid = str(subject_id)
+        mods = _resolve_modalities(modalities, self._modalities)
+        col = _Collector(sid)
+        subject = self._read(sid, mods, col, deep=False)
+        col.raise_errors()
+        subject.warnings = col.warning_texts
+        return subject
+
+    def check(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if not self.root.is_dir():
+            return [Problem(None, str(self.root), "dataset root does not exist")]
+        sids = self.subjects()
+        if not sids:
+            problems.append(Problem(None, str(self.root), f"no {self.layout} subjects found"))
+        for sid in sids:
+            col = _Collector(sid)
+            try:
+                self._read(sid, list(self._modalities), col, deep=True)
+            except DataError as e:
+                col.add(e)
+            except Exception as e:  # never let one subject stop the others
+                col.error(f"unexpected {type(e).__name__}: {e}")
+            problems.extend(col.problems)
+        return problems
+
+    def _read(self, sid: str, mods: list[str], col: _Collector, deep: bool) -> Subject:
+        raise NotImplementedError
+
+    @staticmethod
+    def _numeric_dirs(root: Path) -> list[str]:
+        if not root.is_dir():
+            return []
+        return sorted((p.name for p in root.iterdir() if p.is_dir() and p.name.isdigit()), key=int)
+
+
+class DmerRawReader(_DmerReader):
+    """The raw DMER release: ``<root>/<n>/<n>/`` (video, camera.csv, wristband CSVs,
+    self-reports) and ``<root>/<n>/sub<n>/1_raw.edf`` (EEG + trigger)."""
+
+    layout = "dmer-raw"
+
+    def subjects(self) -> list[str]:
+        return [s for s in self._numeric_dirs(self.root)
+                if (self.root / s / s).is_dir() or (self.root / s / f"sub{s}").is_dir()]
+
+    def _read(self, sid: str, mods: list[str], col: _Collector, deep: bool) -> Subject:
+        d = self.root / sid / sid
+        e = self.root / sid / f"sub{sid}"
+        if not d.is_dir():
+            raise col.fail("participant folder is missing", d)
+        trials, by_clip = _read_reports(d, sid, col)
+        spans_by: dict[str, dict] = {}
+        if "eeg" in mods or deep:
+            edf = _find(e, ["1_raw.edf"], "*.edf") if e.is_dir() else None
+            if edf is None:
+                col.error("EEG file (sub<n>/1_raw.edf) is missing", e / "1_raw.edf")
+            else:
+                try:
+                    data, fs, events, _src = _read_edf(edf, col)
+                    spans = _match_spans(trials, _pair_events(events, edf, col), edf, col, "EEG")
+                    spans_by["eeg"] = spans
+                    for t in trials:
+                        clip = int(t.trial_id)
+                        if clip in spans:
+                            a, b = spans[clip]
+                            x = data[a:b]
+                            _nan_warning(x, "EEG", clip, edf, col)
+                            if "eeg" in mods:
+                                t.signals["eeg"] = Signal(x, fs, list(EEG_CHANNELS))
+                except DataError as err:
+                    col.add(err)
+        for m in ("gsr", "ppg"):
+            if m not in mods and not deep:
+                continue
+            path = d / f"raw_{m}.csv"
+            try:
+                values, events = _read_wrist(path, NOMINAL_FS[m], col, m.upper())
+                spans = _match_spans(trials, _pair_events(events, path, col), path, col, m.upper())
+                spans_by[m] = spans
+                for t in trials:
+                    clip = int(t.trial_id)
+                    if clip in spans:
+                        a, b = spans[clip]
+                        x = values[a:b]
+                        _nan_warning(x, m.upper(), clip, path, col)
+                        if m in mods:
+                            t.signals[m] = Signal(x[:, None], NOMINAL_FS[m], [m.upper()])
+            except DataError as err:
+                col.add(err)
+        if "video" in mods or deep:
+            self._video(d, trials, col, spans_by, "video" in mods)
+        if deep:
+            self._cross_check(trials, spans_by, col, d)
+        return Subject(sid, trials, self.layout)
+
+    def _video(self, d: Path, trials: list[Trial], col: _Collector, spans_by: dict, keep: bool) -> None:
+        video = _find(d, [], "1_*.mp4") or _find(d, [], "*.mp4")
+        cam = d / "camera.csv"
+        if video is None:
+            col.warn("no face video (1_<ms>.mp4); video=None for every trial", d)
+            return
+        if not cam.is_file():
+            col.warn("camera.csv is missing, the video cannot be cut; video=None", cam)
+            return
+        try:
+            spans = _match_spans(trials, _pair_events(_read_camera(cam, col), cam, col), cam, col,
+                                 "camera")
+        except DataError as err:
+            col.add(err)
+            return
+        spans_by["video"] = spans
+        n_frames, fps = _video_info(video)
+        if n_frames is None and fps is None:
+            col.warn("OpenCV cannot open the face video; video=None", video)
+            return
+        fps = fps or 30.0
+        for t in trials:
+            clip = int(t.trial_id)
+            if clip not in spans:
+                continue
+            a, b = spans[clip]
+            if n_frames is not None and b > n_frames:
+                col.warn(f"clip {clip} needs frames up to {b} but the video has {n_frames}", video)
+            if keep:
+                t.video = VideoRef(video, int(a), int(b), fps)
+
+    @staticmethod
+    def _cross_check(trials, spans_by: dict, col: _Collector, where: Path) -> None:
+        rates = dict(NOMINAL_FS, video=30.0)
+        for t in trials:
+            clip = int(t.trial_id)
+            durs = {m: (s[clip][1] - s[clip][0]) / rates[m] for m, s in spans_by.items() if clip in s}
+            if len(durs) > 1 and max(durs.values()) - min(durs.values()) > 1.0:
+                col.warn(f"clip {clip}: durations differ between streams "
+                         f"({', '.join(f'{m} {v:.2f} s' for m, v in durs.items())})", where)
+
+
+def _load_mat(path: Path, names: Sequence[str], col: _Collector) -> dict:
+    """Variables ``names`` (those present) of a MATLAB file; v7.3 (HDF5) files via h5py."""
+    import scipy.io
+    if not path.is_file():
+        raise col.fail("MATLAB file is missing", path)
+    try:
+        return scipy.io.loadmat(str(path), variable_names=list(names))
+    except NotImplementedError:
+        pass  # v7.3: HDF5
+    except Exception as e:
+        raise col.fail(f"cannot read MATLAB file: {type(e).__name__}: {e}", path) from None
+    try:
+        import h5py
+        out = {}
+        with h5py.File(path, "r") as fh:
+            for n in names:
+                if n in fh:
+                    out[n] = np.asarray(fh[n]).T  # MATLAB is column-major
+        return out
+    except Exception as e:
+        raise col.fail(f"cannot read MATLAB v7.3 file: {type(e).__name__}: {e}", path) from None
+
+
+class DmerAlignedReader(_DmerReader):
+    """The aligned DMER release: ``<root>/<n>/datas.mat``, ``<root>/<n>/<k>.mp4`` and the
+    self-report CSVs in ``<root>/<n>/`` (or ``<root>/<n>/<n>/``)."""
+
+    layout = "dmer-aligned"
+    _rows = {"eeg": 18, "gsr": 1, "ppg": 1}
+
+    def subjects(self) -> list[str]:
+        return [s for s in self._numeric_dirs(self.root) if (self.root / s / "datas.mat").is_file()
+                or _find(self.root / s, [f"{s}_panas.csv"], "*_panas.csv")]
+
+    def _read(self, sid: str, mods: list[str], col: _Collector, deep: bool) -> Subject:
+        d = self.root / sid
+        if not d.is_dir():
+            raise col.fail("participant folder is missing", d)
+        rep = d if _find(d, [f"{sid}_panas.csv"], "*_panas.csv") else d / sid
+        trials, by_clip = _read_reports(rep if rep.is_dir() else d, sid, col)
+        sig_mods = [m for m in SIGNALS if m in mods or deep]
+        seconds: dict[int, float] = {}
+        if sig_mods:
+            mat_path = d / "datas.mat"
+            names = [f"{m}_datas" for m in sig_mods] + [f"fs_{m}" for m in sig_mods]
+            try:
+                mat = _load_mat(mat_path, names, col)
+            except DataError as err:
+                col.add(err)
+                mat = None
+            if mat is not None:
+                for m in sig_mods:
+                    try:
+                        self._signal(m, mat, mat_path, trials, col, m in mods, seconds)
+                    except DataError as err:
+                        col.add(err)
+        if "video" in mods or deep:
+            for t in trials:
+                clip = int(t.trial_id)
+                vp = d / f"{clip}.mp4"
+                if not vp.is_file():
+                    col.warn(f"no video for clip {clip}; video=None", vp)
+                    continue
+                n, fps = _video_info(vp)
+                if n is None and fps is None:
+                    col.warn(f"OpenCV cannot open the video of clip {clip}; video=None", vp)
+                    continue
+                fps = fps or 30.0
+                start, stop = 0, n
+                if n is not None and clip in seconds:
+                    need = int(round(seconds[clip] * fps))
+                    if n < need:
+                        col.warn(f"clip {clip}: video has {n} frames, signals need {need}", vp)
+                    start = max(0, n - need)  # aligned at the trial end
+                if "video" in mods:
+                    t.video = VideoRef(vp, start, stop, fps)
+        return Subject(sid, trials, self.layout)
+
+    def _signal(self, m: str, mat: dict, path: Path, trials: list[Trial], col: _Collector,
+                keep: bool, seconds: dict) -> None:
+        key = f"{m}_datas"
+        if key not in mat:
+            raise col.fail(f"variable {key} is missing", path)
+        arr = np.asarray(mat[key], dtype=np.float64)
+        nrow = self._rows[m] + 2
+        if arr.ndim != 2 or nrow not in arr.shape:
+            raise col.fail(f"{key} has shape {arr.shape}, expected ({nrow}, N)", path)
+        if arr.shape[0] != nrow:
+            arr = arr.T
+        fs_raw = mat.get(f"fs_{m}")
+        if fs_raw is None:
+            col.warn(f"fs_{m} missing; nominal {NOMINAL_FS[m]:g} Hz assumed", path)
+            fs = NOMINAL_FS[m]
+        else:
+            fs = float(np.asarray(fs_raw).ravel()[0])
+        ids = arr[-2]
+        if np.isnan(ids).any():
+            raise col.fail(f"{key}: the clip-id row has NaN", path)
+        ids = ids.astype(np.int64)
+        present = [int(c) for c in dict.fromkeys(ids.tolist())]  # order of appearance
+        wanted = {int(t.trial_id) for t in trials}
+        for clip in present:
+            if clip != REST_ID and clip not in wanted:
+                col.error(f"clip {clip} is in {key} but has no PANAS row (PANAS row missing)", path)
+        order = [c for c in present if c in wanted]
+        panas_order = [int(t.trial_id) for t in trials if int(t.trial_id) in present]
+        if order != panas_order:
+            col.warn(f"{key} clip order {order} differs from the PANAS row order", path)
+        names = list(EEG_CHANNELS) if m == "eeg" else [m.upper()]
+        for t in trials:
+            clip = int(t.trial_id)
+            idx = np.flatnonzero(ids == clip)
+            if idx.size == 0:
+                col.error(f"no columns with clip id {clip} in {key}", path)
+                continue
+            if idx[-1] - idx[0] + 1 != idx.size:
+                col.warn(f"{key}: columns of clip {clip} are not contiguous", path)
+            secs = idx.size / fs
+            if abs(secs - round(secs)) > 1e-6:
+                col.warn(f"{key}: clip {clip} has {idx.size} samples, not whole seconds at {fs:g} Hz",
+                         path)
+            seconds.setdefault(clip, secs)
+            x = arr[:-2, idx].T
+            _nan_warning(x, m.upper(), clip, path, col)
+            if keep:
+                t.signals[m] = Signal(x, fs, names)
+
+
+class DmerFeaturesReader(_DmerReader):
+    """The features DMER release: ``<root>/<n>.mat`` (``feas`` N x 913, ``vids``) with the
+    self-report CSVs in ``<root>/<n>/`` (or ``<root>/``)."""
+
+    layout = "dmer-features"
+
+    def subjects(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted((p.stem for p in self.root.glob("*.mat") if p.stem.isdigit()), key=int)
+
+    def _read(self, sid: str, mods: list[str], col: _Collector, deep: bool) -> Subject:
+        rep = self.root / sid
+        if rep.is_dir() and _find(rep, [f"{sid}_panas.csv"], "*_panas.csv"):
+            trials, _ = _read_reports(rep, sid, col)
+        else:
+            trials, _ = _read_reports_flat(self.root, sid, col)
+        if not mods and not deep:
+            return Subject(sid, trials, self.layout)
+        path = self.root / f"{sid}.mat"
+        try:
+            mat = _load_mat(path, ["feas", "vids"], col)
+        except DataError as err:
+            col.add(err)
+            return Subject(sid, trials, self.layout)
+        if "feas" not in mat or "vids" not in mat:
+            col.error("variables feas and vids are required", path)
+            return Subject(sid, trials, self.layout)
+        feas = np.asarray(mat["feas"], dtype=np.float64)
+        vids = np.asarray(mat["vids"]).ravel()
+        if feas.ndim != 2 or 913 not in feas.shape:
+            col.error(f"feas has shape {feas.shape}, expected (N, 913)", path)
+            return Subject(sid, trials, self.layout)
+        if feas.shape[1] != 913:
+            feas = feas.T
+        if vids.size != feas.shape[0]:
+            col.error(f"vids has {vids.size} entries but feas has {feas.shape[0]} rows", path)
+            return Subject(sid, trials, self.layout)
+        if np.isnan(vids.astype(np.float64)).any():
+            col.error("vids has NaN", path)
+            return Subject(sid, trials, self.layout)
+        vids = vids.astype(np.int64)
+        wanted = {int(t.trial_id) for t in trials}
+        for clip in dict.fromkeys(vids.tolist()):
+            if clip != REST_ID and clip not in wanted:
+                col.error(f"clip {clip} is in vids but has no PANAS row (PANAS row missing)", path)
+        for t in trials:
+            clip = int(t.trial_id)
+            rows = np.flatnonzero(vids == clip)
+            if rows.size == 0:
+                col.error(f"no feature rows for clip {clip}", path)
+                continue
+            block = feas[rows]
+            _nan_warning(block, "features", clip, path, col)
+            for m in mods:
+                a, b, names = FEATURE_BLOCKS[m]
+                t.features[m] = FeatureBlock(block[:, a:b].copy(), list(names))
+        return Subject(sid, trials, self.layout)
+
+
+def _read_reports_flat(root: Path, sid: str, col: _Collector):
+    """Self-reports named ``<n>_panas.csv``, ``<n>_Arousal_Valence.csv``, ``<n>_emotions.csv``
+    directly under the features root (fallback when there is no ``<root>/<n>/`` folder)."""
+    panas = root / f"{sid}_panas.csv"
+    if not panas.is_file():
+        raise col.fail("PANAS file is missing (looked in <root>/<n>/ and <root>/)",
+                       root / sid / f"{sid}_panas.csv")
+    trials = []
+    rows = _read_report(panas, 10, col, "PANAS")
+    for order, (clip, scores) in enumerate(rows):
+        trials.append(Trial(trial_id=str(clip), order=order, category=clip_category(clip),
+                            panas=scores, panas_items=list(DMER_PANAS)))
+    by_clip = {int(t.trial_id): t for t in trials}
+    for fname, keys in ((f"{sid}_Arousal_Valence.csv", ["arousal", "valence", "dominance"]),
+                        (f"{sid}_emotions.csv", ["amusement", "disgust"])):
+        p = root / fname
+        if not p.is_file():
+            col.warn(f"no {fname}; extra self-reports missing", p)
+            continue
+        try:
+            for clip, vals in _read_report(p, len(keys), col, fname):
+                if clip in by_clip:
+                    by_clip[clip].extra.update({k: float(v) for k, v in zip(keys, vals)})
+                else:
+                    col.error(f"clip {clip} has a row in {fname} but none in {panas.name}", panas)
+        except DataError as err:
+            col.add(err)
+    return trials, by_clip
+
+
+__all__ = ["DmerRawReader", "DmerAlignedReader", "DmerFeaturesReader", "EEG_CHANNELS", "BANDS",
+           "FEATURE_BLOCKS", "clip_category", "packet_times"]
