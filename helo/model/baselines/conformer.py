@@ -1,0 +1,77 @@
+"""EEG-Conformer-style baseline (Song et al., TNSRE 2022) on window features.
+
+The original network convolves raw EEG (temporal then spatial convolution, average pooling),
+then a Transformer encoder models global dependencies, then an MLP classifies. Raw EEG is not
+available to the models here (inputs are window features), so the adaptation is:
+
+* tokens: every modality is tokenised (EEG: its channels, 5 band features each; others:
+  projected tokens, :class:`~helo.model.baselines.common.ModalityTokenizer`) and all tokens are
+  concatenated into one sequence (``modalities`` param: which modalities to use; default all;
+  ``["eeg"]`` gives the EEG-only variant);
+* the "local" part: a 1-D convolution block over the token axis (conv, batch norm, ELU,
+  average pooling with stride, dropout) mirroring the shallow conv stem;
+* the "global" part: ``depth`` Transformer encoder layers (``heads`` heads);
+* head: flatten-free mean pooling + 2-layer MLP, softmax; KL(y || p) loss (instead of CE).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .common import ForwardByModality, ModalityTokenizer, TorchLearner, kl_div
+
+
+class _ConformerNet(ForwardByModality):
+    def __init__(self, dims, channels, n_labels, d, depth, heads, dropout, n_tokens, kernel):
+        super().__init__()
+        self.modalities = list(dims)
+        self.tok = nn.ModuleDict({m: ModalityTokenizer(dims[m], d, channels.get(m), n_tokens)
+                                  for m in self.modalities})
+        self.conv = nn.Sequential(
+            nn.Conv1d(d, d, kernel, padding=kernel // 2), nn.BatchNorm1d(d), nn.ELU(),
+            nn.AvgPool1d(2, stride=2, ceil_mode=True), nn.Dropout(dropout))
+        self.transformer = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(d, heads, dim_feedforward=2 * d, dropout=dropout,
+                                       batch_first=True, activation="gelu"),
+            num_layers=depth, enable_nested_tensor=False)
+        self.head = nn.Sequential(nn.Linear(d, d), nn.ELU(), nn.Dropout(dropout),
+                                  nn.Linear(d, n_labels))
+
+    def logits(self, xb):
+        h = torch.cat([self.tok[m](xb[m]) for m in self.modalities], dim=1)  # (B, T, d)
+        h = self.conv(h.transpose(1, 2)).transpose(1, 2)
+        h = self.transformer(h).mean(1)
+        return self.head(h)
+
+    def predict_proba(self, xb):
+        return F.softmax(self.logits(xb), dim=-1)
+
+
+class Conformer(TorchLearner):
+    """See module docstring. Params: ``d`` (40, as the paper's 40 conv filters), ``depth`` (6,
+    paper), ``heads`` (10, paper), ``dropout`` (0.5 conv / 0.5 paper -> 0.3 here), ``n_tokens``
+    (4), ``kernel`` (3), ``modalities`` (None = all), plus the common ones."""
+
+    name = "conformer"
+    defaults = dict(d=40, depth=6, heads=10, dropout=0.3, n_tokens=4, kernel=3,
+                    modalities=None, batch_size=64, epochs=40, lr=1e-3)
+
+    def __init__(self, spec, **params):
+        super().__init__(spec, **params)
+        if self.params["modalities"]:
+            self.modalities = [m for m in self.params["modalities"] if m in spec.dims]
+
+    def _build(self):
+        p = self.params
+        dims = {m: self.spec.dims[m] for m in self.modalities}
+        return _ConformerNet(dims, self.spec.channels, self.n_labels, int(p["d"]), int(p["depth"]),
+                             int(p["heads"]), float(p["dropout"]), int(p["n_tokens"]),
+                             int(p["kernel"]))
+
+    def _batch_loss(self, xb, yb, xt, gen):
+        loss = kl_div(yb, F.log_softmax(self.module.logits(xb), -1))
+        return loss, {}
+
+    def _predict_proba(self, xb):
+        return self.module.predict_proba(xb)
