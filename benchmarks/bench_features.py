@@ -1,0 +1,200 @@
+"""Feature throughput on one core: seconds of recording processed per wall second.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_features.py [--seconds 120] [--no-synth]
+
+Synthetic signals at DMER rates (EEG 18 x 300 Hz, GSR 4 Hz, PPG 100 Hz, 30 fps video on
+128 x 128 face crops) and WESAD chest rates (700 Hz), each beside the naive way (LBP-TOP by
+per-frame, per-plane scikit-image calls, asserting identical output; a full NeuroKit2
+``*_process`` per window). With the DMER generator present, also the whole extraction stage on
+its default preset (1 subject) and on a 1-subject dmer-scale sample (640 x 480 video).
+Targets: every modality >= 100x real time; LBP-TOP >= 10x faster than the naive way.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from helo.features import eeg, physio, video, wesad  # noqa: E402
+from helo.features.windows import grid_ends  # noqa: E402
+
+ROWS = []
+
+
+def timed(fn, repeat=1):
+    best = np.inf
+    out = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def report(name, rec_s, wall_s, naive_rt=None, extra=""):
+    rt = rec_s / wall_s
+    ROWS.append((name, rt))
+    nv = f"   naive {naive_rt:8.1f}x  speed-up {rt / naive_rt:6.1f}x" if naive_rt else ""
+    flag = "ok " if rt >= 100 else "LOW"
+    print(f"{flag} {name:<34s} {rt:9.1f}x real time{nv} {extra}", flush=True)
+
+
+def smooth_noise(n, rng, fs, lo=0.5):
+    x = np.cumsum(rng.standard_normal(n)) / np.sqrt(fs)
+    return x - np.convolve(x, np.ones(int(fs / lo)) / int(fs / lo), mode="same")
+
+
+def bench_dmer_signals(T, rng):
+    ends = grid_ends(T)
+    x = rng.standard_normal((int(T * 300), 18)) * 10
+    chans = [f"c{i}" for i in range(18)]
+    w, _ = timed(lambda: eeg.differential_entropy(x, 300.0, ends, channels=chans), 2)
+    report("eeg DE gaussian (18ch 300Hz)", T, w)
+    w, _ = timed(lambda: eeg.differential_entropy(x, 300.0, ends, channels=chans,
+                                                  method="spectral", resample=100), 2)
+    report("eeg DE spectral (resample 100)", T, w)
+    g = 5 + smooth_noise(int(T * 4), rng, 4)
+    w, _ = timed(lambda: physio.gsr_features(g, 4.0, ends), 3)
+    report("gsr 28 (4 Hz)", T, w)
+    p = np.sin(2 * np.pi * 1.2 * np.arange(int(T * 100)) / 100) + 0.1 * rng.standard_normal(
+        int(T * 100))
+    w, _ = timed(lambda: physio.ppg_features(p, 100.0, ends), 3)
+    report("ppg 27 (100 Hz)", T, w)
+
+
+def naive_lbp_top(V, P=8, R=1):
+    from skimage.feature import local_binary_pattern as L
+    T, H, W = V.shape
+    planes = [[L(V[t], P, R)[1:-1, 1:-1] for t in range(1, T - 1)],
+              [L(V[::-1, y, :], P, R)[1:-1, 1:-1] for y in range(1, H - 1)],
+              [L(V[::-1, :, x], P, R)[1:-1, 1:-1] for x in range(1, W - 1)]]
+    out = []
+    for codes in planes:
+        h = np.bincount(np.concatenate([c.ravel() for c in codes]).astype(np.int64),
+                        minlength=1 << P).astype(float)
+        out.append(h / h.sum())
+    return np.concatenate(out)
+
+
+def bench_video(rng, n_windows=4):
+    import cv2
+    kinds = {
+        "random": rng.integers(0, 256, (30 * n_windows, 128, 128)).astype(np.uint8),
+        "smooth (upscaled)": np.stack([cv2.resize(f, (128, 128), interpolation=cv2.INTER_LINEAR)
+                                       for f in rng.integers(0, 256, (30 * n_windows, 24, 24))
+                                       .astype(np.uint8)]),
+    }
+    for name, frames in kinds.items():
+        ends = 1.0 + np.arange(n_windows)
+        w, (X, _) = timed(lambda: video.video_features(frames, 30.0, ends, 1.0), 2)
+        wn, ref = timed(lambda: naive_lbp_top(frames[:30]))
+        assert np.array_equal(X[0], ref), "LBP-TOP differs from per-frame scikit-image"
+        report(f"video LBP-TOP 128x128 {name}", n_windows, w, naive_rt=1.0 / wn,
+               extra="(identical to naive: yes)")
+        w, _ = timed(lambda: video.video_features(frames, 30.0, ends, 1.0, ties="up"), 2)
+        report(f"video LBP-TOP {name} ties=up", n_windows, w, naive_rt=1.0 / wn)
+    # face detection on 640 x 480 frames
+    frames = np.full((60, 480, 640), 90, np.uint8)
+    for i in range(60):
+        cv2.ellipse(frames[i], (320 + i % 7, 240), (90, 120), 0, 0, 360, 200, -1)
+    for k in (1, 10, 30):
+        w, _ = timed(lambda: video.crop_faces(frames, 128, detect_every=k))
+        report(f"face crop 640x480 detect_every={k}", 2.0, w)
+
+
+def bench_wesad(T, rng):
+    import neurokit2 as nk
+    fs = 700
+    ends = grid_ends(T)
+    ecg = nk.ecg_simulate(duration=int(T), sampling_rate=fs, heart_rate=70, method="simple",
+                          random_state=0, noise=0.02)
+    w, _ = timed(lambda: wesad.ecg_features(ecg, fs, ends))
+    nwin = 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wn, _ = timed(lambda: [nk.ecg_process(ecg[int((e - 5) * fs):int(e * fs)], fs)
+                               for e in ends[:nwin]])
+    report("ecg 73 (700 Hz)", T, w, naive_rt=nwin / wn, extra="(naive: nk.ecg_process/window)")
+    eda = nk.eda_simulate(duration=int(T), sampling_rate=fs, scr_number=int(T // 10),
+                          random_state=0)
+    w, _ = timed(lambda: wesad.eda_features(eda, fs, ends))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wn, _ = timed(lambda: [nk.eda_process(eda[int((e - 5) * fs):int(e * fs)], fs)
+                               for e in ends[:nwin]])
+    report("eda 4 (700 Hz)", T, w, naive_rt=nwin / wn, extra="(naive: nk.eda_process/window)")
+    emg = nk.emg_simulate(duration=int(T), sampling_rate=fs, burst_number=int(T // 10),
+                          random_state=0)
+    w, _ = timed(lambda: wesad.emg_features(emg, fs, ends))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wn, _ = timed(lambda: [nk.emg_process(emg[int((e - 5) * fs):int(e * fs)], fs)
+                               for e in ends[:nwin]])
+    report("emg 14 (700 Hz)", T, w, naive_rt=nwin / wn, extra="(naive: nk.emg_process/window)")
+    acc = rng.standard_normal((int(T * fs), 3))
+    w, _ = timed(lambda: wesad.acc_features(acc, fs, ends), 2)
+    report("acc 12 (700 Hz x 3)", T, w)
+
+
+def bench_synth(preset, overrides, label):
+    try:
+        from helo.pipeline.datasets.synth.dmer import generate_dmer
+    except ImportError:
+        print(f"--- {label}: DMER generator not available, skipped")
+        return
+    from helo.pipeline.extract import extract_subject
+    from helo.pipeline.datasets import open_reader
+    d = Path(tempfile.mkdtemp(prefix="helo-bench-"))
+    t0 = time.perf_counter()
+    generate_dmer(d / "raw", layout="aligned", seed=0, preset=preset, progress=False,
+                  **overrides)
+    print(f"--- {label}: generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    reader = open_reader("dmer-aligned", d / "raw")
+    sid = reader.subjects()[0]
+    subj = reader.read_subject(sid, ["eeg"])
+    rec = sum(t.signals["eeg"].duration for t in subj.trials)
+    for m, params, tag in (("eeg", {}, ""), ("gsr", {}, ""), ("ppg", {}, ""), ("video", {}, ""),
+                           ("video", {"detect_every": 10, "lbp_ties": "up"},
+                            " (detect_every=10, ties=up)")):
+        w, st = timed(lambda: extract_subject("dmer-aligned", d / "raw", sid, m, d / "store",
+                                              params, force=True))
+        report(f"{label} stage {m}{tag}", rec, w,
+               extra=f"({rec:.0f} s recorded, incl. reading"
+                     f"{', decoding, face detection' if m == 'video' else ''}; "
+                     f"{st.get('n_fallback', 0)} fallback frames)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=120.0, help="synthetic trial length")
+    ap.add_argument("--no-synth", action="store_true", help="skip the DMER generator runs")
+    ap.add_argument("--scale-trials", type=int, default=4,
+                    help="trials of the 1-subject dmer-scale sample")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"one core (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}); "
+          f"x = seconds of recording per wall second")
+    bench_dmer_signals(args.seconds, rng)
+    bench_video(rng)
+    bench_wesad(args.seconds, rng)
+    if not args.no_synth:
+        bench_synth("default", {"n_subjects": 1}, "synth default")
+        bench_synth("dmer-scale", {"n_subjects": 1, "n_trials": args.scale_trials},
+                    "synth dmer-scale")
+    low = [n for n, rt in ROWS if rt < 100]
+    print("below 100x real time:", ", ".join(low) if low else "none")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""The extraction stage: per subject and modality, features on the shared grid -> the store.
+
+``extract_subject`` is a top-level, picklable function of plain arguments (so any
+``concurrent.futures.Executor`` can run it: a process pool, a dask.distributed Client's
+``get_executor()``, ...); it reads only the modality it needs, computes and writes one parquet
+atomically, and skips a subject whose file is already complete unless ``force``.
+``run_extract`` runs every subject, catches each subject's failure so the others go on, and
+writes ``<store>/<modality>/_summary.json``.
+
+Params (a flat dict, ``features.common`` merged with ``features.<modality>``): see
+:mod:`helo.features` for the full table. ``step_s`` (1.0) and ``longest_window_s`` (5.0) fix the
+grid; ``window_s`` the modality's window; EEG ``bands``/``method``/``resample``; video
+``face_size``/``detect_every``/``detect_width``/``points``/``radius``/``time_radius``/
+``per_trial``/``lbp_ties``; ECG
+``context_s``; EDA ``work_fs``. The pseudo-modality ``labels`` takes none.
+
+Precomputed layouts (``Trial.features`` filled, e.g. dmer-features, generic) are stored as
+given: row ``w`` of a block is window ``w`` of the grid (``t_end = L + w * step``), columns
+prefixed ``<modality>_`` when not already.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from . import store as S
+from .datasets.base import DataError
+from .io import write_json
+
+
+def _open(layout, root):
+    from .datasets import open_reader
+    return open_reader(layout, root)
+
+
+def subject_frame(subject, modality: str, params: dict | None = None, status: dict | None = None):
+    """The store frame of one already-read Subject (no I/O besides video decoding)."""
+    from ..features import trial_features
+    params = params or {}
+    status = status if status is not None else {}
+    notes = status.setdefault("notes", [])
+    if modality == "labels":
+        return S.labels_frame(subject)
+    L = float(params.get("longest_window_s", 5.0))
+    step = float(params.get("step_s", 1.0))
+    frames, names = [], None
+    info: dict = {}
+    for trial in subject.trials:
+        block = trial.features.get(modality) if trial.features else None
+        try:
+            if block is not None:
+                X = np.asarray(block.values, dtype=np.float64)
+                tn = [n if n.startswith(f"{modality}_") else f"{modality}_{n}"
+                      for n in block.names]
+                ends = L + step * np.arange(X.shape[0])
+                tnotes = ["" if np.isfinite(r).all() else f"{modality}: NaN in precomputed row"
+                          for r in X]
+            elif modality in trial.signals or (modality == "video" and (
+                    trial.video is not None or "frames" in (trial.extra or {}))):
+                X, tn, tnotes = trial_features(trial, modality, params, info)
+                ends = L + step * np.arange(X.shape[0])
+            else:
+                notes.append(f"trial {trial.trial_id}: no {modality} data")
+                continue
+        except Exception as err:  # one bad trial (unreadable video...) must not sink the subject
+            notes.append(f"trial {trial.trial_id}: {type(err).__name__}: {err}")
+            status.setdefault("trial_errors", []).append(
+                {"trial": trial.trial_id, "error": f"{type(err).__name__}: {err}",
+                 "where": traceback.format_exc(limit=3).splitlines()[-1]})
+            continue
+        if X.shape[0] == 0:
+            notes.append(f"trial {trial.trial_id}: shorter than one window "
+                         f"({L:g} s): no rows")
+            continue
+        if names is None:
+            names = list(tn)
+        elif list(tn) != names:
+            raise DataError(f"trial {trial.trial_id}: {modality} feature names differ from the "
+                            f"subject's other trials ({len(tn)} vs {len(names)} columns)",
+                            subject=subject.subject_id)
+        frames.append(S.trial_frame(subject.subject_id, trial.trial_id, ends, X, tn, tnotes))
+    status["n_fallback"] = int(info.get("n_fallback", 0))
+    notes.extend(info.get("video_notes", []))
+    if not frames:
+        raise DataError(f"no {modality} windows in any trial ({'; '.join(notes[:5])})",
+                        subject=subject.subject_id)
+    import pandas as pd
+    df = pd.concat(frames, ignore_index=True)
+    status["nan_rows"] = int((df["note"] != "").sum())
+    return df
+
+
+def extract_subject(layout: str, root, subject: str, modality: str, store, params: dict | None
+                    = None, force: bool = False) -> dict:
+    """Extract one subject's ``modality`` into ``store``; returns a status dict
+    ``{subject, status: done|skipped, rows, seconds, n_fallback, nan_rows, notes}``.
+    Raises DataError when the subject cannot be read or yields no window."""
+    t0 = time.perf_counter()
+    status = {"subject": str(subject), "modality": modality}
+    if not force and S.done(store, modality, subject):
+        status.update(status="skipped", reason="output exists")
+        return status
+    reader = _open(layout, root)
+    subj = reader.read_subject(str(subject), modalities=[] if modality == "labels"
+                               else [modality])
+    df = subject_frame(subj, modality, params, status)
+    S.write(store, modality, str(subject), df)
+    status.update(status="done", rows=int(len(df)), seconds=round(time.perf_counter() - t0, 3))
+    if subj.warnings:
+        status.setdefault("notes", []).extend(subj.warnings)
+    return status
+
+
+def run_extract(layout: str, root, store, modality: str, params: dict | None = None,
+                subjects=None, workers: int = 1, executor: Executor | None = None,
+                force: bool = False, progress: bool = True) -> dict:
+    """Extract ``modality`` for every subject (or ``subjects``) in parallel; returns and writes
+    the summary ``{modality, done, skipped, failed, n_fallback, notes, seconds}``."""
+    t0 = time.perf_counter()
+    params = dict(params or {})
+    store = Path(store)
+    if subjects is None:
+        subjects = _open(layout, root).subjects()
+    subjects = [str(s) for s in subjects]
+    summary = {"modality": modality, "layout": layout, "root": str(root), "params": {
+        k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, list, dict,
+                                                           type(None)))},
+        "done": [], "skipped": [], "failed": [], "n_fallback": {}, "notes": {}, "rows": 0}
+    todo = []
+    for sid in subjects:
+        if not force and S.done(store, modality, sid):
+            summary["skipped"].append({"subject": sid, "reason": "output exists"})
+        else:
+            todo.append(sid)
+
+    def record(sid, res=None, err=None):
+        if err is not None:
+            reason = str(err) if isinstance(err, DataError) else f"{type(err).__name__}: {err}"
+            summary["failed"].append({"subject": sid, "reason": reason})
+            return
+        if res.get("status") == "skipped":
+            summary["skipped"].append({"subject": sid, "reason": res.get("reason", "")})
+            return
+        summary["done"].append(sid)
+        summary["rows"] += int(res.get("rows", 0))
+        if res.get("n_fallback"):
+            summary["n_fallback"][sid] = res["n_fallback"]
+        if res.get("notes"):
+            summary["notes"][sid] = res["notes"][:50]
+        if res.get("trial_errors"):
+            summary.setdefault("trial_errors", {})[sid] = res["trial_errors"]
+
+    bar = _bar(len(todo), f"extract {modality}", progress)
+    args = (layout, str(root))
+    own = None
+    if executor is None and workers > 1 and len(todo) > 1:
+        executor = own = ProcessPoolExecutor(max_workers=int(workers))
+    try:
+        if executor is None:
+            for sid in todo:
+                try:
+                    record(sid, extract_subject(*args, sid, modality, str(store), params, force))
+                except Exception as err:
+                    record(sid, err=err)
+                bar.update(1)
+        else:
+            futs = {executor.submit(extract_subject, *args, sid, modality, str(store), params,
+                                    force): sid for sid in todo}
+            for fut in as_completed(futs):
+                sid = futs[fut]
+                try:
+                    record(sid, fut.result())
+                except Exception as err:
+                    record(sid, err=err)
+                bar.update(1)
+    finally:
+        bar.close()
+        if own is not None:
+            own.shutdown()
+    summary["done"].sort()
+    summary["n_fallback_total"] = int(sum(summary["n_fallback"].values()))
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    write_json(store / modality / "_summary.json", summary)
+    return summary
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _bar(total, desc, progress):
+    if not progress:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="subject")

@@ -1,0 +1,109 @@
+"""The feature store: one parquet file per subject and modality (docs/design.md).
+
+``<store>/<modality>/<subject>.parquet`` with columns ``subject`` (str), ``trial`` (str),
+``window`` (int), ``t_end`` (float), ``note`` (str, "" when fine), then the features named
+``<modality>_<what>``. The pseudo-modality ``labels`` holds ``subject, trial, order, category``
+and the raw PANAS scores as ``panas_<Item>``. Writes are atomic, so a file at its final path is
+always complete; ``.tmp-*`` leftovers of an interrupted run are ignored.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_path
+
+META_COLS = ["subject", "trial", "window", "t_end", "note"]
+LABEL_COLS = ["subject", "trial", "order", "category"]
+
+
+def path_of(store: str | Path, modality: str, subject: str) -> Path:
+    return Path(store) / modality / f"{subject}.parquet"
+
+
+def done(store: str | Path, modality: str, subject: str) -> bool:
+    """True when the subject's file for ``modality`` is complete (it exists at its final path
+    and its parquet footer reads)."""
+    p = path_of(store, modality, subject)
+    if not p.is_file():
+        return False
+    try:
+        import pyarrow.parquet as pq
+        pq.read_metadata(p)
+    except Exception:
+        return False
+    return True
+
+
+def trial_frame(subject: str, trial: str, t_end, X, names, notes=None) -> pd.DataFrame:
+    """One trial's rows: window index = position on the grid."""
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    t_end = np.asarray(t_end, dtype=np.float64)
+    if t_end.shape[0] != n:
+        raise ValueError(f"{n} rows but {t_end.shape[0]} window ends")
+    if X.ndim != 2 or X.shape[1] != len(names):
+        raise ValueError(f"features {X.shape} vs {len(names)} names")
+    meta = pd.DataFrame({"subject": pd.Series([str(subject)] * n, dtype=object),
+                         "trial": pd.Series([str(trial)] * n, dtype=object),
+                         "window": np.arange(n, dtype=np.int64), "t_end": t_end,
+                         "note": pd.Series(list(notes) if notes is not None else [""] * n,
+                                           dtype=object)})
+    feats = pd.DataFrame(X, columns=list(names))
+    return pd.concat([meta, feats], axis=1)
+
+
+def empty_frame(names) -> pd.DataFrame:
+    return trial_frame("", "", np.zeros(0), np.zeros((0, len(names))), names)
+
+
+def write(store: str | Path, modality: str, subject: str, df: pd.DataFrame) -> Path:
+    """Write one subject's frame atomically; returns the final path."""
+    p = path_of(store, modality, subject)
+    cols = LABEL_COLS if modality == "labels" else META_COLS
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"frame for {modality}/{subject} lacks columns {missing}")
+    with atomic_path(p) as tmp:
+        df.reset_index(drop=True).to_parquet(tmp, index=False)
+    return p
+
+
+def read(store: str | Path, modality: str, subject: str) -> pd.DataFrame:
+    p = path_of(store, modality, subject)
+    if not p.is_file():
+        raise FileNotFoundError(f"no {modality} features for subject {subject} ({p})")
+    return pd.read_parquet(p)
+
+
+def subjects(store: str | Path, modality: str) -> list[str]:
+    folder = Path(store) / modality
+    return sorted(p.stem for p in folder.glob("*.parquet") if not p.name.startswith("."))
+
+
+def feature_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c not in META_COLS]
+
+
+def labels_frame(subject) -> pd.DataFrame:
+    """``labels`` rows of a Subject: ``subject, trial, order, category, panas_<Item>...``
+    (NaN where a trial has no score; items in the order first met)."""
+    items: list[str] = []
+    for t in subject.trials:
+        for it in t.panas_items or []:
+            if it not in items:
+                items.append(it)
+    rows = []
+    for t in subject.trials:
+        row = {"subject": str(subject.subject_id), "trial": str(t.trial_id),
+               "order": int(t.order), "category": "" if t.category is None else str(t.category)}
+        scores = dict(zip(t.panas_items or [], np.asarray(t.panas, dtype=float).ravel()
+                          if t.panas is not None else []))
+        for it in items:
+            row[f"panas_{it}"] = float(scores.get(it, np.nan))
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=LABEL_COLS + [f"panas_{it}" for it in items])
+    return df.astype({"subject": object, "trial": object, "order": np.int64,
+                      "category": object})

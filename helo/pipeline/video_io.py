@@ -1,0 +1,74 @@
+"""Reading the frames of a :class:`~helo.pipeline.datasets.base.VideoRef` with OpenCV."""
+from __future__ import annotations
+
+import numpy as np
+
+from .datasets.base import DataError, VideoRef
+
+
+def iter_frames(ref: VideoRef, gray: bool = True):
+    """Yield ``(frame or None, ok)`` for frames ``start_frame .. stop_frame - 1``; a frame the
+    decoder cannot deliver yields ``(None, False)`` (so the caller keeps its place in time)."""
+    import cv2
+    cap = cv2.VideoCapture(str(ref.path))
+    if not cap.isOpened():
+        raise DataError("video cannot be opened", path=ref.path)
+    try:
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        stop = ref.stop_frame if ref.stop_frame is not None else total
+        if ref.start_frame:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, int(ref.start_frame))
+        for _ in range(int(ref.start_frame), int(stop)):
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                yield None, False
+                continue
+            if gray and frame.ndim == 3:
+                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            yield frame, True
+    finally:
+        cap.release()
+
+
+def read_frames(ref: VideoRef, gray: bool = True, resize: tuple[int, int] | None = None):
+    """All frames of ``ref`` -> ``(frames (T, H, W[, 3]) uint8, valid (T,) bool)``; unreadable
+    frames are zeros with ``valid`` False. ``resize`` is ``(width, height)``."""
+    import cv2
+    frames, valid, shape = [], [], None
+    for f, ok in iter_frames(ref, gray):
+        if ok and resize is not None:
+            f = cv2.resize(f, tuple(resize), interpolation=cv2.INTER_AREA)
+        if ok and shape is None:
+            shape = f.shape
+        frames.append(f)
+        valid.append(ok)
+    if shape is None:
+        shape = (resize[1], resize[0]) if resize else (1, 1)
+    out = np.zeros((len(frames),) + tuple(shape), dtype=np.uint8)
+    for i, f in enumerate(frames):
+        if f is not None and f.shape == shape:
+            out[i] = f
+        else:
+            valid[i] = False
+    return out, np.asarray(valid, dtype=bool)
+
+
+def read_face_crops(ref: VideoRef, size: int = 128, detect_every: int = 1, detector=None):
+    """Stream ``ref`` through a :class:`~helo.features.video.FaceCropper`:
+    ``(crops (T, size, size) uint8, valid (T,), n_fallback, notes)``. Only the crops are kept
+    in memory."""
+    from ..features.video import FaceCropper
+    fc = FaceCropper(size=size, detector=detector, detect_every=detect_every)
+    crops, valid = [], []
+    for f, ok in iter_frames(ref, gray=True):
+        if ok:
+            crops.append(fc(f))
+        else:
+            crops.append(np.zeros((size, size), np.uint8))
+        valid.append(ok)
+    arr = np.stack(crops) if crops else np.zeros((0, size, size), np.uint8)
+    valid = np.asarray(valid, dtype=bool)
+    notes = fc.notes()
+    if (~valid).any():
+        notes.append(f"{int((~valid).sum())} unreadable frames")
+    return arr, valid, fc.n_fallback, notes

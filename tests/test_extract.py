@@ -1,0 +1,213 @@
+"""The extraction stage: store format, resume after a killed run, per-subject failures, dims."""
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helo.pipeline import extract as E
+from helo.pipeline import store as S
+from helo.pipeline.datasets.base import DataError, FeatureBlock, Signal, Subject, Trial
+
+EEG_CH = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1", "O2",
+          "F7", "F8", "T6", "T4"]
+ITEMS = ["Inspired", "Alert", "Excited", "Enthusiastic", "Determined", "Afraid", "Upset",
+         "Nervous", "Scared", "Distressed"]
+
+
+def _dmer_trial(tid, seconds, rng):
+    n = lambda fs: int(seconds * fs)  # noqa: E731
+    t = Trial(trial_id=tid, order=int(tid), category="positive",
+              panas=rng.integers(1, 6, 10).astype(float), panas_items=list(ITEMS))
+    t.signals["eeg"] = Signal(rng.standard_normal((n(300), 18)), 300.0, list(EEG_CH))
+    t.signals["gsr"] = Signal(5 + 0.1 * rng.standard_normal(n(4)), 4.0, ["gsr"])
+    t.signals["ppg"] = Signal(np.sin(np.arange(n(100)) / 8) + 0.1 * rng.standard_normal(n(100)),
+                              100.0, ["ppg"])
+    t.extra = {"frames": rng.integers(0, 256, (n(30), 40, 40)).astype(np.uint8), "fps": 30.0}
+    return t
+
+
+def _wesad_trial(tid, seconds, rng):
+    import neurokit2 as nk
+    fs = 700
+    n = int(seconds * fs)
+    t = Trial(trial_id=tid, order=0, category=tid)
+    t.signals["ecg"] = Signal(nk.ecg_simulate(duration=int(seconds), sampling_rate=fs,
+                                              method="simple", random_state=1), fs, ["ecg"])
+    t.signals["eda"] = Signal(nk.eda_simulate(duration=int(seconds), sampling_rate=fs, scr_number=2,
+                                              random_state=1), fs, ["eda"])
+    t.signals["emg"] = Signal(0.05 * rng.standard_normal(n), fs, ["emg"])
+    t.signals["acc"] = Signal(rng.standard_normal((n, 3)), fs, ["x", "y", "z"])
+    return t
+
+
+class FakeReader:
+    def __init__(self, kind="dmer", bad=()):
+        self.kind, self.bad = kind, set(bad)
+        self.reads = []
+
+    def subjects(self):
+        return ["1", "2", "5"]
+
+    def read_subject(self, sid, modalities=None):
+        self.reads.append((sid, tuple(modalities) if modalities is not None else None))
+        if sid in self.bad:
+            raise DataError("datas.mat is truncated", path=f"/x/{sid}/datas.mat", subject=sid)
+        rng = np.random.default_rng(int(sid))
+        if self.kind == "dmer":
+            trials = [_dmer_trial("0", 7.0, rng), _dmer_trial("8", 6.2, rng),
+                      _dmer_trial("16", 3.0, rng)]  # the last is shorter than a window
+        else:
+            trials = [_wesad_trial("Base", 8.0, rng)]
+        return Subject(sid, trials, layout=self.kind)
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    holder = {"reader": FakeReader()}
+    monkeypatch.setattr(E, "_open", lambda layout, root: holder["reader"])
+    return holder
+
+
+PARAMS = {"step_s": 1.0, "longest_window_s": 5.0, "detector": lambda g: []}
+
+
+@pytest.mark.parametrize("modality,dim", [("eeg", 90), ("gsr", 28), ("ppg", 27), ("video", 768)])
+def test_dmer_dims_and_store_format(fake, tmp_path, modality, dim):
+    st = E.extract_subject("dmer-aligned", "/nowhere", "1", modality, tmp_path, PARAMS)
+    assert st["status"] == "done" and st["rows"] == 3 + 2  # T - 4 rows per trial, none for 3 s
+    assert fake["reader"].reads[-1] == ("1", (modality,))
+    df = S.read(tmp_path, modality, "1")
+    assert list(df.columns[:5]) == ["subject", "trial", "window", "t_end", "note"]
+    feats = S.feature_columns(df)
+    assert len(feats) == dim and all(c.startswith(modality + "_") for c in feats)
+    assert df["window"].tolist() == [0, 1, 2, 0, 1]
+    assert df["t_end"].tolist() == [5.0, 6.0, 7.0, 5.0, 6.0]
+    assert df["trial"].tolist() == ["0", "0", "0", "8", "8"]
+    assert df["subject"].dtype == object and df["window"].dtype == np.int64
+    assert any("shorter than one window" in n for n in st["notes"])
+    if modality == "video":
+        assert st["n_fallback"] == int((7 + 6.2) * 30) + 3 * 30  # every frame: no face
+    assert np.isfinite(df[feats].to_numpy()).all()
+
+
+def test_wesad_dims(fake, tmp_path):
+    fake["reader"] = FakeReader("wesad")
+    for modality, dim in [("ecg", 73), ("eda", 4), ("emg", 14), ("acc", 12)]:
+        st = E.extract_subject("wesad", "/nowhere", "2", modality, tmp_path, PARAMS)
+        df = S.read(tmp_path, modality, "2")
+        assert len(S.feature_columns(df)) == dim and len(df) == 4, modality
+
+
+def test_labels(fake, tmp_path):
+    E.extract_subject("dmer-aligned", "/nowhere", "1", "labels", tmp_path, {})
+    assert fake["reader"].reads[-1] == ("1", ())
+    df = S.read(tmp_path, "labels", "1")
+    assert list(df.columns) == ["subject", "trial", "order", "category"] + \
+        [f"panas_{i}" for i in ITEMS]
+    assert df["trial"].tolist() == ["0", "8", "16"]
+
+
+def test_resume_after_killed_run(fake, tmp_path):
+    E.extract_subject("dmer-aligned", "/nowhere", "1", "gsr", tmp_path, PARAMS)
+    stray = tmp_path / "gsr" / ".tmp-2.parquet.abc123.parquet"
+    stray.write_bytes(b"PAR1 half written")
+    assert S.done(tmp_path, "gsr", "1") and not S.done(tmp_path, "gsr", "2")
+    fake["reader"].reads.clear()
+    summ = E.run_extract("dmer-aligned", "/nowhere", tmp_path, "gsr", PARAMS, progress=False)
+    assert sorted(s for s, _ in fake["reader"].reads) == ["2", "5"]
+    assert summ["done"] == ["2", "5"]
+    assert summ["skipped"] == [{"subject": "1", "reason": "output exists"}]
+    assert S.subjects(tmp_path, "gsr") == ["1", "2", "5"]
+    on_disk = json.loads((tmp_path / "gsr" / "_summary.json").read_text())
+    assert on_disk["done"] == ["2", "5"]
+    fake["reader"].reads.clear()
+    summ = E.run_extract("dmer-aligned", "/nowhere", tmp_path, "gsr", PARAMS, progress=False,
+                         force=True)
+    assert len(summ["done"]) == 3
+
+
+def test_failing_subject_reported_others_succeed(fake, tmp_path):
+    fake["reader"] = FakeReader(bad={"2"})
+    with ThreadPoolExecutor(2) as ex:
+        summ = E.run_extract("dmer-aligned", "/nowhere", tmp_path, "ppg", PARAMS, executor=ex,
+                             progress=False)
+    assert summ["done"] == ["1", "5"]
+    assert summ["failed"][0]["subject"] == "2"
+    assert "datas.mat is truncated" in summ["failed"][0]["reason"]
+    assert not S.done(tmp_path, "ppg", "2")
+
+
+def test_bad_windows_get_nan_and_note(fake, tmp_path):
+    class NanReader(FakeReader):
+        def read_subject(self, sid, modalities=None):
+            s = super().read_subject(sid, modalities)
+            s.trials[0].signals["eeg"].data[int(5.5 * 300):int(5.7 * 300), :] = np.nan
+            s.trials[1].signals["eeg"].data[:, 3] = 1.0  # a dead channel
+            return s
+    fake["reader"] = NanReader()
+    E.extract_subject("dmer-aligned", "/nowhere", "1", "eeg", tmp_path, PARAMS)
+    df = S.read(tmp_path, "eeg", "1")
+    X = df[S.feature_columns(df)].to_numpy()
+    assert np.isnan(X[1]).all() and "NaN" in df["note"][1]
+    assert df["note"][0] == "" and np.isfinite(X[0]).all()
+    assert np.isnan(X[3:, 15:20]).all() and "undefined" in df["note"][3]
+
+
+def test_precomputed_blocks(fake, tmp_path):
+    class FeatReader(FakeReader):
+        def read_subject(self, sid, modalities=None):
+            t = Trial("3", features={"gsr": FeatureBlock(np.arange(12.0).reshape(4, 3),
+                                                         ["a", "b", "gsr_c"])})
+            return Subject(sid, [t], layout="dmer-features")
+    fake["reader"] = FeatReader()
+    E.extract_subject("dmer-features", "/nowhere", "5", "gsr", tmp_path, PARAMS)
+    df = S.read(tmp_path, "gsr", "5")
+    assert S.feature_columns(df) == ["gsr_a", "gsr_b", "gsr_c"]
+    assert df["window"].tolist() == [0, 1, 2, 3] and df["t_end"].tolist() == [5, 6, 7, 8]
+
+
+def test_store_write_is_atomic_and_done(tmp_path):
+    df = S.trial_frame("7", "0", [5.0], np.ones((1, 2)), ["gsr_a", "gsr_b"])
+    assert not S.done(tmp_path, "gsr", "7")
+    S.write(tmp_path, "gsr", "7", df)
+    assert S.done(tmp_path, "gsr", "7")
+    (tmp_path / "gsr" / "8.parquet").write_bytes(b"garbage")
+    assert not S.done(tmp_path, "gsr", "8")
+    assert [p.name for p in (tmp_path / "gsr").iterdir() if p.name.startswith(".")] == []
+    pd.testing.assert_frame_equal(S.read(tmp_path, "gsr", "7"), df)
+
+
+def test_real_reader_process_pool(tmp_path):
+    """the synthetic DMER (aligned layout) through the real reader and a process pool"""
+    synth = pytest.importorskip("helo.pipeline.datasets.synth.dmer")
+    synth.generate_dmer(tmp_path / "raw", layout="aligned", seed=0, preset="tiny",
+                        progress=False, n_subjects=2)
+    store = tmp_path / "store"
+    summ = E.run_extract("dmer-aligned", tmp_path / "raw", store, "gsr", {}, workers=2,
+                         progress=False)
+    assert summ["done"] == ["1", "2"] and not summ["failed"]
+    summ = E.run_extract("dmer-aligned", tmp_path / "raw", store, "video", {"detect_every": 10},
+                         workers=1, progress=False)
+    assert summ["done"] == ["1", "2"]
+    gsr, vid = S.read(store, "gsr", "1"), S.read(store, "video", "1")
+    assert len(S.feature_columns(gsr)) == 28 and len(S.feature_columns(vid)) == 768
+    keys = ["trial", "window"]
+    assert gsr[keys].equals(vid[keys])  # every modality of a trial on the same rows
+
+
+def test_unopenable_video_skips_that_trial_only(fake, tmp_path):
+    from helo.pipeline.datasets.base import VideoRef
+
+    class VidReader(FakeReader):
+        def read_subject(self, sid, modalities=None):
+            s = super().read_subject(sid, modalities)
+            s.trials[1].extra = {}
+            s.trials[1].video = VideoRef(tmp_path / "missing.mp4", 0, 186, 30.0)
+            return s
+    fake["reader"] = VidReader()
+    summ = E.run_extract("dmer-aligned", "/nowhere", tmp_path, "video", PARAMS, progress=False)
+    assert summ["done"] == ["1", "2", "5"]
+    assert "cannot be opened" in summ["trial_errors"]["1"][0]["error"]
+    assert S.read(tmp_path, "video", "1")["trial"].unique().tolist() == ["0"]
