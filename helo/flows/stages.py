@@ -1,6 +1,9 @@
 """Stage flows: one Prefect task per subject (extraction) or per fold (evaluation)."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Executor, Future
+
 from prefect import flow, get_run_logger, task
 
 from ..pipeline import params as P
@@ -36,39 +39,30 @@ def extract_flow(modality: str, params_path: str = "params.yaml", force: bool = 
     params = P.load(params_path)
     log = get_run_logger()
 
-    class _PrefectExecutor:
-        """Adapter so run_extract submits Prefect tasks instead of executor calls."""
-
-        def submit(self, fn, *args, **kwargs):
-            return _Future(extract_subject_task.submit(*args, **kwargs))
-
-    summary = stages.extract(params, modality, executor=_PrefectExecutor(), force=force)
-    log.info("extract %s: %s", modality, {k: v for k, v in summary.items()
-                                          if not isinstance(v, (list, dict))})
+    summary = stages.extract(params, modality, executor=PrefectTaskExecutor(), force=force)
+    log.info("extract %s: %d done, %d skipped, %d failed", modality, len(summary["done"]),
+             len(summary["skipped"]), len(summary["failed"]))
+    for f in summary["failed"]:
+        log.warning("subject %s failed: %s", f["subject"], f["reason"])
     return summary
 
 
-class _Future:
-    """Just enough of concurrent.futures.Future over a PrefectFuture for run_extract."""
+class PrefectTaskExecutor(Executor):
+    """A concurrent.futures Executor whose calls become ``extract-subject`` Prefect tasks on the
+    flow's task runner, so stage code written for executors runs unchanged under Prefect."""
 
-    def __init__(self, pf):
-        self._pf = pf
+    def submit(self, fn, /, *args, **kwargs):
+        future: Future = Future()
+        pf = extract_subject_task.submit(*args, **kwargs)
 
-    def result(self, timeout=None):
-        return self._pf.result(timeout=timeout)
+        def wait():
+            try:
+                future.set_result(pf.result())
+            except BaseException as err:  # noqa: BLE001 - handed over through the future
+                future.set_exception(err)
 
-    def done(self):
-        return self._pf.state.is_final()
-
-    def add_done_callback(self, fn):
-        self._pf.add_done_callback(lambda _pf: fn(self))
-
-    def exception(self, timeout=None):
-        try:
-            self._pf.result(timeout=timeout)
-        except BaseException as err:  # noqa: BLE001
-            return err
-        return None
+        threading.Thread(target=wait, daemon=True).start()
+        return future
 
 
 @flow(name="evaluate", log_prints=True)

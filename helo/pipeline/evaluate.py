@@ -30,6 +30,34 @@ from .splits import Fold, make_folds, validation_split
 log = logging.getLogger(__name__)
 
 
+class SubjectStandardiser:
+    """Per-subject z-scoring (``evaluate.normalise: subject``).
+
+    A subject's statistics come from its rows in the fold's training part when it has any;
+    only a subject absent from training (the held-out subject under leave-one-subject-out) is
+    standardised with statistics of its own *unlabelled* test features, as is common in
+    cross-subject EEG emotion recognition to remove per-subject baselines. Labels are never
+    used. This is transductive; the default ``fold`` standardisation is not.
+    """
+
+    def fit(self, X: dict[str, np.ndarray], subjects: np.ndarray) -> "SubjectStandardiser":
+        self.stats = {}
+        for s in np.unique(subjects):
+            rows = subjects == s
+            self.stats[s] = Standardiser().fit({m: x[rows] for m, x in X.items()})
+        return self
+
+    def transform(self, X: dict[str, np.ndarray], subjects: np.ndarray) -> dict[str, np.ndarray]:
+        out = {m: np.empty_like(x, dtype=np.float32) for m, x in X.items()}
+        for s in np.unique(subjects):
+            rows = subjects == s
+            part = {m: x[rows] for m, x in X.items()}
+            st = self.stats.get(s) or Standardiser().fit(part)
+            for m, x in st.transform(part).items():
+                out[m][rows] = x
+        return out
+
+
 class Standardiser:
     """Per-modality z-scoring fitted on training rows only (zero std -> 1)."""
 
@@ -67,7 +95,8 @@ def model_spec(ds: asm.Dataset, channels: dict[str, int] | None = None):
 def run_fold(dataset_dir: str, protocol: str, method: str, fold_index: int, *,
              model_params: dict, seed: int = 0, test_fraction: float = 0.2,
              val_fraction: float = 0.0, modalities: list[str] | None = None,
-             channels: dict | None = None, explain: bool = False) -> dict:
+             channels: dict | None = None, explain: bool = False,
+             normalise: str = "fold") -> dict:
     """Run one fold; top-level and picklable so any executor (processes, Dask, Ray) can run it."""
     import torch
 
@@ -79,9 +108,19 @@ def run_fold(dataset_dir: str, protocol: str, method: str, fold_index: int, *,
     fold = make_folds(protocol, ds.subject, ds.trial, seed=seed,
                       test_fraction=test_fraction)[fold_index]
     fit_rows, val_rows = validation_split(fold.train, ds.trial_keys(), val_fraction, seed)
-    scaler = Standardiser().fit(ds.subset(fit_rows))
-    X_fit, X_test = scaler.transform(ds.subset(fit_rows)), scaler.transform(ds.subset(fold.test))
-    X_val = scaler.transform(ds.subset(val_rows)) if len(val_rows) else None
+    if normalise == "subject":
+        sub = SubjectStandardiser().fit(ds.subset(fit_rows), ds.subject[fit_rows])
+        X_fit = sub.transform(ds.subset(fit_rows), ds.subject[fit_rows])
+        X_test = sub.transform(ds.subset(fold.test), ds.subject[fold.test])
+        X_val = sub.transform(ds.subset(val_rows), ds.subject[val_rows]) if len(val_rows) \
+            else None
+    elif normalise == "fold":
+        scaler = Standardiser().fit(ds.subset(fit_rows))
+        X_fit = scaler.transform(ds.subset(fit_rows))
+        X_test = scaler.transform(ds.subset(fold.test))
+        X_val = scaler.transform(ds.subset(val_rows)) if len(val_rows) else None
+    else:
+        raise ValueError(f"evaluate.normalise must be 'fold' or 'subject', not {normalise!r}")
     spec = model_spec(ds, channels)
     params = dict(model_params)
     params.setdefault("seed", seed)
@@ -131,7 +170,8 @@ def summarise(results: list[dict], metric_names: list[str]) -> dict:
 def run_evaluation(dataset_dir: str | Path, protocol: str, method: str, out: str | Path, *,
                    model_params: dict, seed: int = 0, test_fraction: float = 0.2,
                    val_fraction: float = 0.0, modalities: list[str] | None = None,
-                   channels: dict | None = None, executor: Executor | None = None,
+                   channels: dict | None = None, normalise: str = "fold",
+                   executor: Executor | None = None,
                    progress: bool = True, fold_runner=None) -> dict:
     """Every fold of ``protocol`` for ``method``; results land in ``out`` (see module doc).
 
@@ -149,7 +189,7 @@ def run_evaluation(dataset_dir: str | Path, protocol: str, method: str, out: str
     kwargs = [dict(dataset_dir=dataset_dir, protocol=protocol, method=method, fold_index=i,
                    model_params=model_params, seed=seed, test_fraction=test_fraction,
                    val_fraction=val_fraction, modalities=modalities, channels=channels,
-                   explain=(i == 0)) for i in range(len(folds))]
+                   explain=(i == 0), normalise=normalise) for i in range(len(folds))]
     t0 = time.perf_counter()
     if fold_runner is not None:
         results = list(fold_runner(kwargs))

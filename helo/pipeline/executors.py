@@ -49,6 +49,19 @@ class RayExecutor(Executor):
         pass
 
 
+def _single_threaded() -> None:
+    """Worker initializer: one thread per process for BLAS/OpenMP/OpenCV/torch, so N worker
+    processes use N cores instead of fighting over them."""
+    import os
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    try:
+        import cv2
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
 @contextlib.contextmanager
 def executor(kind: str = "processes", workers: int = 2, address: str | None = None):
     if kind not in KINDS:
@@ -61,7 +74,8 @@ def executor(kind: str = "processes", workers: int = 2, address: str | None = No
             yield ex
     elif kind == "processes":
         # spawn: safe beside torch/OpenMP state in the parent; workers import only what they use.
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_single_threaded) as ex:
             yield ex
     elif kind == "dask":
         from distributed import Client, LocalCluster

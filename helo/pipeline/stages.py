@@ -111,7 +111,8 @@ def evaluate(params: dict, protocol: str, method: str, *, executor=None, fold_ru
     kw = dict(model_params=model_params, modalities=modalities, seed=int(P.get(params, "evaluate.seed", 0)),
               test_fraction=float(P.get(params, "evaluate.test_fraction", 0.2)),
               val_fraction=float(P.get(params, "evaluate.val_fraction", 0.0)),
-              channels=channels_of(params), progress=progress)
+              channels=channels_of(params), progress=progress,
+              normalise=P.get(params, "evaluate.normalise", "fold"))
     out = EVAL / protocol / method
     if fold_runner is not None or executor is not None:
         return run_evaluation(ASSEMBLED, protocol, method, out, executor=executor,

@@ -197,7 +197,7 @@ def _presentation(cfg: DmerSynthConfig, sid: int, r: np.random.Generator) -> lis
 def _self_reports(seed: int, sid: int, clips: list[int], clip_int: np.ndarray) -> list[dict]:
     r = _rng(seed, sid, 1)
     gain = r.uniform(0.7, 1.25)
-    item_bias = r.normal(0.0, 0.35, size=10)
+    item_bias = r.normal(0.0, 0.2, size=10)
     item_weight = r.uniform(0.7, 1.2, size=10)
     out = []
     for clip in clips:
@@ -301,7 +301,7 @@ def _lag(x: np.ndarray, fs: float, tau: float) -> np.ndarray:
 def _eeg_subject_params(seed: int, sid: int) -> dict:
     r = _rng(seed, sid, 10)
     nominal = np.array([7.0, 4.5, 7.0, 2.8, 1.3])
-    gains = nominal * np.exp(r.normal(0, 0.3, size=(18, 5)))
+    gains = nominal * np.exp(r.normal(0, 0.15, size=(18, 5)))
     posterior = [EEG_CHANNELS.index(c) for c in ("P3", "P4", "O1", "O2", "T5", "T6")]
     gains[posterior, 2] *= 1.8
     # effect of (pos, neg, arousal) on each band's amplitude, per subject
@@ -366,7 +366,7 @@ def _gsr_session(cfg: DmerSynthConfig, seed: int, plan: _Plan) -> np.ndarray:
     r = _rng(seed, plan.sid, 20)
     fs = cfg.fs_gsr
     n = plan.gsr_n
-    s0 = r.uniform(1.5, 8.0)
+    s0 = r.uniform(3.0, 6.0)
     tonic_sens = r.uniform(0.12, 0.4)
     base_rate, rate_sens = r.uniform(1.0, 3.0), r.uniform(4.0, 9.0)  # SCRs per minute
     amp0 = r.uniform(0.05, 0.3)
@@ -389,7 +389,7 @@ def _ppg_session(cfg: DmerSynthConfig, seed: int, plan: _Plan) -> np.ndarray:
     r = _rng(seed, plan.sid, 30)
     fs = cfg.fs_ppg
     n = plan.ppg_n
-    hr0, hr_sens = r.uniform(60, 85), r.uniform(8, 16)
+    hr0, hr_sens = r.uniform(65, 80), r.uniform(8, 16)
     rr_sd0 = r.uniform(0.025, 0.06)
     amp, offset = r.uniform(200, 600), r.uniform(1500, 2500)
     aff = _lag(_affect_at(plan, n, plan.wrist_start_ms, fs), fs, 2.0)
