@@ -51,6 +51,18 @@ def efficiency_table(methods: list[str], params: dict) -> list[dict]:
         except Exception:  # noqa: BLE001 - a network whose forward wants other inputs
             fl = float("nan")
         rows.append({"method": method, "params": int(count_parameters(net)), "flops": fl})
+    if "helo" in methods:
+        # HeLo also at the paper's configuration (d 128, 8 tokens, 4 heads, ff 64, depth 1)
+        import yaml
+
+        from .params import PRESETS_DIR
+        paper = yaml.safe_load((PRESETS_DIR / "paper-dmer.yaml").read_text())["model"]["helo"]
+        paper = {k: v for k, v in paper.items() if k not in ("epochs", "query")}
+        net = make_model("helo", spec, {**paper, "epochs": 1, "device": "cpu"})
+        net.fit(X, y)
+        rows.append({"method": "helo (paper configuration)",
+                     "params": int(count_parameters(net.net)),
+                     "flops": count_flops(net.net, spec.dims)["flops"]})
     if rows:
         rows.append({"method": "HeLo (paper, Table 5)", "params": int(PAPER["params"]),
                      "flops": PAPER["flops"]})

@@ -38,10 +38,25 @@ def collect(eval_dir: Path, protocols: list[str], methods: list[str]) -> dict:
     return found
 
 
+def rank_table(table: dict[str, dict[str, float]], metric_names: list[str]) -> dict:
+    """Per-metric ranks (1 = best, ties averaged) and their mean, as in the paper's tables;
+    the mean agrees with :func:`helo.pipeline.metrics.average_rank`."""
+    from scipy.stats import rankdata
+
+    from .metrics import METRICS, average_rank
+    per = {m: {} for m in table}
+    methods = list(table)
+    for k in metric_names:
+        vals = np.array([table[m][k] for m in methods], dtype=float)
+        r = rankdata(-vals if METRICS[k].higher_is_better else vals, method="average")
+        for m, rk in zip(methods, r):
+            per[m][k] = float(rk)
+    return {"per_metric": per, "average": average_rank(table, metric_names)}
+
+
 def comparison_table(results: dict[str, dict], metric_names: list[str]) -> pd.DataFrame:
-    from .metrics import average_rank
     table = {m: {k: r[k] for k in metric_names} for m, r in results.items()}
-    ranks = average_rank(table)
+    ranks = rank_table(table, metric_names)
     rows = []
     for method, r in results.items():
         row = {"method": method}

@@ -118,9 +118,10 @@ def evaluate(params: dict, protocol: str, method: str, *, executor=None, fold_ru
         return run_evaluation(ASSEMBLED, protocol, method, out, executor=executor,
                               fold_runner=fold_runner, **kw)
     orch = orchestration(params)
-    # Torch methods already use every core: folds run one after another unless the user asks
-    # for more workers than cores or a cluster.
-    if orch["kind"] in ("dask", "ray") or orch["workers"] > (os.cpu_count() or 1):
+    # Methods trained by epochs (the neural ones) run their folds in `workers` single-threaded
+    # processes: for models this small that beats one process with several threads. The
+    # others are quick and run in this process (a worker's start-up would cost more).
+    if orch["kind"] in ("dask", "ray") or ("epochs" in model_params and orch["workers"] > 1):
         with make_executor(**orch) as ex:
             return run_evaluation(ASSEMBLED, protocol, method, out, executor=ex, **kw)
     return run_evaluation(ASSEMBLED, protocol, method, out, **kw)
