@@ -182,7 +182,11 @@ def _figures(eval_dir, found, out, params) -> list[str]:
     made = []
     n_show = int(P.get(params, "report.figure_samples", 6))
     protocol = "loso" if "loso" in found else list(found)[0]
-    methods = list(found[protocol])
+    # HeLo, the mean predictor and the two best other methods by average rank (readability)
+    from .metrics import average_rank
+    ranks = average_rank({m: {k: r[k] for k in METRIC_LABELS} for m, r in found[protocol].items()})
+    others = [m for m in sorted(ranks, key=ranks.get) if m not in ("helo", "mean")][:2]
+    methods = [m for m in ["helo", "mean", *others] if m in found[protocol]]
     preds = {m: pd.read_parquet(eval_dir / protocol / m / "predictions.parquet")
              for m in methods if (eval_dir / protocol / m / "predictions.parquet").exists()}
     if preds:
@@ -231,7 +235,7 @@ def _label_corr(ex, labels, out):
                                      .astype(int)]
     fig, axes = plt.subplots(1, len(mats), figsize=(4.2 * len(mats), 3.8), squeeze=False)
     for ax, m in zip(axes[0], mats):
-        im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
+        im = ax.imshow(m, vmin=float(np.min(mats)), vmax=1.0, cmap="viridis")
         if labels and len(labels) == m.shape[0]:
             ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
             ax.set_yticks(range(len(labels)), labels, fontsize=7)

@@ -118,10 +118,12 @@ def evaluate(params: dict, protocol: str, method: str, *, executor=None, fold_ru
         return run_evaluation(ASSEMBLED, protocol, method, out, executor=executor,
                               fold_runner=fold_runner, **kw)
     orch = orchestration(params)
-    # Methods trained by epochs (the neural ones) run their folds in `workers` single-threaded
-    # processes: for models this small that beats one process with several threads. The
-    # others are quick and run in this process (a worker's start-up would cost more).
-    if orch["kind"] in ("dask", "ray") or ("epochs" in model_params and orch["workers"] > 1):
+    # Neural methods under LOSO (folds of many rows) run their folds in `workers`
+    # single-threaded processes: for models this small that beats one process with several
+    # threads. Other stages are quick per fold and run in this process (a worker's start-up
+    # would cost more than it saves).
+    heavy = protocol == "loso" and "epochs" in model_params  # many rows per fold
+    if orch["kind"] in ("dask", "ray") or (heavy and orch["workers"] > 1):
         with make_executor(**orch) as ex:
             return run_evaluation(ASSEMBLED, protocol, method, out, executor=ex, **kw)
     return run_evaluation(ASSEMBLED, protocol, method, out, **kw)

@@ -1,0 +1,127 @@
+"""Orchestration overhead of the two entry points, printed as a table.
+
+Runs the same pipeline three ways in throw-away copies of this project:
+
+1. ``direct``  -- every stage function called in one Python process (the stages' own work);
+2. ``dvc``     -- ``dvc repro --force`` with no Prefect server (what a new user runs);
+3. ``prefect`` -- ``dvc repro --force`` with a running local Prefect server, so every stage runs
+   as a Prefect flow with per-subject / per-fold tasks (what the deployment does);
+
+and reports wall times and overhead = wall - direct, absolute and as a share of the run.
+
+    python benchmarks/bench_orchestration.py                     # synthetic default
+    python benchmarks/bench_orchestration.py --preset tiny       # quick look
+    python benchmarks/bench_orchestration.py --methods helo mean --protocols loso
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE / "tests"))
+from e2e_util import copy_project, env, free_port  # noqa: E402
+
+
+def configure(proj: Path, args) -> dict:
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    if args.methods:
+        params["evaluate"]["methods"] = args.methods
+    if args.protocols:
+        params["evaluate"]["protocols"] = args.protocols
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return params
+
+
+def direct(proj: Path) -> float:
+    code = """
+import time, os
+os.environ["HELO_ENGINE"] = "local"
+t0 = time.perf_counter()
+from helo.pipeline import params as P, stages
+p = P.load("params.yaml")
+stages.synth(p)
+for m in ["labels"] + list(P.get(p, "features.modalities")):
+    stages.extract(p, m, progress=False)
+stages.assemble(p)
+for pr in P.get(p, "evaluate.protocols"):
+    for me in P.get(p, "evaluate.methods"):
+        stages.evaluate(p, pr, me, progress=False)
+stages.fit_final(p)
+stages.report(p)
+print(time.perf_counter() - t0)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=proj, env=env(), check=True,
+                         capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def repro(proj: Path, **extra) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "dvc", "repro", "--force"], cwd=proj,
+                   env=env(**extra), check=True, capture_output=True, text=True)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="synth-dmer")
+    ap.add_argument("--methods", nargs="*")
+    ap.add_argument("--protocols", nargs="*")
+    args = ap.parse_args()
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="helo-bench-") as tmp:
+        tmp = Path(tmp)
+        for name in ("direct", "dvc", "prefect"):
+            proj = copy_project(tmp / name, args.preset)
+            configure(proj, args)
+            if name == "direct":
+                rows[name] = direct(proj)
+            elif name == "dvc":
+                rows[name] = repro(proj)
+            else:
+                port = free_port()
+                api = f"http://127.0.0.1:{port}/api"
+                e = env(PREFECT_HOME=str(tmp / "prefect-home"), PREFECT_API_URL=api)
+                e.pop("HELO_ENGINE")
+                t0 = time.perf_counter()
+                server = subprocess.Popen([sys.executable, "-m", "helo", "prefect", "server"],
+                                          cwd=proj, env=e, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+                try:
+                    import urllib.request
+                    while True:
+                        try:
+                            urllib.request.urlopen(api + "/health", timeout=1)
+                            break
+                        except OSError:
+                            time.sleep(0.5)
+                    rows["prefect server start-up (once)"] = time.perf_counter() - t0
+                    rows[name] = repro(proj, PREFECT_API_URL=api,
+                                       PREFECT_HOME=str(tmp / "prefect-home"),
+                                       HELO_ENGINE="auto")
+                finally:
+                    os.killpg(server.pid, signal.SIGTERM)
+                    server.wait(timeout=30)
+    base = rows["direct"]
+    print(f"{'run':34s} {'wall s':>8s} {'overhead s':>11s} {'overhead %':>11s}")
+    for name, wall in rows.items():
+        if name.startswith("prefect server"):
+            print(f"{name:34s} {wall:8.1f}")
+            continue
+        over = wall - base
+        print(f"{name:34s} {wall:8.1f} {over:11.1f} {100 * over / wall:10.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
