@@ -61,7 +61,7 @@ def test_killed_extraction_resumes_with_missing_subjects_only(tmp_path):
                             cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     t0 = time.time()
-    while time.time() - t0 < 120 and not list((store / "video").glob("*.parquet")):
+    while time.time() - t0 < 120 and not list((store / "video").glob("[!.]*.parquet")):
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

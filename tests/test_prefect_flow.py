@@ -1,4 +1,5 @@
 """The Prefect path for real: a local server, the served helo/full deployment, a run."""
+import json
 import os
 import signal
 import subprocess
@@ -69,9 +70,16 @@ def test_deployment_run_completes_and_leaves_dvc_clean(tmp_path):
         assert (proj / "outputs/metrics.json").exists()
         log = (tmp_path / "serve.log").read_text()
         # the stages ran as their own Prefect flows with per-subject / per-fold tasks
-        runs = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "ls"], cwd=proj,
-                              env=e, capture_output=True, text=True).stdout
-        assert "extract" in runs and "evaluate" in runs, runs + log[-2000:]
+        req = urllib.request.Request(api + "/flows/filter", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            flows = {f["name"] for f in json.loads(resp.read())}
+        assert {"helo", "extract", "evaluate"} <= flows, (flows, log[-2000:])
+        req = urllib.request.Request(api + "/task_runs/filter", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            tasks = [t["name"] for t in json.loads(resp.read())]
+        assert any(t.startswith("evaluate-fold") for t in tasks), tasks[:20]
     finally:
         for p in procs:
             try:
