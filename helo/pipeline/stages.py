@@ -96,6 +96,10 @@ def channels_of(params: dict) -> dict:
     return out
 
 
+#: methods whose folds take well under a second: never worth a worker process
+QUICK_METHODS = ("mean", "aa-knn", "ldl-lrr")
+
+
 def evaluate(params: dict, protocol: str, method: str, *, executor=None, fold_runner=None,
              progress: bool = True) -> dict:
     from .evaluate import run_evaluation
@@ -118,11 +122,10 @@ def evaluate(params: dict, protocol: str, method: str, *, executor=None, fold_ru
         return run_evaluation(ASSEMBLED, protocol, method, out, executor=executor,
                               fold_runner=fold_runner, **kw)
     orch = orchestration(params)
-    # Neural methods under LOSO (folds of many rows) run their folds in `workers`
-    # single-threaded processes: for models this small that beats one process with several
-    # threads. Other stages are quick per fold and run in this process (a worker's start-up
-    # would cost more than it saves).
-    heavy = protocol == "loso" and "epochs" in model_params  # many rows per fold
+    # Under LOSO (folds of many rows) the folds run in `workers` single-threaded processes:
+    # for models this small that beats one process with several threads. Other protocols'
+    # folds are small and run in this process (a worker's start-up would cost more).
+    heavy = protocol == "loso" and method not in QUICK_METHODS  # many rows per fold
     if orch["kind"] in ("dask", "ray") or (heavy and orch["workers"] > 1):
         with make_executor(**orch) as ex:
             return run_evaluation(ASSEMBLED, protocol, method, out, executor=ex, **kw)

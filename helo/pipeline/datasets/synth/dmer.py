@@ -77,7 +77,7 @@ LAYOUTS = ("raw", "aligned", "features")
 _BLOCKS = [list(range(0, 8)), list(range(8, 16)), list(range(16, 24)), list(range(24, 32))]
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "default": dict(subject_ids=[1, 2, 5, 6, 7, 8, 9, 10], n_trials=12, trial_seconds=(14, 16),
+    "default": dict(subject_ids=[1, 2, 5, 6, 7, 8, 9, 10], n_trials=10, trial_seconds=(14, 16),
                     video_size=(160, 120), fps=30, practice_seconds=4, rest_seconds=6,
                     pre_seconds=2, post_seconds=2),
     "dmer-scale": dict(subject_ids=RELEASED_IDS, n_trials=32, trial_seconds=(20, 30),
@@ -93,7 +93,7 @@ class DmerSynthConfig:
     """Sizes and options of one synthetic DMER dataset (a preset plus overrides)."""
 
     subject_ids: list[int] = field(default_factory=lambda: list(PRESETS["default"]["subject_ids"]))
-    n_trials: int = 12
+    n_trials: int = 10
     trial_seconds: tuple[int, int] = (14, 16)  # inclusive range of whole seconds
     video_size: tuple[int, int] = (160, 120)  # (width, height)
     fps: int = 30
