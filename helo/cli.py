@@ -155,7 +155,7 @@ def cmd_ablate(args):
         for name, sets in ablation.ABLATIONS.items():
             print(f"{name}: {len(sets)} experiment(s)")
             for s in sets:
-                print("   ", " ".join(f"-S {k}={v}" for k, v in s.items()))
+                print("   ", " ".join(f"-S {k}={ablation._fmt(v)}" for k, v in s.items()))
         return 0
     if args.action in ("queue", "run"):
         n = ablation.queue(args.set, run=(args.action == "run"), jobs=args.jobs)
