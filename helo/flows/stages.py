@@ -1,6 +1,7 @@
 """Stage flows: one Prefect task per subject (extraction) or per fold (evaluation)."""
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import Executor, Future
 
@@ -13,24 +14,58 @@ from .runtime import task_runner
 TRANSIENT = (OSError, TimeoutError, ConnectionError)
 
 
+# Work that a task hands to this stage's worker pool (set by the flow; None: run inline).
+_POOL = None
+
+
+def _run(fn, *args, **kwargs):
+    return _POOL.submit(fn, *args, **kwargs).result() if _POOL is not None else \
+        fn(*args, **kwargs)
+
+
 @task(name="extract-subject", retries=2, retry_delay_seconds=2,
       retry_condition_fn=lambda t, r, s: isinstance(s.result(raise_on_failure=False),
                                                     TRANSIENT),
       cache_policy=None)
 def extract_subject_task(layout, root, subject, modality, store, fparams, force=False):
     from ..pipeline.extract import extract_subject
-    return extract_subject(layout, root, subject, modality, store, fparams, force=force)
+    return _run(extract_subject, layout, root, subject, modality, store, fparams, force=force)
 
 
 @task(name="evaluate-fold", retries=1, retry_delay_seconds=2, cache_policy=None)
 def evaluate_fold_task(kwargs: dict):
     from ..pipeline.evaluate import run_fold
-    return run_fold(**kwargs)
+    return _run(run_fold, **kwargs)
 
 
 def _runner(params):
+    """Prefect task runner for a stage flow.
+
+    ``processes`` maps to Prefect threads that hand the work to one pool of worker processes
+    per stage (the same pool the local path uses), instead of Prefect's ProcessPoolTaskRunner,
+    whose workers each import Prefect and re-connect to the server: several seconds a stage.
+    Dask and Ray use Prefect's own runners, so tasks run on the cluster's workers."""
     o = stages.orchestration(params)
+    if o["kind"] == "processes":
+        return task_runner("threads", o["workers"], None)
     return task_runner(o["kind"], o["workers"], o["address"])
+
+
+@contextlib.contextmanager
+def _stage_pool(params, wanted: bool = True):
+    """The worker pool tasks delegate to (``processes`` only)."""
+    global _POOL
+    o = stages.orchestration(params)
+    if not wanted or o["kind"] != "processes" or o["workers"] < 2:
+        yield
+        return
+    from ..pipeline.executors import executor
+    with executor("processes", o["workers"]) as pool:
+        _POOL = pool
+        try:
+            yield
+        finally:
+            _POOL = None
 
 
 @flow(name="extract", log_prints=True)
@@ -39,7 +74,9 @@ def extract_flow(modality: str, params_path: str = "params.yaml", force: bool = 
     params = P.load(params_path)
     log = get_run_logger()
 
-    summary = stages.extract(params, modality, executor=PrefectTaskExecutor(), force=force)
+    with _stage_pool(params):
+        summary = stages.extract(params, modality, executor=PrefectTaskExecutor(),
+                                 force=force)
     log.info("extract %s: %d done, %d skipped, %d failed", modality, len(summary["done"]),
              len(summary["skipped"]), len(summary["failed"]))
     for f in summary["failed"]:
@@ -74,7 +111,15 @@ def evaluate_flow(protocol: str, method: str, params_path: str = "params.yaml"):
         futures = [evaluate_fold_task.submit(kw) for kw in kwargs_list]
         return [f.result() for f in futures]
 
-    return stages.evaluate(params, protocol, method, fold_runner=fold_runner, progress=False)
+    # the same rule as the local path: a worker pool only where folds are heavy
+    heavy = protocol == "loso" and method not in stages.QUICK_METHODS
+    with _stage_pool(params, wanted=heavy):
+        if _POOL is None and stages.orchestration(params)["kind"] == "processes":
+            # light folds: one at a time in this process, like the local path
+            def fold_runner(kwargs_list):  # noqa: F811
+                return [evaluate_fold_task.submit(kw).result() for kw in kwargs_list]
+        return stages.evaluate(params, protocol, method, fold_runner=fold_runner,
+                               progress=False)
 
 
 def with_runner(fl, params_path: str = "params.yaml"):
