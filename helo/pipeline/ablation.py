@@ -92,7 +92,7 @@ def summary(out: Path) -> dict:
     """Collect finished experiments (``dvc exp show --json``) into a table and a bar plot."""
     import pandas as pd
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    raw = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"],
+    raw = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"],
                          capture_output=True, text=True, check=True, env=env).stdout
     rows = []
     for commit in json.loads(raw or "[]"):
