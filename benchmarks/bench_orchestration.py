@@ -4,8 +4,14 @@ Runs the same pipeline three ways in throw-away copies of this project:
 
 1. ``direct``  -- every stage function called in one Python process (the stages' own work);
 2. ``dvc``     -- ``dvc repro --force`` with no Prefect server (what a new user runs);
-3. ``prefect`` -- ``dvc repro --force`` with a running local Prefect server, so every stage runs
-   as a Prefect flow with per-subject / per-fold tasks (what the deployment does);
+3. with a running local Prefect server:
+   ``flow``   -- the ``helo`` flow (what ``prefect deployment run helo/full -p force=true``
+   runs), DVC and the stage commands in the flow's process, every stage a subflow with
+   per-subject / per-fold tasks;
+   ``flow, stage subprocesses`` -- the same flow with ``in_process=False`` (``dvc repro`` in a
+   subprocess, each stage its own process and flow run);
+   ``dvc repro, engine prefect`` -- plain ``dvc repro --force`` with ``orchestrator.engine:
+   prefect`` (each stage its own process and flow run);
 
 and reports wall times and overhead = wall - direct, absolute and as a share of the run.
 
@@ -71,17 +77,33 @@ def repro(proj: Path, **extra) -> float:
     return time.perf_counter() - t0
 
 
+def flow(proj: Path, in_process: bool, **extra) -> float:
+    """the helo flow, forced, in a fresh process (as a served deployment runs it)"""
+    code = ("from helo.flows.pipeline import helo_flow\n"
+            f"r = helo_flow(force=True, in_process={in_process})\n"
+            "assert not r['dvc_status'] or 'up to date' in r['dvc_status'], r\n")
+    e = env(HELO_PROJECT_DIR=str(proj), **extra)
+    e.pop("HELO_ENGINE")
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=proj, env=e, check=True,
+                   capture_output=True, text=True)
+    return time.perf_counter() - t0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="synth-dmer")
     ap.add_argument("--methods", nargs="*")
     ap.add_argument("--protocols", nargs="*")
+    ap.add_argument("--no-prefect", action="store_true", help="skip the Prefect rows")
     args = ap.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory(prefix="helo-bench-") as tmp:
         tmp = Path(tmp)
         for name in ("direct", "dvc", "prefect"):
+            if name == "prefect" and args.no_prefect:
+                continue
             proj = copy_project(tmp / name, args.preset)
             configure(proj, args)
             if name == "direct":
@@ -106,9 +128,10 @@ def main() -> int:
                         except OSError:
                             time.sleep(0.5)
                     rows["prefect server start-up (once)"] = time.perf_counter() - t0
-                    rows[name] = repro(proj, PREFECT_API_URL=api,
-                                       PREFECT_HOME=str(tmp / "prefect-home"),
-                                       HELO_ENGINE="auto")
+                    pe = dict(PREFECT_API_URL=api, PREFECT_HOME=str(tmp / "prefect-home"))
+                    rows["flow (deployment), server up"] = flow(proj, True, **pe)
+                    rows["flow, stage subprocesses"] = flow(proj, False, **pe)
+                    rows["dvc repro, engine prefect"] = repro(proj, HELO_ENGINE="prefect", **pe)
                 finally:
                     os.killpg(server.pid, signal.SIGTERM)
                     server.wait(timeout=30)

@@ -83,7 +83,7 @@ def cmd_check_data(args):
 def _engine(params):
     from .flows.runtime import use_prefect
     from .pipeline import params as P
-    return use_prefect(P.get(params, "orchestrator.engine", "auto"))
+    return use_prefect(P.get(params, "orchestrator.engine", "local"))
 
 
 def cmd_extract(args):

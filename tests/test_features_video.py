@@ -24,10 +24,11 @@ def direct_lbp_top(V, P=8, R=1):
     T, H, W = V.shape
     rp = [round(-R * math.sin(2 * math.pi * p / P), 5) for p in range(P)]
     cp = [round(R * math.cos(2 * math.pi * p / P), 5) for p in range(P)]
+    m = math.ceil(R)
     hists = np.zeros((3, 1 << P))
-    for t in range(1, T - 1):
-        for y in range(1, H - 1):
-            for x in range(1, W - 1):
+    for t in range(m, T - m):
+        for y in range(m, H - m):
+            for x in range(m, W - m):
                 for k, (img, r, c) in enumerate([(V[t], y, x), (V[::-1, y, :], T - 1 - t, x),
                                                  (V[::-1, :, x], T - 1 - t, y)]):
                     code = 0
@@ -61,19 +62,51 @@ def volumes():
     yield np.full((5, 6, 7), 77, np.uint8)
 
 
+@pytest.mark.parametrize("engine", ["jit", "numpy"])
 @pytest.mark.parametrize("V", list(volumes()))
-def test_matches_definition_and_skimage(V):
-    ours = video.lbp_top(V)
+def test_matches_definition_and_skimage(V, engine):
+    ours = video.lbp_top(V, engine=engine)
     assert ours.shape == (768,)
     np.testing.assert_allclose(ours.reshape(3, 256).sum(axis=1), 1.0)
     assert np.array_equal(ours, direct_lbp_top(V))
     assert np.array_equal(ours, skimage_lbp_top(V))
-    assert np.array_equal(ours, video.lbp_top(V, slab_voxels=1))  # slab boundaries change nothing
+    if engine == "numpy":  # slab boundaries change nothing
+        assert np.array_equal(ours, video.lbp_top(V, slab_voxels=1, engine="numpy"))
 
 
-def test_skimage_on_larger_random_volume():
+@pytest.mark.parametrize("engine", ["jit", "numpy"])
+def test_skimage_on_larger_random_volume(engine):
     V = np.random.default_rng(1).integers(0, 256, (12, 40, 36)).astype(np.uint8)
-    assert np.array_equal(video.lbp_top(V), skimage_lbp_top(V))
+    assert np.array_equal(video.lbp_top(V, engine=engine), skimage_lbp_top(V))
+
+
+def test_smooth_video_ties_match_skimage():
+    """upscaled (smooth) frames: many interpolated points equal the centre in exact arithmetic,
+    where scikit-image's float64 rounding decides; the compiled kernel decides the same way"""
+    import cv2
+    small = np.random.default_rng(19).integers(0, 15, (6, 5, 5)).astype(np.uint8)
+    V = np.stack([cv2.resize(f, (19, 39), interpolation=cv2.INTER_LINEAR) for f in small])
+    ours = video.lbp_top(V, engine="jit")
+    assert np.array_equal(ours, skimage_lbp_top(V))
+    up = video.lbp_top(V, ties="up", engine="numpy")
+    assert not np.array_equal(ours, up)  # the volume does exercise tie rounding
+
+
+@pytest.mark.parametrize("P,R", [(16, 2), (4, 1.5)])
+def test_other_P_R_match_definition(P, R):
+    V = np.random.default_rng(8).integers(0, 4, (7, 9, 10)).astype(np.uint8)
+    ref = direct_lbp_top(V, P=P, R=R)
+    for engine in ("jit", "numpy"):
+        assert np.array_equal(video.lbp_top(V, P=P, R=R, time_radius=R, engine=engine), ref)
+
+
+def test_engines_agree_with_other_time_radius_and_planes():
+    V = np.random.default_rng(9).integers(0, 256, (11, 12, 13)).astype(np.uint8)
+    for kw in ({"time_radius": 2}, {"time_radius": 1.5, "planes": ("yt", "xy")}):
+        a = video.lbp_top(V, engine="jit", **kw)
+        assert np.array_equal(a, video.lbp_top(V, engine="numpy", **kw))
+    with pytest.raises(ValueError, match="ties='skimage'"):
+        video.lbp_top(V, ties="up", engine="jit")
 
 
 def _mirror_bits(P=8):

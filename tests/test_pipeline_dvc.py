@@ -1,9 +1,11 @@
 """`dvc repro` end to end on the tiny preset, incremental re-runs, and an ablation experiment."""
 import json
+import sys
 
+import pandas as pd
 import pytest
 
-from e2e_util import copy_project, dvc
+from e2e_util import copy_project, dvc, run
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +48,23 @@ def test_model_param_reruns_training_not_features(project):
 
 
 def test_exp_run_ablation_switch(project):
+    run(["git", "add", "-A"], project)  # the baseline's results committed, as on a real main
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "repro"], project)
     dvc("exp", "run", "--name", "no-othm", "-S", "model.helo.use_othm=false", cwd=project)
     shown = json.loads(dvc("exp", "show", "--json", cwd=project).stdout)
     text = json.dumps(shown)
     assert "no-othm" in text and '"use_othm": false' in text
+    # the summary: the workspace baseline and the finished experiment, with its own metrics
+    run([sys.executable, "-m", "helo", "ablate", "summary", "--out", "abl"], project)
+    df = pd.read_csv(project / "abl" / "ablation.csv")
+    assert set(df["experiment"]) == {"baseline (HEAD)", "no-othm"}
+    base = df[(df.experiment == "baseline (HEAD)") & (df.protocol == "loso")].iloc[0]
+    exp = df[(df.experiment == "no-othm") & (df.protocol == "loso")].iloc[0]
+    assert bool(base["othm"]) and not bool(exp["othm"])
+    head = json.loads(run(["git", "show", "HEAD:outputs/metrics.json"], project).stdout)
+    assert base["kl"] == pytest.approx(head["loso"]["helo"]["kl"], abs=1e-6)
+    revs = [r for c in shown for ex in (c.get("experiments") or []) for r in ex["revs"]
+            if r.get("name") == "no-othm"]
+    kl = revs[0]["data"]["metrics"]["outputs/metrics.json"]["data"]["loso"]["helo"]["kl"]
+    assert exp["kl"] == pytest.approx(kl, abs=1e-6) and exp["kl"] != base["kl"]
+    assert (project / "abl" / "ablation.png").stat().st_size > 1000

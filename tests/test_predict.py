@@ -66,3 +66,22 @@ def test_predict_without_model_is_a_clear_error(tmp_path, capsys, trained):
                str(tmp_path / "nothing"), "--input", str(tmp / "raw"), "--layout", "dmer-raw",
                "--out", str(tmp_path / "o")])
     assert rc == 1 and "fit-final" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("subset,query", [(["gsr"], "gsr"), (["video"], None),
+                                          (["eeg", "video"], "eeg")])
+def test_fit_final_on_a_modality_subset_moves_the_query(trained, tmp_path, subset, query):
+    """the modality ablations: a configured query (eeg) missing from the subset is replaced by
+    the first physiological modality left, in fit-final exactly as in evaluate"""
+    from helo.pipeline.stages import method_params
+    params = {**PARAMS, "assemble": {"physiological": ["eeg", "gsr", "ppg"]},
+              "model": {"helo": {**PARAMS["model"]["helo"], "query": "eeg",
+                                 "modalities": subset}}}
+    mp, mods = method_params(params, "helo")
+    assert mods == subset and mp["query"] == query and "modalities" not in mp
+    tmp, _ = trained
+    info = fit_final_model(tmp / "assembled", tmp_path / "m", params)
+    import json
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["modalities"] == subset
+    assert info is not None

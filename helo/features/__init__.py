@@ -27,7 +27,8 @@ points / radius        8 / 1      LBP P and R (video)
 time_radius (video)    1          LBP radius along time (frames); DMER's LBP-TOP code used 4
 per_trial (video)      False      one LBP-TOP per trial, repeated on its rows
 lbp_ties (video)       skimage    skimage: bit-identical to scikit-image | up: exact-arithmetic
-                                  ties count as >= (faster on smooth video)
+                                  ties count as >= (NumPy engine only)
+lbp_engine (video)     auto       auto | jit (compiled Numba kernel) | numpy; identical output
 context_s (ecg)        window_s   tachogram length for the HRV frequency indices
 work_fs (eda)          50         EDA rate for the SCR decomposition (decimated)
 =====================  =========  =========================================================
@@ -151,7 +152,8 @@ def _video_trial(trial, params, win, info):
                                     R=float(params.get("radius", 1)),
                                     time_radius=float(params.get("time_radius", 1)),
                                     per_trial=bool(params.get("per_trial", False)), valid=valid,
-                                    ties=str(params.get("lbp_ties", "skimage")))
+                                    ties=str(params.get("lbp_ties", "skimage")),
+                                    engine=str(params.get("lbp_engine", "auto")))
     notes = video.video_notes(frames.shape[0], fps, ends, win, valid)
     return X, names, _explain(X, notes, "video")
 

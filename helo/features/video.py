@@ -19,7 +19,10 @@ the reflected pattern). Only voxels whose whole neighbourhood lies inside the vo
 three planes; each plane's ``2^P``-bin histogram is normalised to sum 1 and the three are
 concatenated XY | XT | YT (768 values for P = 8).
 
-The implementation is vectorised over the whole volume: integer differences of flat-shifted
+Two engines give identical histograms. The default compiled kernel (``helo.features._lbp_jit``,
+Numba) evaluates scikit-image's float64 interpolation on every voxel, row by row in vectorised
+loops (about 13x faster than per-frame scikit-image calls on 128 x 128 faces). The NumPy engine
+(no compiler needed) is vectorised over the whole volume: integer differences of flat-shifted
 copies, interpolation weights scaled to integers (exact sign except within a small band around
 0), and scikit-image's own float64 arithmetic only for the few voxels in that band (ties such
 as a symmetric gradient, whose sign is decided by floating-point rounding in scikit-image).
@@ -66,7 +69,7 @@ def _corners(rp: float, cp: float):
 
 def lbp_top(volume: np.ndarray, P: int = 8, R: float = 1, time_radius: float = 1,
             planes: tuple[str, ...] = ("xy", "xt", "yt"), slab_voxels: int = 1 << 17,
-            ties: str = "skimage") -> np.ndarray:
+            ties: str = "skimage", engine: str = "auto") -> np.ndarray:
     """LBP-TOP histogram of a ``(T, H, W)`` uint8 volume: ``(len(planes) * 2^P,)`` float64.
 
     Needs ``T > 2 ceil(time_radius)`` and ``H, W > 2 ceil(R)`` (else ValueError). The volume
@@ -77,9 +80,19 @@ def lbp_top(volume: np.ndarray, P: int = 8, R: float = 1, time_radius: float = 1
     decides (it depends on the row/column index); ``ties="up"`` counts those as ``>=`` (bit 1),
     the exact-arithmetic definition, and skips the float64 pass: faster on smooth video (many
     ties), and different from scikit-image only at such ties.
+
+    ``engine``: ``"jit"`` runs the compiled kernel of :mod:`helo.features._lbp_jit` (Numba;
+    scikit-image's float64 arithmetic on every voxel, ``ties="skimage"`` only), ``"numpy"`` the
+    vectorised NumPy path above (integer weights plus a float64 pass near ties; either tie
+    rule), ``"auto"`` (default) the compiled kernel when Numba is importable and
+    ``ties="skimage"``, else NumPy. Both give identical histograms.
     """
     if ties not in ("skimage", "up"):
         raise ValueError("ties must be 'skimage' or 'up'")
+    if engine not in ("auto", "jit", "numpy"):
+        raise ValueError("engine must be 'auto', 'jit' or 'numpy'")
+    if engine == "jit" and ties != "skimage":
+        raise ValueError("engine='jit' implements ties='skimage' only")
     V = np.asarray(volume)
     if V.ndim != 3:
         raise ValueError(f"volume must be (T, H, W), got {V.shape}")
@@ -93,6 +106,18 @@ def lbp_top(volume: np.ndarray, P: int = 8, R: float = 1, time_radius: float = 1
     mt, ms = int(math.ceil(time_radius)), int(math.ceil(R))
     if T <= 2 * mt or H <= 2 * ms or W <= 2 * ms:
         raise ValueError(f"volume {V.shape} too small for R={R}, time_radius={time_radius}")
+    if engine == "auto":
+        engine = "jit" if ties == "skimage" and _jit_kernel() is not None else "numpy"
+    if engine == "jit":
+        kernel = _jit_kernel()
+        if kernel is None:
+            raise ImportError("engine='jit' needs numba (pip install numba)")
+        counts = np.zeros((len(planes), 1 << P), dtype=np.int64)
+        kernel(np.ascontiguousarray(V), mt, ms, *_jit_tables(V.shape, P, R, time_radius, planes),
+               counts)
+        counts = counts.astype(np.float64)
+        tot = counts.sum(axis=1, keepdims=True)
+        return (counts / np.maximum(tot, 1.0)).ravel()
     counts = np.zeros((len(planes), 1 << P))
     step = max(1, slab_voxels // (H * W))
     for a in range(mt, T - mt, step):
@@ -101,6 +126,59 @@ def lbp_top(volume: np.ndarray, P: int = 8, R: float = 1, time_radius: float = 1
                           a - mt, T, ties == "skimage")
     tot = counts.sum(axis=1, keepdims=True)
     return (counts / np.maximum(tot, 1.0)).ravel()
+
+
+_JIT: list = []
+
+
+def _jit_kernel():
+    """the compiled kernel, or None when Numba is not installed (imported once, lazily)"""
+    if not _JIT:
+        try:
+            from helo.features._lbp_jit import lbp_top_counts
+        except ImportError:
+            lbp_top_counts = None
+        _JIT.append(lbp_top_counts)
+    return _JIT[0]
+
+
+_AXIS = {(0, 1, 0): 1, (0, 0, 1): 2, (-1, 0, 0): 0}
+
+
+def _jit_tables(shape, P, R, time_radius, planes):
+    """corner offsets and scikit-image's fractional parts for :mod:`helo.features._lbp_jit`"""
+    T, H, W = shape
+    strides = (H * W, W, 1)
+    nq = len(planes)
+    grid = np.zeros((nq, P), dtype=np.bool_)
+    offs = np.zeros((nq, P, 4), dtype=np.int64)
+    row_ax = np.zeros(nq, dtype=np.int64)
+    col_ax = np.zeros(nq, dtype=np.int64)
+    n = max(T, H, W)
+    DR = np.zeros((nq, P, n))
+    DC = np.zeros((nq, P, n))
+    for q, plane in enumerate(planes):
+        r_ax, c_ax = _plane_axes(plane, shape)
+        row_ax[q], col_ax[q] = _AXIS[r_ax], _AXIS[c_ax]
+        r_row = time_radius if plane != "xy" else R
+        rps, cps = _offsets(P, r_row, R)
+        # the scikit-image row/column coordinate of each index along the axis
+        rows = (T - 1 - np.arange(T)) if row_ax[q] == 0 else np.arange(H)
+        cols = np.arange(W) if col_ax[q] == 2 else np.arange(H)
+        for p in range(P):
+            rp, cp = float(rps[p]), float(cps[p])
+            k = 0
+            for a in (math.floor(rp), math.ceil(rp)):
+                for b in (math.floor(cp), math.ceil(cp)):
+                    offs[q, p, k] = sum((a * r_ax[i] + b * c_ax[i]) * strides[i]
+                                        for i in range(3))
+                    k += 1
+            grid[q, p] = rp == math.floor(rp) and cp == math.floor(cp)
+            r = rows.astype(np.float64) + rp
+            c = cols.astype(np.float64) + cp
+            DR[q, p, :rows.size] = r - np.floor(r)
+            DC[q, p, :cols.size] = c - np.floor(c)
+    return grid, offs, row_ax, col_ax, DR, DC
 
 
 def _counts(V, P, R, time_radius, planes, t0, T_total, exact_ties=True):
@@ -330,13 +408,15 @@ def crop_faces(frames: np.ndarray, size: int = 128, detector=None, detect_every:
 # ------------------------------------------------------------------------------ per window
 def video_features(frames: np.ndarray, fps: float, ends, window_s: float = 1.0, *,
                    P: int = 8, R: float = 1, time_radius: float = 1, per_trial: bool = False,
-                   valid: np.ndarray | None = None, ties: str = "skimage"):
+                   valid: np.ndarray | None = None, ties: str = "skimage",
+                   engine: str = "auto"):
     """LBP-TOP of the (already cropped, grayscale) frames of each window.
 
     Window ``[end - window_s, end)`` holds frames ``round((end - window_s) fps) ..
     round(end fps) - 1`` (30 frames for 1 s at 30 fps), each window's volume on its own.
     ``per_trial=True``: one LBP-TOP of the whole trial repeated on every row. ``valid`` (T,)
-    marks readable frames; windows with unreadable or missing frames are NaN.
+    marks readable frames; windows with unreadable or missing frames are NaN. ``ties`` and
+    ``engine``: see :func:`lbp_top`.
     Returns ``(X (n_windows, 3 * 2^P), names)``.
     """
     frames = np.asarray(frames)
@@ -351,7 +431,8 @@ def video_features(frames: np.ndarray, fps: float, ends, window_s: float = 1.0, 
     if per_trial:
         if valid.all():
             try:
-                X[:] = lbp_top(frames, P, R, time_radius, ties=ties)[None, :]
+                X[:] = lbp_top(frames, P, R, time_radius, ties=ties,
+                                   engine=engine)[None, :]
             except ValueError:
                 pass
         return X, names
@@ -362,7 +443,7 @@ def video_features(frames: np.ndarray, fps: float, ends, window_s: float = 1.0, 
         if a < 0 or b > Tn or not valid[a:b].all():
             continue
         try:
-            X[w] = lbp_top(frames[a:b], P, R, time_radius, ties=ties)
+            X[w] = lbp_top(frames[a:b], P, R, time_radius, ties=ties, engine=engine)
         except ValueError:
             pass
     return X, names

@@ -31,8 +31,11 @@ def server_up(url: str | None = None, timeout: float = 0.5) -> bool:
 
 
 def use_prefect(engine: str) -> bool:
-    """``engine`` auto: Prefect only when a server is already running (never pay for a
-    temporary one); ``prefect``: always (a temporary server when none runs); ``local``: never."""
+    """Whether a stage command runs as a Prefect flow. ``HELO_ENGINE`` (set by the ``helo``
+    flow for the stages it runs) overrides ``engine``: ``local`` (the default in params.yaml):
+    never; ``auto``: only when a server already answers (never pay for a temporary one; each
+    stage then pays ~3.5 s for its own process's flow run); ``prefect``: always (a temporary
+    server when none runs)."""
     engine = os.environ.get("HELO_ENGINE", engine or "auto")
     if engine == "local":
         return False

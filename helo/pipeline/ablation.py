@@ -89,31 +89,58 @@ def queue(which: str = "all", run: bool = False, jobs: int = 1) -> int:
 
 
 def summary(out: Path) -> dict:
-    """Collect finished experiments (``dvc exp show --json``) into a table and a bar plot."""
+    """Collect finished experiments (``dvc exp show --json --all-commits``: the checked-out
+    commit as the baseline, or the workspace while that commit has no metrics, then every
+    experiment that finished; queued, running and failed ones are left out) into a table and
+    a bar plot."""
     import pandas as pd
+
+    from .stages import method_params
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
     raw = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"],
                          capture_output=True, text=True, check=True, env=env).stdout
     rows = []
-    for commit in json.loads(raw or "[]"):
-        for exp in [commit] + [e for ex in commit.get("experiments") or []
-                               for e in (ex.get("revs") or [])]:
-            data = (exp.get("data") or {})
-            name = exp.get("name") or data.get("name") or exp.get("rev", "workspace")
-            metrics = ((data.get("metrics") or {}).get("outputs/metrics.json") or {}).get("data")
-            params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-            if not metrics:
+    entries = []  # (name, exp): the baseline, then every finished experiment
+    shown = json.loads(raw or "[]")
+
+    def has_metrics(e):
+        return bool(((e.get("data") or {}).get("metrics") or {}).get("outputs/metrics.json"))
+
+    # baseline: the checked-out commit (HEAD: `dvc exp run` leaves an experiment's results in
+    # the workspace), or the workspace when HEAD has no metrics committed yet
+    if len(shown) > 1 and has_metrics(shown[1]):
+        entries.append(("baseline (HEAD)", shown[1]))
+    elif shown:
+        entries.append(("baseline (workspace)", shown[0]))
+    for commit in shown:
+        for ex in commit.get("experiments") or []:
+            state = ((ex.get("executor") or {}).get("state"))
+            if state not in (None, "success"):  # queued, running or failed: no metrics of its own
                 continue
-            helo = params.get("model", {}).get("helo", {})
-            for protocol, methods in metrics.items():
-                if "helo" not in methods:
+            for e in ex.get("revs") or []:
+                if (e.get("data") or {}).get("rev") == "workspace":
                     continue
-                rows.append({"experiment": name, "protocol": protocol,
-                             "capf": helo.get("use_capf"), "othm": helo.get("use_othm"),
-                             "lcdca": helo.get("use_lcdca"),
-                             "modalities": "+".join(helo.get("modalities") or ["all"]),
-                             "query": helo.get("query"), "heads": helo.get("heads"),
-                             "depth": helo.get("depth"), **methods["helo"]})
+                entries.append((e.get("name") or ex.get("name") or e.get("rev"), e))
+    for name, exp in entries:
+        data = (exp.get("data") or {})
+        metrics = ((data.get("metrics") or {}).get("outputs/metrics.json") or {}).get("data")
+        params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+        if not metrics:
+            continue
+        helo = params.get("model", {}).get("helo", {})
+        try:  # the query actually used (a modality subset without it moves it)
+            query = method_params(params, "helo")[0].get("query", helo.get("query"))
+        except Exception:  # noqa: BLE001 - old params layouts
+            query = helo.get("query")
+        for protocol, methods in metrics.items():
+            if "helo" not in methods:
+                continue
+            rows.append({"experiment": name, "protocol": protocol,
+                         "capf": helo.get("use_capf"), "othm": helo.get("use_othm"),
+                         "lcdca": helo.get("use_lcdca"),
+                         "modalities": "+".join(helo.get("modalities") or ["all"]),
+                         "query": query, "heads": helo.get("heads"),
+                         "depth": helo.get("depth"), **methods["helo"]})
     if not rows:
         raise ValueError("no finished experiment has HeLo metrics: run `helo ablate queue` "
                          "and `dvc queue start` (or `helo ablate run`) first")

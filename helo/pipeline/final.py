@@ -18,8 +18,8 @@ from .io import atomic_path, write_json
 
 def fit_final_model(dataset_dir: Path, out: Path, params: dict) -> dict:
     from ..model.registry import make_model
-    model_params = dict(P.get(params, "model.helo") or {})
-    modalities = model_params.pop("modalities", None) or None
+    from .stages import method_params
+    model_params, modalities = method_params(params, "helo")
     model_params.setdefault("seed", int(P.get(params, "evaluate.seed", 0)))
     ds = asm.load(dataset_dir, modalities)
     scaler = Standardiser().fit(ds.X)

@@ -100,18 +100,26 @@ def channels_of(params: dict) -> dict:
 QUICK_METHODS = ("mean", "aa-knn", "ldl-lrr")
 
 
-def evaluate(params: dict, protocol: str, method: str, *, executor=None, fold_runner=None,
-             progress: bool = True) -> dict:
-    from .evaluate import run_evaluation
-    from .executors import executor as make_executor
+def method_params(params: dict, method: str) -> tuple[dict, list[str] | None]:
+    """``(model params, modality subset or None)`` of ``model.<method>``. With a modality
+    subset (the ablations) whose physiological part lacks the configured ``query``, the query
+    becomes the first physiological modality left (None when none is): CAPF needs its query
+    among the inputs."""
     model_params = dict(P.get(params, f"model.{method}") or {})
     modalities = model_params.pop("modalities", None) or None
     if modalities is not None:
         modalities = list(modalities)
         phys = [m for m in P.get(params, "assemble.physiological") if m in modalities]
-        if model_params.get("query") not in modalities:
-            # the query must be one of the modalities left; else CAPF has nothing to ask with
+        if "query" in model_params and model_params["query"] not in phys:
             model_params["query"] = phys[0] if phys else None
+    return model_params, modalities
+
+
+def evaluate(params: dict, protocol: str, method: str, *, executor=None, fold_runner=None,
+             progress: bool = True) -> dict:
+    from .evaluate import run_evaluation
+    from .executors import executor as make_executor
+    model_params, modalities = method_params(params, method)
     kw = dict(model_params=model_params, modalities=modalities, seed=int(P.get(params, "evaluate.seed", 0)),
               test_fraction=float(P.get(params, "evaluate.test_fraction", 0.2)),
               val_fraction=float(P.get(params, "evaluate.val_fraction", 0.0)),
