@@ -97,8 +97,19 @@ def main() -> int:
     ap.add_argument("--methods", nargs="*")
     ap.add_argument("--protocols", nargs="*")
     ap.add_argument("--no-prefect", action="store_true", help="skip the Prefect rows")
+    ap.add_argument("--prefect-rows", nargs="*", default=["flow", "flow-subprocess", "dvc"],
+                    choices=["flow", "flow-subprocess", "dvc"],
+                    help="which runs with a server: the helo flow (in-process), the flow "
+                         "with in_process=False, plain dvc repro with engine prefect")
     args = ap.parse_args()
     rows = {}
+
+    class Rows(dict):  # prints each figure as soon as it is measured
+        def __setitem__(self, key, value):
+            print(f"  {key}: {value:.1f} s", flush=True)
+            super().__setitem__(key, value)
+
+    rows = Rows()
     with tempfile.TemporaryDirectory(prefix="helo-bench-") as tmp:
         tmp = Path(tmp)
         for name in ("direct", "dvc", "prefect"):
@@ -129,14 +140,18 @@ def main() -> int:
                             time.sleep(0.5)
                     rows["prefect server start-up (once)"] = time.perf_counter() - t0
                     pe = dict(PREFECT_API_URL=api, PREFECT_HOME=str(tmp / "prefect-home"))
-                    rows["flow (deployment), server up"] = flow(proj, True, **pe)
-                    rows["flow, stage subprocesses"] = flow(proj, False, **pe)
-                    rows["dvc repro, engine prefect"] = repro(proj, HELO_ENGINE="prefect", **pe)
+                    if "flow" in args.prefect_rows:
+                        rows["helo flow, server up"] = flow(proj, True, **pe)
+                    if "flow-subprocess" in args.prefect_rows:
+                        rows["helo flow, stage subprocesses"] = flow(proj, False, **pe)
+                    if "dvc" in args.prefect_rows:
+                        rows["dvc repro, engine prefect"] = repro(proj, HELO_ENGINE="prefect",
+                                                                  **pe)
                 finally:
                     os.killpg(server.pid, signal.SIGTERM)
                     server.wait(timeout=30)
     base = rows["direct"]
-    print(f"{'run':34s} {'wall s':>8s} {'overhead s':>11s} {'overhead %':>11s}")
+    print(f"{'run':34s} {'wall s':>8s} {'overhead s':>11s} {'overhead %':>11s}", flush=True)
     for name, wall in rows.items():
         if name.startswith("prefect server"):
             print(f"{name:34s} {wall:8.1f}")
