@@ -90,8 +90,9 @@ def cmd_extract(args):
     from .pipeline import stages
     params = _params(args)
     if _engine(params):
-        from .flows.stages import extract_flow, with_runner
-        summary = with_runner(extract_flow, args.params)(args.modality, args.params, args.force)
+        from .flows.stages import extract_flow, run_stage_flow
+        summary = run_stage_flow(extract_flow, args.modality, args.params, args.force,
+                                 params_path=args.params)
     else:
         summary = stages.extract(params, args.modality, force=args.force)
     _print(_summary(summary))
@@ -108,8 +109,9 @@ def cmd_evaluate(args):
     from .pipeline import stages
     params = _params(args)
     if _engine(params):
-        from .flows.stages import evaluate_flow, with_runner
-        res = with_runner(evaluate_flow, args.params)(args.protocol, args.method, args.params)
+        from .flows.stages import evaluate_flow, run_stage_flow
+        res = run_stage_flow(evaluate_flow, args.protocol, args.method, args.params,
+                             params_path=args.params)
     else:
         res = stages.evaluate(params, args.protocol, args.method)
     _print({k: v for k, v in res.items() if k != "std"})

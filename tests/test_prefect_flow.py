@@ -69,17 +69,26 @@ def test_deployment_run_completes_and_leaves_dvc_clean(tmp_path):
         assert "up to date" in dvc("status", cwd=proj).stdout
         assert (proj / "outputs/metrics.json").exists()
         log = (tmp_path / "serve.log").read_text()
-        # the stages ran as their own Prefect flows with per-subject / per-fold tasks
+        # the stages ran inside the helo flow run, a task per subject and per fold
         req = urllib.request.Request(api + "/flows/filter", data=b"{}", method="POST",
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             flows = {f["name"] for f in json.loads(resp.read())}
-        assert {"helo", "extract", "evaluate"} <= flows, (flows, log[-2000:])
-        req = urllib.request.Request(api + "/task_runs/filter", data=b"{}", method="POST",
+        assert "helo" in flows, (flows, log[-2000:])
+        body = json.dumps({"limit": 200}).encode()
+        req = urllib.request.Request(api + "/task_runs/filter", data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as resp:
-            tasks = [t["name"] for t in json.loads(resp.read())]
-        assert any(t.startswith("evaluate-fold") for t in tasks), tasks[:20]
+            runs = json.loads(resp.read())
+        tasks = {t["name"] for t in runs}
+        truth = json.loads((proj / "data/raw/synth/_ground_truth.json").read_text())
+        subjects = [str(s) for s in truth["subjects"]]
+        for m in ("eeg", "gsr", "ppg", "video"):  # one task per subject and modality
+            assert {f"extract-{m}-{s}" for s in subjects} <= tasks, sorted(tasks)[:40]
+        assert any(t.startswith("evaluate-loso-helo-fold") for t in tasks), sorted(tasks)[:40]
+        assert all(t["state_type"] == "COMPLETED" for t in runs
+                   if t["name"].startswith(("extract-", "evaluate-"))), \
+            [(t["name"], t["state_type"]) for t in runs if t["state_type"] != "COMPLETED"]
     finally:
         for p in procs:
             try:
