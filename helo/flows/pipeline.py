@@ -2,10 +2,10 @@
 
 DVC decides what is out of date and records what ran (``dvc.lock``, the cache, the run cache),
 exactly as ``dvc repro`` does: the flow calls DVC's own ``Repo.reproduce`` in its process. Only
-the execution of a stage's command changes: a ``helo ...`` command runs *in this process* (so
-its ``extract``/``evaluate`` flows become subflows of this run, with their per-subject and
-per-fold tasks), instead of in a fresh process per stage that imports Prefect and opens its own
-flow run again (about 3.5 s a stage, 20 % of the synthetic default). Commands of other stages a
+the execution of a stage's command changes: a ``helo ...`` command runs *in this process*, its
+per-subject and per-fold tasks becoming task runs of this flow run (see
+:func:`helo.flows.stages.run_stage_flow`), instead of in a fresh process per stage that imports
+Prefect and opens its own flow run again (about 3.5 s a stage, 20 % of the synthetic default). Commands of other stages a
 user adds run as DVC runs them (a shell). ``in_process=False`` (or a DVC without the hook this
 relies on) runs ``dvc repro`` as a subprocess instead, each stage then its own flow run.
 """
@@ -123,7 +123,7 @@ def _helo_commands_in_process(log):
 
     dvc_run.cmd_run = cmd_run
     env_before = os.environ.get("HELO_ENGINE")
-    os.environ["HELO_ENGINE"] = "prefect"  # stage commands open their flows as subflows
+    os.environ["HELO_ENGINE"] = "prefect"  # stage commands run as Prefect tasks of this flow
     try:
         yield
     finally:
@@ -135,9 +135,10 @@ def _helo_commands_in_process(log):
 
 
 def repro_in_process(project: str, targets: list[str] | None = None,
-                     force: bool = False) -> list[str]:
+                     force: bool = False) -> tuple[list[str], str]:
     """``dvc repro [targets] [--force]`` in this process, ``helo`` commands in-process too.
-    Returns the addresses of the stages that ran."""
+    Returns the addresses of the stages that ran and what ``dvc status`` says afterwards
+    ("" when everything is up to date)."""
     from dvc.repo import Repo
     log = get_run_logger()
     handler = _ToPrefect(log)
@@ -148,10 +149,12 @@ def repro_in_process(project: str, targets: list[str] | None = None,
     try:
         with _helo_commands_in_process(log), _chdir(project), Repo(project) as repo:
             ran = repo.reproduce(targets or None, force=force)
+            status = repo.status()
     finally:
         dvc_logger.removeHandler(handler)
         dvc_logger.setLevel(level)
-    return [st.addressing for st in ran]
+    text = "\n".join(f"{name}: {changes}" for name, changes in status.items())
+    return [st.addressing for st in ran], text
 
 
 def _in_process_supported() -> bool:
@@ -182,7 +185,8 @@ def helo_flow(root: str | None = None, layout: str | None = None, protocol: str 
     protocol -- run only this protocol (``evaluate.protocols``); methods -- the compared methods;
     preset -- the synthetic preset; epochs -- HeLo's epochs; targets -- DVC stages to reproduce;
     force -- re-run up-to-date stages too; in_process -- run DVC and the stage commands in this
-    flow's process (default; stages are subflows) rather than ``dvc repro`` in a subprocess.
+    flow's process (default; the stages' tasks are task runs of this flow) rather than
+    ``dvc repro`` in a subprocess (each stage its own process and flow run).
     """
     log = get_run_logger()
     project = str(project_dir())
@@ -194,12 +198,12 @@ def helo_flow(root: str | None = None, layout: str | None = None, protocol: str 
     if changed:
         log.info("params.yaml updated: %s", changed)
     if in_process and _in_process_supported():
-        ran = repro_in_process(project, targets, force)
+        ran, status = repro_in_process(project, targets, force)
         log.info("stages run: %s", ", ".join(ran) if ran else "none (all up to date)")
     else:
         dvc_repro(project, targets, force)
         ran = None
-    status = dvc_status(project)
+        status = dvc_status(project)
     log.info("dvc status: %s", status or "clean")
     return {"changed": changed, "stages_run": ran, "dvc_status": status}
 
