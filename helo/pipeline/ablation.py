@@ -163,17 +163,25 @@ def _has_tabulate() -> bool:
 
 
 def _plot(df, path):
+    """KL of every experiment per protocol, best at the top; the baseline's bar in orange and
+    its value as a dashed line, so bars right of the line are worse than the full model."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     protocols = sorted(df["protocol"].unique())
-    fig, axes = plt.subplots(1, len(protocols), figsize=(6 * len(protocols), 0.3 * len(df) + 2),
+    n = df["experiment"].nunique()
+    fig, axes = plt.subplots(1, len(protocols), figsize=(5.5 * len(protocols), 0.28 * n + 2),
                              squeeze=False)
     for ax, p in zip(axes[0], protocols):
-        d = df[df["protocol"] == p].sort_values("kl")
-        ax.barh(d["experiment"], d["kl"])
-        ax.set_title(f"HeLo ablations, {p}: KL (lower is better)")
+        d = df[df["protocol"] == p].sort_values("kl", ascending=False)
+        labels = [e.removeprefix("abl-") for e in d["experiment"]]
+        base = d["experiment"].str.startswith("baseline")
+        ax.barh(labels, d["kl"], color=["tab:orange" if b else "tab:blue" for b in base])
+        if base.any():
+            ax.axvline(float(d.loc[base, "kl"].iloc[0]), color="k", ls="--", lw=0.8)
+        ax.set_title(f"{p}: KL (lower is better)", fontsize=10)
         ax.tick_params(labelsize=7)
+    fig.suptitle("HeLo ablations")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
