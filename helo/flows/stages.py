@@ -140,10 +140,12 @@ def run_stage_flow(fl, *args, params_path: str = "params.yaml"):
     the stage (``extract-eeg-S01``, ``evaluate-loso-helo-fold3``), instead of a subflow.
     Prefect 3.8 spends 1-2 s creating each subflow run once tasks have run (measured: 10
     subflows of 8 short tasks 22.7 s, the same 80 tasks inline 2.4 s), which would cost more
-    than the stages themselves on a laptop-sized run. Local runners only: with Dask or Ray the
-    stage stays a subflow so its tasks go to the cluster's workers."""
+    than the stages themselves on a laptop-sized run. Only with the default ``processes``
+    runner (2+ workers), whose worker pool bounds the concurrency whatever runner the outer
+    flow has; with threads, serial, Dask or Ray the stage stays a subflow with its own runner
+    (so its tasks go to the cluster's workers)."""
     from prefect.context import FlowRunContext
-    kind = stages.orchestration(P.load(params_path))["kind"]
-    if FlowRunContext.get() is not None and kind in ("threads", "processes", "serial"):
+    o = stages.orchestration(P.load(params_path))
+    if FlowRunContext.get() is not None and o["kind"] == "processes" and o["workers"] >= 2:
         return fl.fn(*args)
     return with_runner(fl, params_path)(*args)
