@@ -23,8 +23,37 @@ one counter). Compiled once per installation (``cache=True``). Internal module: 
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numba import njit
+
+
+def _tune_for_host() -> None:
+    """On AMD Zen 4/5 (``znver*`` with AVX-512) let LLVM schedule for an Intel AVX-512 core.
+
+    LLVM's Zen 4 cost model vectorises these loops with 512-bit operations that the core splits
+    in two; tuned as ``skylake-avx512`` the same loops run 1.4-2x faster here (6.6 ms against
+    9.5-13.3 ms for one second of 128 x 128 video). Only the *tuning* changes: Numba still
+    passes the host's exact feature list, so no instruction the CPU lacks can be emitted.
+    Process-wide for Numba code compiled after it (Numba has no per-function CPU name) and a
+    no-op once Numba has compiled anything, when ``NUMBA_CPU_NAME`` is set, or with
+    ``HELO_NUMBA_TUNE=0``."""
+    if os.environ.get("HELO_NUMBA_TUNE", "1") == "0":
+        return
+    try:
+        import llvmlite.binding as ll
+        from numba.core import config
+        if config.CPU_NAME is not None:
+            return
+        feats = ll.get_host_cpu_features()
+        if ll.get_host_cpu_name().startswith("znver") and feats.get("avx512f", False):
+            config.CPU_NAME = "skylake-avx512"
+    except Exception:  # noqa: BLE001 - tuning only; the default is always correct
+        pass
+
+
+_tune_for_host()
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
