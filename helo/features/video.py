@@ -55,6 +55,13 @@ def _plane_axes(plane: str, shape):
     raise ValueError(plane)
 
 
+def _corner_offsets(rp: float, cp: float, row_ax, col_ax, strides) -> list[int]:
+    """flat offsets of the bilinear corners (floor r, floor c), (floor r, ceil c),
+    (ceil r, floor c), (ceil r, ceil c) of the point ``(rp, cp)`` of a plane"""
+    return [sum((a * row_ax[k] + b * col_ax[k]) * strides[k] for k in range(3))
+            for a in (math.floor(rp), math.ceil(rp)) for b in (math.floor(cp), math.ceil(cp))]
+
+
 def _corners(rp: float, cp: float):
     """[(d_row, d_col, weight)] of the bilinear corners, merged, nominal weights"""
     fr, fc = math.floor(rp), math.floor(cp)
@@ -112,18 +119,17 @@ def lbp_top(volume: np.ndarray, P: int = 8, R: float = 1, time_radius: float = 1
         kernel = _jit_kernel()
         if kernel is None:
             raise ImportError("engine='jit' needs numba (pip install numba)")
-        counts = np.zeros((len(planes), 1 << P), dtype=np.int64)
+        icounts = np.zeros((len(planes), 1 << P), dtype=np.int64)
         kernel(np.ascontiguousarray(V), mt, ms, *_jit_tables(V.shape, P, R, time_radius, planes),
-               counts)
-        counts = counts.astype(np.float64)
-        tot = counts.sum(axis=1, keepdims=True)
-        return (counts / np.maximum(tot, 1.0)).ravel()
-    counts = np.zeros((len(planes), 1 << P))
-    step = max(1, slab_voxels // (H * W))
-    for a in range(mt, T - mt, step):
-        b = min(a + step, T - mt)
-        counts += _counts(np.ascontiguousarray(V[a - mt:b + mt]), P, R, time_radius, planes,
-                          a - mt, T, ties == "skimage")
+               icounts)
+        counts = icounts.astype(np.float64)
+    else:
+        counts = np.zeros((len(planes), 1 << P))
+        step = max(1, slab_voxels // (H * W))
+        for a in range(mt, T - mt, step):
+            b = min(a + step, T - mt)
+            counts += _counts(np.ascontiguousarray(V[a - mt:b + mt]), P, R, time_radius, planes,
+                              a - mt, T, ties == "skimage")
     tot = counts.sum(axis=1, keepdims=True)
     return (counts / np.maximum(tot, 1.0)).ravel()
 
@@ -167,12 +173,7 @@ def _jit_tables(shape, P, R, time_radius, planes):
         cols = np.arange(W) if col_ax[q] == 2 else np.arange(H)
         for p in range(P):
             rp, cp = float(rps[p]), float(cps[p])
-            k = 0
-            for a in (math.floor(rp), math.ceil(rp)):
-                for b in (math.floor(cp), math.ceil(cp)):
-                    offs[q, p, k] = sum((a * r_ax[i] + b * c_ax[i]) * strides[i]
-                                        for i in range(3))
-                    k += 1
+            offs[q, p] = _corner_offsets(rp, cp, r_ax, c_ax, strides)
             grid[q, p] = rp == math.floor(rp) and cp == math.floor(cp)
             r = rows.astype(np.float64) + rp
             c = cols.astype(np.float64) + cp
@@ -206,13 +207,6 @@ def _counts(V, P, R, time_radius, planes, t0, T_total, exact_ties=True):
             mk[mt:T - mt, ms:H - ms, ms:W - ms] = True
             mask_box.append(mk.ravel()[m:N - m])
         return mask_box[0]
-
-    def corner_offs(rp, cp):
-        out = []
-        for a in (math.floor(rp), math.ceil(rp)):
-            for b in (math.floor(cp), math.ceil(cp)):
-                out.append(sum((a * row_ax[k] + b * col_ax[k]) * strides[k] for k in range(3)))
-        return out
 
     nbins = 1 << P
     code_dtype = np.uint8 if P <= 8 else np.uint16
@@ -255,9 +249,9 @@ def _counts(V, P, R, time_radius, planes, t0, T_total, exact_ties=True):
                     if nearm.any():
                         near = np.flatnonzero(nearm & inner_mask())
                         if near.size:
+                            offs = _corner_offsets(rps[p], cps[p], row_ax, col_ax, strides)
                             bit[near] = _exact_bits(flat, near + m, V.shape, plane, rps[p],
-                                                    cps[p], corner_offs(rps[p], cps[p]), t0,
-                                                    T_total)
+                                                    cps[p], offs, t0, T_total)
             if P <= 8:
                 np.add(code, bit.view(np.uint8) * np.uint8(1 << p), out=code)
             else:

@@ -5,9 +5,10 @@ exactly as ``dvc repro`` does: the flow calls DVC's own ``Repo.reproduce`` in it
 the execution of a stage's command changes: a ``helo ...`` command runs *in this process*, its
 per-subject and per-fold tasks becoming task runs of this flow run (see
 :func:`helo.flows.stages.run_stage_flow`), instead of in a fresh process per stage that imports
-Prefect and opens its own flow run again (about 3.5 s a stage, 20 % of the synthetic default). Commands of other stages a
-user adds run as DVC runs them (a shell). ``in_process=False`` (or a DVC without the hook this
-relies on) runs ``dvc repro`` as a subprocess instead, each stage then its own flow run.
+Prefect and opens its own flow run again (about 3.5 s a stage, 20 % of the synthetic default).
+Commands of other stages a user adds run as DVC runs them (a shell). ``in_process=False`` (or
+a DVC without the hook this relies on) runs ``dvc repro`` as a subprocess instead, each stage
+then its own flow run.
 """
 from __future__ import annotations
 

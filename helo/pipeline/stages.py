@@ -120,7 +120,8 @@ def evaluate(params: dict, protocol: str, method: str, *, executor=None, fold_ru
     from .evaluate import run_evaluation
     from .executors import executor as make_executor
     model_params, modalities = method_params(params, method)
-    kw = dict(model_params=model_params, modalities=modalities, seed=int(P.get(params, "evaluate.seed", 0)),
+    kw = dict(model_params=model_params, modalities=modalities,
+              seed=int(P.get(params, "evaluate.seed", 0)),
               test_fraction=float(P.get(params, "evaluate.test_fraction", 0.2)),
               val_fraction=float(P.get(params, "evaluate.val_fraction", 0.0)),
               channels=channels_of(params), progress=progress,
