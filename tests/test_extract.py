@@ -85,7 +85,7 @@ def test_dmer_dims_and_store_format(fake, tmp_path, modality, dim):
     assert df["window"].tolist() == [0, 1, 2, 0, 1]
     assert df["t_end"].tolist() == [5.0, 6.0, 7.0, 5.0, 6.0]
     assert df["trial"].tolist() == ["0", "0", "0", "8", "8"]
-    assert df["subject"].dtype == object and df["window"].dtype == np.int64
+    assert pd.api.types.is_string_dtype(df["subject"]) and df["window"].dtype == np.int64
     assert any("shorter than one window" in n for n in st["notes"])
     if modality == "video":
         assert st["n_fallback"] == int((7 + 6.2) * 30) + 3 * 30  # every frame: no face

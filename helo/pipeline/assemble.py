@@ -97,8 +97,8 @@ def assemble(store: str | Path, modalities: list[str], *, items="dmer",
         df = df[KEYS + cols].rename(columns={c: f"{m}::{c}" for c in cols})
         merged = df if merged is None else merged.merge(df, on=KEYS, how="inner")
     merged = merged.merge(lab, on=["subject", "trial"], how="inner")
-    merged = merged.sort_values(KEYS, key=lambda s: s.map(_natural_key) if s.dtype == object
-                                else s).reset_index(drop=True)
+    merged = merged.sort_values(KEYS, key=lambda s: s.map(_natural_key)
+                                if pd.api.types.is_string_dtype(s) else s).reset_index(drop=True)
 
     X = {m: merged[[f"{m}::{c}" for c in names[m]]].to_numpy(dtype=np.float32)
          for m in modalities}

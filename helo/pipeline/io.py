@@ -37,8 +37,30 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_json(path: str | Path, obj) -> None:
+def write_json(path: str | Path, obj, *, significant: int | None = None) -> None:
+    """Atomically write ``obj`` as indented JSON. ``significant``: round every float to that many
+    significant digits first, so last-bit differences between NumPy versions or CPU instruction
+    sets (e.g. AVX-512 vs AVX2 math kernels) do not change the file."""
+    if significant is not None:
+        obj = round_floats(obj, significant)
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def round_floats(obj, significant: int = 10):
+    """``obj`` with every float (Python or NumPy, inside dicts, lists, tuples and arrays) rounded
+    to ``significant`` significant digits; other values unchanged."""
+    import numpy as np
+    if isinstance(obj, dict):
+        return {k: round_floats(v, significant) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [round_floats(v, significant) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return round_floats(obj.tolist(), significant)
+    if isinstance(obj, (float, np.floating)):
+        return float(f"{float(obj):.{significant}g}")
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
 
 
 def _json_default(o):

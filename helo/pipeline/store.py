@@ -46,11 +46,11 @@ def trial_frame(subject: str, trial: str, t_end, X, names, notes=None) -> pd.Dat
         raise ValueError(f"{n} rows but {t_end.shape[0]} window ends")
     if X.ndim != 2 or X.shape[1] != len(names):
         raise ValueError(f"features {X.shape} vs {len(names)} names")
-    meta = pd.DataFrame({"subject": pd.Series([str(subject)] * n, dtype=object),
-                         "trial": pd.Series([str(trial)] * n, dtype=object),
+    meta = pd.DataFrame({"subject": pd.Series([str(subject)] * n, dtype=str),
+                         "trial": pd.Series([str(trial)] * n, dtype=str),
                          "window": np.arange(n, dtype=np.int64), "t_end": t_end,
                          "note": pd.Series(list(notes) if notes is not None else [""] * n,
-                                           dtype=object)})
+                                           dtype=str)})
     feats = pd.DataFrame(X, columns=list(names))
     return pd.concat([meta, feats], axis=1)
 
@@ -67,8 +67,28 @@ def write(store: str | Path, modality: str, subject: str, df: pd.DataFrame) -> P
     if missing:
         raise ValueError(f"frame for {modality}/{subject} lacks columns {missing}")
     with atomic_path(p) as tmp:
-        df.reset_index(drop=True).to_parquet(tmp, index=False)
+        write_parquet(df, tmp)
     return p
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` as parquet bytes that depend on the data and on pyarrow's writer only.
+
+    pandas adds its own version and dtype names to the file (``pandas`` schema metadata), and
+    pyarrow the Arrow schema (``ARROW:schema``), whose string type differs between pandas 2
+    (``object`` -> string) and pandas 3 (``str`` -> large_string): both are left out, and string
+    columns are written as plain parquet strings, so the same frame gives the same file under
+    pandas 2 and 3. pyarrow still writes its own version in the footer's ``created_by`` field
+    (no option changes it): pyarrow is pinned in ``requirements/lock.txt``. Reading back gives
+    int64/float64 columns as they were and ``str`` (pandas 3) or ``object`` (pandas 2) strings.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    fields = [pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f
+              for f in table.schema]
+    table = table.cast(pa.schema(fields)).replace_schema_metadata(None)
+    pq.write_table(table, str(path), store_schema=False)
 
 
 def read(store: str | Path, modality: str, subject: str) -> pd.DataFrame:
@@ -105,5 +125,4 @@ def labels_frame(subject) -> pd.DataFrame:
             row[f"panas_{it}"] = float(scores.get(it, np.nan))
         rows.append(row)
     df = pd.DataFrame(rows, columns=LABEL_COLS + [f"panas_{it}" for it in items])
-    return df.astype({"subject": object, "trial": object, "order": np.int64,
-                      "category": object})
+    return df.astype({"subject": str, "trial": str, "order": np.int64, "category": str})

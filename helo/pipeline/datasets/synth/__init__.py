@@ -23,3 +23,34 @@ def generate(layout: str, out: str | Path, *, seed: int = 0, preset: str = "defa
                               **overrides)
     raise ValueError(f"the synthetic generator writes dmer-raw, dmer-aligned, dmer-features or "
                      f"wesad, not {layout!r}")
+
+
+def manifest(folder: str | Path) -> dict[str, dict]:
+    """``{relative path: {"sha256", "bytes"}}`` of every file under ``folder`` (sorted, POSIX
+    paths): what the environment guard test compares with its committed copy."""
+    import hashlib
+    folder = Path(folder)
+    out: dict[str, dict] = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h = hashlib.sha256()
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            out[p.relative_to(folder).as_posix()] = {"sha256": h.hexdigest(),
+                                                     "bytes": p.stat().st_size}
+    return out
+
+
+def manifest_diff(expected: dict[str, dict], actual: dict[str, dict]) -> list[str]:
+    """One line per file that is new, missing or whose bytes changed (empty when identical)."""
+    lines = []
+    for rel in sorted(set(expected) | set(actual)):
+        e, a = expected.get(rel), actual.get(rel)
+        if e is None:
+            lines.append(f"{rel}: new file ({a['bytes']} bytes)")
+        elif a is None:
+            lines.append(f"{rel}: missing (expected {e['bytes']} bytes)")
+        elif e["sha256"] != a["sha256"]:
+            lines.append(f"{rel}: content changed ({e['bytes']} -> {a['bytes']} bytes)")
+    return lines

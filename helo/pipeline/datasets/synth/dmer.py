@@ -523,6 +523,20 @@ def _write_video(path: Path, frames, fps: int, size: tuple[int, int]) -> int:
 
 # ----------------------------------------------------------------------------- writers
 
+# The 116-byte descriptive text at the head of a MATLAB 5 file. SciPy writes its own text with
+# the wall-clock time ("Created on: ..."), so two runs of the same seed would differ; MATLAB and
+# SciPy read only the version and endianness bytes after it, so a fixed text is as valid.
+_MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: posix, Created by: helo synth (seeded, no date)"
+
+
+def _savemat(path: Path, mat: dict) -> None:
+    """``scipy.io.savemat`` with a fixed header text, written atomically."""
+    import scipy.io
+    with atomic_path(path, suffix=".mat") as tmp:
+        scipy.io.savemat(str(tmp), mat)
+        with open(tmp, "r+b") as fh:
+            fh.write(_MAT_HEADER.ljust(116, b" "))
+
 
 def _write_reports(folder: Path, sid: int, trials: list[dict]) -> dict:
     panas = "".join(f"{t['clip']}," + ",".join(str(s) for s in t["panas"]) + "\n" for t in trials)
@@ -658,8 +672,7 @@ def _subject_aligned(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, ke
             pos += secs * fs
         mat[f"{m}_datas"] = np.concatenate(cols, axis=1)
         mat[f"fs_{m}"] = float(fs)
-    with atomic_path(d / "datas.mat", suffix=".mat") as tmp:
-        scipy.io.savemat(str(tmp), mat)
+    _savemat(d / "datas.mat", mat)
     files["mat"] = str(d / "datas.mat")
     rend = _FaceRenderer(cfg, seed, plan) if cfg.video else None
     trials = []
@@ -715,8 +728,7 @@ def _subject_features(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, k
             keep[tr["trial_id"]] = {"feas": feas}
         pos += n
     mat = {"feas": np.concatenate(rows, axis=0), "vids": np.concatenate(vids)[:, None].astype(float)}
-    with atomic_path(out / f"{sid}.mat", suffix=".mat") as tmp:
-        scipy.io.savemat(str(tmp), mat)
+    _savemat(out / f"{sid}.mat", mat)
     files["mat"] = str(out / f"{sid}.mat")
     return dict(trials=trials, files=files)
 
@@ -763,7 +775,7 @@ def generate_dmer(out: str | Path, *, layout: str = "raw", seed: int = 0, preset
     if progress:
         print(f"[synth dmer-{layout}] done in {time.perf_counter() - t_start:.1f} s",
               file=sys.stderr, flush=True)
-    write_json(out / "_ground_truth.json", truth)
+    write_json(out / "_ground_truth.json", truth, significant=10)
     if return_signals:
         truth = dict(truth, _signals=signals)
     return truth

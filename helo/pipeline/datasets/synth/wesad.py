@@ -600,6 +600,7 @@ def generate_wesad(out, *, seed: int = 0, preset: str = "default", progress: boo
         if progress:
             print(f"[synth-wesad] {sid}: {n / fs:.0f} s, {time.perf_counter() - ts:.2f} s",
                   file=sys.stderr, flush=True)
+    # the file holds what was generated, never how long it took, so the same seed gives the same bytes
+    hio.write_json(out / "_ground_truth.json", truth, significant=10)
     truth["elapsed_s"] = round(time.perf_counter() - t0, 3)
-    hio.write_json(out / "_ground_truth.json", truth)
     return truth
