@@ -155,12 +155,12 @@ def bench_wesad(T, rng):
 
 def bench_synth(preset, overrides, label):
     try:
-        from helo.pipeline.datasets.synth.dmer import generate_dmer
+        from helo.synth.dmer import generate_dmer
     except ImportError:
         print(f"--- {label}: DMER generator not available, skipped")
         return
-    from helo.pipeline.extract import extract_subject
-    from helo.pipeline.datasets import open_reader
+    from helo.stages.extract import extract_subject
+    from helo.data import open_reader
     d = Path(tempfile.mkdtemp(prefix="helo-bench-"))
     t0 = time.perf_counter()
     generate_dmer(d / "raw", layout="aligned", seed=0, preset=preset, progress=False,

@@ -52,7 +52,7 @@ def direct(proj: Path) -> float:
 import time, os
 os.environ["HELO_ENGINE"] = "local"
 t0 = time.perf_counter()
-from helo.pipeline import params as P, stages
+from helo.stages import params as P, common as stages
 p = P.load("params.yaml")
 stages.synth(p)
 for m in ["labels"] + list(P.get(p, "features.modalities")):
@@ -79,7 +79,7 @@ def repro(proj: Path, **extra) -> float:
 
 def flow(proj: Path, in_process: bool, **extra) -> float:
     """the helo flow, forced, in a fresh process (as a served deployment runs it)"""
-    code = ("from helo.flows.pipeline import helo_flow\n"
+    code = ("from helo.orchestration.full import helo_flow\n"
             f"r = helo_flow(force=True, in_process={in_process})\n"
             "assert not r['dvc_status'] or 'up to date' in r['dvc_status'], r\n")
     e = env(HELO_PROJECT_DIR=str(proj), **extra)

@@ -2,12 +2,12 @@
 
 Layout (data flows top to bottom):
 
-* :mod:`helo.pipeline.datasets` -- readers for DMER (raw, aligned, features), WESAD, a generic
+* :mod:`helo.data` -- readers for DMER (raw, aligned, features), WESAD, a generic
   precomputed-features layout, and the seeded synthetic generator writing the real layouts.
 * :mod:`helo.features` -- pure feature functions (arrays + sampling rate in, matrix + names out).
-* :mod:`helo.pipeline` -- feature store, assembly, folds, metrics, reports: the pipeline stages.
+* :mod:`helo.stages` -- feature store, assembly, folds, metrics, reports: the pipeline stages.
 * :mod:`helo.model` -- PyTorch HeLo (CAPF, OTHM, LCDCA) and baselines behind one interface.
-* :mod:`helo.flows` -- Prefect flows over the same stage functions.
+* :mod:`helo.orchestration` -- Prefect flows over the same stage functions.
 """
 
 __version__ = "0.1.0"

@@ -28,7 +28,7 @@ typical use:
 
 
 def _params(args):
-    from .pipeline import params as P
+    from helo.stages import params as P
     params = P.load(args.params)
     for text in getattr(args, "set", None) or []:
         key, value = P.parse_override(text)
@@ -43,11 +43,11 @@ def _print(obj):
 # -- commands --------------------------------------------------------------------------------
 
 def cmd_synth(args):
-    from .pipeline import stages
+    from helo.stages import common as stages
     if args.from_params:
         _print(_summary(stages.synth(_params(args))))
         return 0
-    from .pipeline.datasets.synth import generate
+    from helo.synth import generate
     if not args.out:
         raise SystemExit("helo synth: --out DIR is required (or --from-params)")
     truth = generate(args.layout, Path(args.out), seed=args.seed, preset=args.preset)
@@ -63,8 +63,8 @@ def _summary(truth):
 
 
 def cmd_check_data(args):
-    from .pipeline.datasets import open_reader
-    from .pipeline.datasets.base import DataError
+    from helo.data import open_reader
+    from helo.data.base import DataError
     try:
         reader = open_reader(args.layout, args.root)
         problems = reader.check()
@@ -81,16 +81,16 @@ def cmd_check_data(args):
 
 
 def _engine(params):
-    from .flows.runtime import use_prefect
-    from .pipeline import params as P
+    from helo.orchestration.runtime import use_prefect
+    from helo.stages import params as P
     return use_prefect(P.get(params, "orchestrator.engine", "local"))
 
 
 def cmd_extract(args):
-    from .pipeline import stages
+    from helo.stages import common as stages
     params = _params(args)
     if _engine(params):
-        from .flows.stages import extract_flow, run_stage_flow
+        from helo.orchestration.stage_flows import extract_flow, run_stage_flow
         summary = run_stage_flow(extract_flow, args.modality, args.params, args.force,
                                  params_path=args.params)
     else:
@@ -100,16 +100,16 @@ def cmd_extract(args):
 
 
 def cmd_assemble(args):
-    from .pipeline import stages
+    from helo.stages import common as stages
     _print(stages.assemble(_params(args)))
     return 0
 
 
 def cmd_evaluate(args):
-    from .pipeline import stages
+    from helo.stages import common as stages
     params = _params(args)
     if _engine(params):
-        from .flows.stages import evaluate_flow, run_stage_flow
+        from helo.orchestration.stage_flows import evaluate_flow, run_stage_flow
         res = run_stage_flow(evaluate_flow, args.protocol, args.method, args.params,
                              params_path=args.params)
     else:
@@ -119,19 +119,19 @@ def cmd_evaluate(args):
 
 
 def cmd_report(args):
-    from .pipeline import stages
+    from helo.stages import common as stages
     _print(stages.report(_params(args)))
     return 0
 
 
 def cmd_fit_final(args):
-    from .pipeline import stages
+    from helo.stages import common as stages
     _print(stages.fit_final(_params(args)))
     return 0
 
 
 def cmd_predict(args):
-    from .pipeline.predict import predict_recordings
+    from helo.stages.predict import predict_recordings
     params = _params(args)
     out = predict_recordings(Path(args.model), args.layout, Path(args.input), Path(args.out),
                              params, subjects=args.subject)
@@ -140,7 +140,7 @@ def cmd_predict(args):
 
 
 def cmd_preset(args):
-    from .pipeline import params as P
+    from helo.stages import params as P
     if args.list or not args.name:
         for name, path in P.presets().items():
             first = path.read_text().splitlines()[0].lstrip("# ")
@@ -152,7 +152,7 @@ def cmd_preset(args):
 
 
 def cmd_ablate(args):
-    from .pipeline import ablation
+    from helo.stages import ablation
     if args.action == "list":
         for name, sets in ablation.ABLATIONS.items():
             print(f"{name}: {len(sets)} experiment(s)")
@@ -169,11 +169,11 @@ def cmd_ablate(args):
 
 
 def cmd_prefect(args):
-    from .flows import server as srv
+    from helo.orchestration import server as srv
     if args.action == "server":
         return srv.start_server(background=args.background)
     if args.action == "serve":
-        from .flows.pipeline import serve
+        from helo.orchestration.full import serve
         serve(args.name)
         return 0
     if args.action == "up":
@@ -185,8 +185,8 @@ def cmd_prefect(args):
 
 def cmd_info(args):
     import torch
-    from . import __version__
-    from .pipeline.datasets import LAYOUTS
+    from helo import __version__
+    from helo.data import LAYOUTS
     _print({"helo": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             "layouts": sorted(LAYOUTS)})
@@ -196,8 +196,8 @@ def cmd_info(args):
 # -- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    from .pipeline.splits import PROTOCOLS
-    from .pipeline.datasets import LAYOUTS
+    from helo.evaluation.splits import PROTOCOLS
+    from helo.data import LAYOUTS
     parser = argparse.ArgumentParser(
         prog="helo", description=__doc__, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from .pipeline.datasets.base import DataError
+    from helo.data.base import DataError
     try:
         return int(args.func(args) or 0)
     except (DataError, FileNotFoundError, ValueError) as err:

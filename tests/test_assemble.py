@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helo.pipeline import assemble as asm
-from helo.pipeline.labels import DMER_PANAS
+from helo.data import assemble as asm
+from helo.data.labels import DMER_PANAS
 
 
 def _store(tmp_path, nan_row=None):

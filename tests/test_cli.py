@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helo.cli import build_parser, main
-from helo.pipeline.datasets.synth import generate
+from helo.synth import generate
 
 
 def test_every_subcommand_has_help(capsys):

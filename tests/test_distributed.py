@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from e2e_util import env
-from helo.pipeline.datasets.synth import generate
-from helo.pipeline.executors import executor
-from helo.pipeline.extract import run_extract
-from helo.pipeline.store import done
+from helo.synth import generate
+from helo.orchestration.executors import executor
+from helo.stages.extract import run_extract
+from helo.data.store import done
 
 FP = {"step_s": 1.0, "longest_window_s": 5.0, "window_s": 1.0, "face_size": 32,
       "detect_every": 10}

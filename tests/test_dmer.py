@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helo.pipeline.datasets import open_reader
-from helo.pipeline.datasets.base import DataError
-from helo.pipeline.datasets.dmer import (EEG_CHANNELS, DmerAlignedReader, DmerFeaturesReader,
-                                         DmerRawReader, packet_times)
-from helo.pipeline.datasets.synth.dmer import PRESETS, generate_dmer, make_config
-from helo.pipeline.labels import DMER_PANAS, panas_to_distribution
+from helo.data import open_reader
+from helo.data.base import DataError
+from helo.data.dmer import (EEG_CHANNELS, DmerAlignedReader, DmerFeaturesReader, DmerRawReader, packet_times)
+from helo.synth.dmer import PRESETS, generate_dmer, make_config
+from helo.data.labels import DMER_PANAS, panas_to_distribution
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

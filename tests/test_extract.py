@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helo.pipeline import extract as E
-from helo.pipeline import store as S
-from helo.pipeline.datasets.base import DataError, FeatureBlock, Signal, Subject, Trial
+from helo.stages import extract as E
+from helo.data import store as S
+from helo.data.base import DataError, FeatureBlock, Signal, Subject, Trial
 
 EEG_CH = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1", "O2",
           "F7", "F8", "T6", "T4"]
@@ -181,7 +181,7 @@ def test_store_write_is_atomic_and_done(tmp_path):
 
 def test_real_reader_process_pool(tmp_path):
     """the synthetic DMER (aligned layout) through the real reader and a process pool"""
-    synth = pytest.importorskip("helo.pipeline.datasets.synth.dmer")
+    synth = pytest.importorskip("helo.synth.dmer")
     synth.generate_dmer(tmp_path / "raw", layout="aligned", seed=0, preset="tiny",
                         progress=False, n_subjects=2)
     store = tmp_path / "store"
@@ -198,7 +198,7 @@ def test_real_reader_process_pool(tmp_path):
 
 
 def test_unopenable_video_skips_that_trial_only(fake, tmp_path):
-    from helo.pipeline.datasets.base import VideoRef
+    from helo.data.base import VideoRef
 
     class VidReader(FakeReader):
         def read_subject(self, sid, modalities=None):

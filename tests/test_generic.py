@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helo.pipeline.datasets import DataError, open_reader
-from helo.pipeline.datasets.generic import GenericFeaturesReader
+from helo.data import DataError, open_reader
+from helo.data.generic import GenericFeaturesReader
 
 ITEMS = ["Happy", "Sad", "Calm"]
 

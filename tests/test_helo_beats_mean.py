@@ -11,14 +11,14 @@ that a model which only learned the mean (or a per-subject mean) fails.
 import numpy as np
 import pytest
 
-from helo.pipeline import params as P
-from helo.pipeline.assemble import assemble
-from helo.pipeline.datasets.synth import generate
-from helo.pipeline.evaluate import run_evaluation
-from helo.pipeline.executors import executor
-from helo.pipeline.extract import run_extract
-from helo.pipeline.metrics import METRICS
-from helo.pipeline.stages import feature_params
+from helo.stages import params as P
+from helo.data.assemble import assemble
+from helo.synth import generate
+from helo.evaluation.runner import run_evaluation
+from helo.orchestration.executors import executor
+from helo.stages.extract import run_extract
+from helo.evaluation.metrics import METRICS
+from helo.stages.common import feature_params
 
 from e2e_util import ROOT
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from helo.pipeline import metrics as M
+from helo.evaluation import metrics as M
 
 pm = pytest.importorskip("pyldl.metrics")
 

@@ -7,7 +7,7 @@ from helo.model.complexity import count_flops, dmer_spec, report
 from helo.model.helo import HeLoLearner, HeLoNet, MeanDistribution, Tokenizer
 from helo.model.lcdca import LCDCA, batch_label_correlation, cc_loss
 from helo.model.registry import available, make_model
-from helo.pipeline.metrics import METRICS, evaluate
+from helo.evaluation.metrics import METRICS, evaluate
 
 torch.set_num_threads(1)
 

@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 
 from helo.cli import main
-from helo.pipeline.assemble import assemble
-from helo.pipeline.datasets.synth import generate
-from helo.pipeline.extract import run_extract
-from helo.pipeline.final import fit_final_model
+from helo.data.assemble import assemble
+from helo.synth import generate
+from helo.stages.extract import run_extract
+from helo.stages.fit_final import fit_final_model
 
 FP = {"step_s": 1.0, "longest_window_s": 5.0}
 PARAMS = {
@@ -48,7 +48,7 @@ def test_predict_windows_and_trials(trained, tmp_path, monkeypatch):
     np.testing.assert_allclose(win[labels].sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(tri[labels].sum(axis=1), 1.0, atol=1e-5)
     # same windows, same model, same scaler: identical to predicting the assembled rows
-    from helo.pipeline.predict import load_trained
+    from helo.stages.predict import load_trained
     model, scaler, _ = load_trained(tmp / "model")
     direct = model.predict(scaler.transform(ds.X))
     ref = pd.DataFrame({"subject": ds.subject, "trial": ds.trial, "window": ds.window})
@@ -73,7 +73,7 @@ def test_predict_without_model_is_a_clear_error(tmp_path, capsys, trained):
 def test_fit_final_on_a_modality_subset_moves_the_query(trained, tmp_path, subset, query):
     """the modality ablations: a configured query (eeg) missing from the subset is replaced by
     the first physiological modality left, in fit-final exactly as in evaluate"""
-    from helo.pipeline.stages import method_params
+    from helo.stages.common import method_params
     params = {**PARAMS, "assemble": {"physiological": ["eeg", "gsr", "ppg"]},
               "model": {"helo": {**PARAMS["model"]["helo"], "query": "eeg",
                                  "modalities": subset}}}

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from helo.pipeline.labels import (DMER_PANAS, WESAD_OVERLAP, WESAD_PANAS, WESAD_PANAS_TSST,
-                                  panas_to_distribution)
-from helo.pipeline.splits import make_folds, validation_split
+from helo.data.labels import (DMER_PANAS, WESAD_OVERLAP, WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution)
+from helo.evaluation.splits import make_folds, validation_split
 
 
 def _ids(n_subj=4, n_trials=5, n_win=6):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helo.pipeline.datasets.synth import generate, manifest, manifest_diff
+from helo.synth import generate, manifest, manifest_diff
 
 MANIFEST = Path(__file__).parent / "data" / "synth_manifest.json"
 LAYOUTS = ["dmer-raw", "dmer-aligned", "dmer-features", "wesad"]

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helo.pipeline.datasets import DataError, open_reader
-from helo.pipeline.datasets.safe_pickle import UnsafePickleError, safe_load, safe_loads
-from helo.pipeline.datasets.synth.wesad import (PRESETS, format_minsec, generate_wesad,
-                                                write_py2_pickle)
-from helo.pipeline.datasets.wesad import SIGNALS, WesadReader, parse_minsec, parse_quest
-from helo.pipeline.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution
+from helo.data import DataError, open_reader
+from helo.data.safe_pickle import UnsafePickleError, safe_load, safe_loads
+from helo.synth.wesad import PRESETS, format_minsec, generate_wesad, write_py2_pickle
+from helo.data.wesad import SIGNALS, WesadReader, parse_minsec, parse_quest
+from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 Every function is pure: arrays and a sampling rate in, ``(X (n_windows, n_features), names)``
 out, on the shared window grid (:mod:`helo.features.windows`). :data:`MODALITIES` maps a
 modality to its function, default window length and expected dimension;
-:func:`trial_features` computes one modality of one :class:`~helo.pipeline.datasets.base.Trial`
+:func:`trial_features` computes one modality of one :class:`~helo.data.base.Trial`
 with notes for the windows whose features are NaN.
 
 Params (a flat dict: ``features.common`` merged with ``features.<modality>`` of params.yaml):
@@ -40,8 +40,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import eeg, physio, video, wesad
-from .windows import grid_ends, window_notes
+from helo.features import eeg, physio, video, wesad
+from helo.features.windows import grid_ends, window_notes
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _video_trial(trial, params, win, info):
     else:
         if trial.video is None:
             raise KeyError(f"trial {trial.trial_id} has no video")
-        from ..pipeline.video_io import read_face_crops
+        from helo.data.video import read_face_crops
         fps = float(trial.video.fps)
         frames, valid, n_fallback, vnotes = read_face_crops(
             trial.video, size=size, detect_every=int(params.get("detect_every", 1)),

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .windows import take_windows, valid_windows, window_bounds, window_notes
+from helo.features.windows import take_windows, valid_windows, window_bounds, window_notes
 
 TIME_STATS = ["median", "mean", "std", "min", "max", "minratio", "maxratio"]
 FFT_STATS = ["median", "mean", "std", "max", "min", "range"]

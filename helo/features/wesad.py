@@ -58,7 +58,7 @@ import warnings
 
 import numpy as np
 
-from .windows import fill_nan, take_windows, valid_windows, window_bounds, window_notes
+from helo.features.windows import (fill_nan, take_windows, valid_windows, window_bounds, window_notes)
 
 CHUNK = 256  # windows per vectorised chunk (bounds memory at 700 Hz)
 

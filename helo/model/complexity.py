@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .base import ModalitySpec
+from helo.model.base import ModalitySpec
 
 PAPER = {"params": 4.040e6, "flops": 11.656e6}
 
@@ -68,7 +68,7 @@ def count_flops(net: nn.Module, dims: dict[str, int], batch: int = 1) -> dict[st
 
 
 def report(**net_params) -> dict[str, Any]:
-    from .helo import HeLoNet
+    from helo.model.helo import HeLoNet
     spec = dmer_spec()
     params = dict(d=128, heads=4, ff=64, depth=1)
     params.update(net_params)

@@ -53,11 +53,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import DistributionLearner, ModalitySpec
-from .capf import CAPF
-from .lcdca import LCDCA, MLPHead, cc_loss
-from .othm import OTHM, transformer_encoder
-from .train import fit_loop, select_device, set_seed
+from helo.model.base import DistributionLearner, ModalitySpec
+from helo.model.capf import CAPF
+from helo.model.lcdca import LCDCA, MLPHead, cc_loss
+from helo.model.othm import OTHM, transformer_encoder
+from helo.model.train import fit_loop, select_device, set_seed
 
 DEFAULT_QUERIES = ("eeg", "ecg")
 
@@ -387,7 +387,7 @@ class HeLoLearner(DistributionLearner):
         """Atomic checkpoint: ``{"format", "config" (JSON text), "state_dict", "history"
         (JSON text)}``, loadable with ``torch.load(..., weights_only=True)``."""
         self._check_fitted()
-        from helo.pipeline.io import atomic_path
+        from helo.io import atomic_path
         state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
         obj = {"format": "helo.HeLoLearner/1", "config": json.dumps(self.config()),
                "history": json.dumps(self._history), "state_dict": state}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Mapping
 
-from .base import DistributionLearner, ModalitySpec
-from .helo import HeLoLearner, MeanDistribution
+from helo.model.base import DistributionLearner, ModalitySpec
+from helo.model.helo import HeLoLearner, MeanDistribution
 
 BUILTIN: dict[str, type[DistributionLearner]] = {
     "helo": HeLoLearner,

@@ -8,11 +8,11 @@ held-out subject's unlabelled windows, ``uses_target = True``), ``conformer``.
 """
 from __future__ import annotations
 
-from .amanda import Amanda
-from .carat import CARAT
-from .conformer import Conformer
-from .pyldl_methods import AAKNN, CAD, LDLLRR, PTSVM, SACPNN, TLRLDL
-from .rsm_ual import RSMUAL
+from helo.model.baselines.amanda import Amanda
+from helo.model.baselines.carat import CARAT
+from helo.model.baselines.conformer import Conformer
+from helo.model.baselines.pyldl_methods import AAKNN, CAD, LDLLRR, PTSVM, SACPNN, TLRLDL
+from helo.model.baselines.rsm_ual import RSMUAL
 
 BASELINES: dict[str, type] = {
     "pt-svm": PTSVM,

@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .common import ForwardByModality, TorchLearner, kl_div, mlp
+from helo.model.baselines.common import ForwardByModality, TorchLearner, kl_div, mlp
 
 
 class _AmandaNet(ForwardByModality):

@@ -49,7 +49,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .common import ForwardByModality, ModalityTokenizer, TorchLearner, kl_div, mlp
+from helo.model.baselines.common import (ForwardByModality, ModalityTokenizer, TorchLearner, kl_div, mlp)
 
 
 class _CARATNet(ForwardByModality):

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .common import ForwardByModality, ModalityTokenizer, TorchLearner, kl_div
+from helo.model.baselines.common import ForwardByModality, ModalityTokenizer, TorchLearner, kl_div
 
 
 class _ConformerNet(ForwardByModality):

@@ -53,7 +53,7 @@ import numpy as np
 
 from helo.model.base import DistributionLearner, ModalitySpec, concat
 
-from .common import normalize_rows
+from helo.model.baselines.common import normalize_rows
 
 
 def _keras_ready():

@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .common import ForwardByModality, ModalityTokenizer, TorchLearner, kl_div
+from helo.model.baselines.common import ForwardByModality, ModalityTokenizer, TorchLearner, kl_div
 
 
 def cmd(a: torch.Tensor, b: torch.Tensor, k: int = 5) -> torch.Tensor:

@@ -10,20 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import assemble as asm
-from . import params as P
-from .evaluate import Standardiser, model_spec
-from .io import atomic_path, write_json
+from helo.data import assemble as asm
+from helo.stages import params as P
+from helo.evaluation.runner import Standardiser, model_spec
+from helo.io import atomic_path, write_json
 
 
 def fit_final_model(dataset_dir: Path, out: Path, params: dict) -> dict:
-    from ..model.registry import make_model
-    from .stages import method_params
+    from helo.model.registry import make_model
+    from helo.stages.common import method_params
     model_params, modalities = method_params(params, "helo")
     model_params.setdefault("seed", int(P.get(params, "evaluate.seed", 0)))
     ds = asm.load(dataset_dir, modalities)
     scaler = Standardiser().fit(ds.X)
-    from .stages import channels_of
+    from helo.stages.common import channels_of
     spec = model_spec(ds, channels_of(params))
     model = make_model("helo", spec, model_params)
     model.fit(scaler.transform(ds.X), ds.y, groups=ds.subject)

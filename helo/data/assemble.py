@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import atomic_path, write_json
-from .labels import panas_to_distribution, resolve_items
+from helo.io import atomic_path, write_json
+from helo.data.labels import panas_to_distribution, resolve_items
 
 KEYS = ["subject", "trial", "window"]
 META_COLS = {"subject", "trial", "window", "t_end", "note"}

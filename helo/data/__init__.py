@@ -1,21 +1,21 @@
 """Readers, one per on-disk layout, and the synthetic generator that writes those layouts.
 
-``open_reader(layout, root)`` returns a :class:`~helo.pipeline.datasets.base.Reader`.
+``open_reader(layout, root)`` returns a :class:`~helo.data.base.Reader`.
 """
 from __future__ import annotations
 
 from importlib import import_module
 from pathlib import Path
 
-from .base import DataError, Problem, Reader, Signal, Subject, Trial, VideoRef, FeatureBlock
+from helo.data.base import (DataError, Problem, Reader, Signal, Subject, Trial, VideoRef, FeatureBlock)
 
 # layout name -> (module, class)
 LAYOUTS = {
-    "dmer-raw": ("helo.pipeline.datasets.dmer", "DmerRawReader"),
-    "dmer-aligned": ("helo.pipeline.datasets.dmer", "DmerAlignedReader"),
-    "dmer-features": ("helo.pipeline.datasets.dmer", "DmerFeaturesReader"),
-    "wesad": ("helo.pipeline.datasets.wesad", "WesadReader"),
-    "generic": ("helo.pipeline.datasets.generic", "GenericFeaturesReader"),
+    "dmer-raw": ("helo.data.dmer", "DmerRawReader"),
+    "dmer-aligned": ("helo.data.dmer", "DmerAlignedReader"),
+    "dmer-features": ("helo.data.dmer", "DmerFeaturesReader"),
+    "wesad": ("helo.data.wesad", "WesadReader"),
+    "generic": ("helo.data.generic", "GenericFeaturesReader"),
 }
 
 

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .base import DataError
+from helo.data.base import DataError
 
 __all__ = ["safe_load", "safe_loads", "UnsafePickleError", "ALLOWED_GLOBALS"]
 

@@ -7,9 +7,9 @@ from concurrent.futures import Executor, Future
 
 from prefect import flow, get_run_logger, task
 
-from ..pipeline import params as P
-from ..pipeline import stages
-from .runtime import task_runner
+from helo.stages import params as P
+from helo.stages import common as stages
+from helo.orchestration.runtime import task_runner
 
 TRANSIENT = (OSError, TimeoutError, ConnectionError)
 
@@ -28,13 +28,13 @@ def _run(fn, *args, **kwargs):
                                                     TRANSIENT),
       cache_policy=None)
 def extract_subject_task(layout, root, subject, modality, store, fparams, force=False):
-    from ..pipeline.extract import extract_subject
+    from helo.stages.extract import extract_subject
     return _run(extract_subject, layout, root, subject, modality, store, fparams, force=force)
 
 
 @task(name="evaluate-fold", retries=1, retry_delay_seconds=2, cache_policy=None)
 def evaluate_fold_task(kwargs: dict):
-    from ..pipeline.evaluate import run_fold
+    from helo.evaluation.runner import run_fold
     return _run(run_fold, **kwargs)
 
 
@@ -59,7 +59,7 @@ def _stage_pool(params, wanted: bool = True):
     if not wanted or o["kind"] != "processes" or o["workers"] < 2:
         yield
         return
-    from ..pipeline.executors import executor
+    from helo.orchestration.executors import executor
     with executor("processes", o["workers"]) as pool:
         _POOL = pool
         try:

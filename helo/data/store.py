@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import atomic_path
+from helo.io import atomic_path
 
 META_COLS = ["subject", "trial", "window", "t_end", "note"]
 LABEL_COLS = ["subject", "trial", "order", "category"]

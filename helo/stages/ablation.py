@@ -19,8 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import params as P
-from .io import atomic_path, write_text
+from helo.stages import params as P
+from helo.io import atomic_path, write_text
 
 
 def ablations(params: dict) -> dict[str, list[dict]]:
@@ -95,7 +95,7 @@ def summary(out: Path) -> dict:
     a bar plot."""
     import pandas as pd
 
-    from .stages import method_params
+    from helo.stages.common import method_params
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
     raw = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"],
                          capture_output=True, text=True, check=True, env=env).stdout

@@ -1,6 +1,6 @@
 """The pipeline's stages as plain functions of the parameters.
 
-``dvc.yaml`` calls them through the ``helo`` command; the Prefect flows in :mod:`helo.flows`
+``dvc.yaml`` calls them through the ``helo`` command; the Prefect flows in :mod:`helo.orchestration`
 call the same functions. Paths are fixed relative to the project folder so DVC can track them.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from . import params as P
+from helo.stages import params as P
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ def uses_synthetic(params: dict) -> bool:
 
 def synth(params: dict, out: Path = SYNTH_ROOT) -> dict:
     """Generate the synthetic dataset (only when ``data.root`` points at it)."""
-    from .io import write_text
+    from helo.io import write_text
     out = Path(out)
     if not uses_synthetic(params):
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "SKIPPED.txt", f"data.root is {P.get(params, 'data.root')}: the "
                    "synthetic generator was not run.\n")
         return {"skipped": True}
-    from .datasets.synth import generate
+    from helo.synth import generate
     layout = P.get(params, "synth.layout", P.get(params, "data.layout"))
     if layout != P.get(params, "data.layout"):
         raise ValueError(f"synth.layout ({layout}) differs from data.layout "
@@ -62,8 +62,8 @@ def orchestration(params: dict) -> dict:
 def extract(params: dict, modality: str, *, executor=None, force: bool = False,
             progress: bool = True) -> dict:
     """Features of one modality (or the pseudo-modality ``labels``) for every subject."""
-    from .extract import run_extract
-    from .executors import executor as make_executor
+    from helo.stages.extract import run_extract
+    from helo.orchestration.executors import executor as make_executor
     layout, root = data_source(params)
     fp = feature_params(params, modality) if modality != "labels" else {}
     if executor is not None:
@@ -73,7 +73,7 @@ def extract(params: dict, modality: str, *, executor=None, force: bool = False,
 
 
 def assemble(params: dict) -> dict:
-    from .assemble import assemble as run
+    from helo.data.assemble import assemble as run
     ds = run(STORE, list(P.get(params, "features.modalities")),
              items=P.get(params, "data.items", "dmer"),
              physiological=list(P.get(params, "assemble.physiological")),
@@ -117,8 +117,8 @@ def method_params(params: dict, method: str) -> tuple[dict, list[str] | None]:
 
 def evaluate(params: dict, protocol: str, method: str, *, executor=None, fold_runner=None,
              progress: bool = True) -> dict:
-    from .evaluate import run_evaluation
-    from .executors import executor as make_executor
+    from helo.evaluation.runner import run_evaluation
+    from helo.orchestration.executors import executor as make_executor
     model_params, modalities = method_params(params, method)
     kw = dict(model_params=model_params, modalities=modalities,
               seed=int(P.get(params, "evaluate.seed", 0)),
@@ -142,11 +142,11 @@ def evaluate(params: dict, protocol: str, method: str, *, executor=None, fold_ru
 
 
 def report(params: dict) -> dict:
-    from .report import build_report
+    from helo.stages.report import build_report
     return build_report(EVAL, REPORT, params)
 
 
 def fit_final(params: dict) -> dict:
     """Train HeLo on every assembled window: the model ``helo predict`` applies."""
-    from .final import fit_final_model
+    from helo.stages.fit_final import fit_final_model
     return fit_final_model(ASSEMBLED, FINAL_MODEL, params)

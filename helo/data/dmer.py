@@ -1,6 +1,6 @@
 """Readers for the three DMER releases: raw recordings, aligned ``datas.mat`` and 913-d features.
 
-All three return :class:`~helo.pipeline.datasets.base.Subject` objects whose trials are the rows
+All three return :class:`~helo.data.base.Subject` objects whose trials are the rows
 of the subject's ``*_panas.csv`` (one row per trial, presentation order): ``trial_id`` is the clip
 id as a string, ``order`` the row position, ``category`` positive (0-7) / negative (8-15) / mixed
 (16-31), ``panas`` the 10 scores (NaN where a cell is empty) in :data:`DMER_PANAS` order, and
@@ -59,9 +59,9 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.pipeline.labels import DMER_PANAS
+from helo.data.labels import DMER_PANAS
 
-from .base import DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef
+from helo.data.base import DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef
 
 EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1",
                 "O2", "F7", "F8", "T6", "T4"]

@@ -1,7 +1,7 @@
 """Seeded synthetic DMER: writes the raw, aligned or features release layout plus its ground truth.
 
 ``generate_dmer(out, layout="raw", seed=0, preset="default", **overrides)`` writes a complete
-dataset under ``out`` in the layout the readers in :mod:`helo.pipeline.datasets.dmer` read, and
+dataset under ``out`` in the layout the readers in :mod:`helo.data.dmer` read, and
 returns the ground truth (also written as ``out/_ground_truth.json``; readers ignore it).
 
 How the emotion gets into the data
@@ -63,8 +63,8 @@ from typing import Any
 
 import numpy as np
 
-from helo.pipeline.io import atomic_path, write_json, write_text
-from helo.pipeline.labels import DMER_PANAS
+from helo.io import atomic_path, write_json, write_text
+from helo.data.labels import DMER_PANAS
 
 EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1",
                 "O2", "F7", "F8", "T6", "T4"]

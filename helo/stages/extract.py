@@ -27,19 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store as S
-from .datasets.base import DataError
-from .io import write_json
+from helo.data import store as S
+from helo.data.base import DataError
+from helo.io import write_json
 
 
 def _open(layout, root):
-    from .datasets import open_reader
+    from helo.data import open_reader
     return open_reader(layout, root)
 
 
 def subject_frame(subject, modality: str, params: dict | None = None, status: dict | None = None):
     """The store frame of one already-read Subject (no I/O besides video decoding)."""
-    from ..features import trial_features
+    from helo.features import trial_features
     params = params or {}
     status = status if status is not None else {}
     notes = status.setdefault("notes", [])

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .io import write_text
+from helo.io import write_text
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import assemble as asm
-from .io import atomic_path, write_json
-from .splits import Fold, make_folds, validation_split
+from helo.data import assemble as asm
+from helo.io import atomic_path, write_json
+from helo.evaluation.splits import Fold, make_folds, validation_split
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class Standardiser:
 
 
 def model_spec(ds: asm.Dataset, channels: dict[str, int] | None = None):
-    from ..model.base import ModalitySpec
+    from helo.model.base import ModalitySpec
     return ModalitySpec(dims={m: int(x.shape[1]) for m, x in ds.X.items()},
                         physiological=list(ds.physiological), behavioural=list(ds.behavioural),
                         n_labels=int(ds.y.shape[1]), label_names=list(ds.label_names),
@@ -100,8 +100,8 @@ def run_fold(dataset_dir: str, protocol: str, method: str, fold_index: int, *,
     """Run one fold; top-level and picklable so any executor (processes, Dask, Ray) can run it."""
     import torch
 
-    from ..model.registry import make_model
-    from .metrics import evaluate as score
+    from helo.model.registry import make_model
+    from helo.evaluation.metrics import evaluate as score
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     ds = asm.load(dataset_dir, modalities)
@@ -178,7 +178,7 @@ def run_evaluation(dataset_dir: str | Path, protocol: str, method: str, out: str
     ``fold_runner(kwargs_list) -> results`` lets an orchestrator (Prefect) run the folds as its
     own tasks; otherwise ``executor`` (any concurrent.futures Executor) or a plain loop is used.
     """
-    from .metrics import METRICS
+    from helo.evaluation.metrics import METRICS
 
     dataset_dir = str(dataset_dir)
     out = Path(out)

@@ -53,7 +53,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import DataError, FeatureBlock, Problem, Subject, Trial
+from helo.data.base import DataError, FeatureBlock, Problem, Subject, Trial
 
 __all__ = ["GenericFeaturesReader", "TABLE_NAMES", "SIDECAR"]
 

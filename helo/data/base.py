@@ -12,7 +12,7 @@ Conventions
 * ``Trial.trial_id`` is a string: the DMER clip id (``"0"`` .. ``"31"``) or the WESAD condition
   (``"Base"``, ``"TSST"``, ``"Fun"``, ``"Medi 1"``, ``"Medi 2"``).
 * ``Trial.panas`` holds the raw 1-5 scores in the order of ``Trial.panas_items`` (NaN where the
-  file had no value); :func:`helo.pipeline.labels.panas_to_distribution` turns it into a label
+  file had no value); :func:`helo.data.labels.panas_to_distribution` turns it into a label
   distribution.
 * Precomputed-feature layouts fill ``Trial.features`` instead of ``signals``.
 """

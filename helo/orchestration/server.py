@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .runtime import DEFAULT_API, api_url, server_up
+from helo.orchestration.runtime import DEFAULT_API, api_url, server_up
 
 
 def _env() -> dict:
@@ -77,7 +77,7 @@ def up(name: str = "full") -> int:
     if rc:
         return rc
     os.environ.update({k: v for k, v in _env().items() if k.startswith(("PREFECT_", "DO_"))})
-    from .pipeline import serve
+    from helo.orchestration.full import serve
     print(f"serving deployment helo/{name}; in another shell: "
           f"prefect deployment run helo/{name} --watch")
     serve(name)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import params as P
+from helo.stages import params as P
 
 
 def efficiency_table(methods: list[str], params: dict) -> list[dict]:
     import torch
 
-    from ..model.complexity import PAPER, count_flops, count_parameters, dmer_spec
-    from ..model.registry import make_model
+    from helo.model.complexity import PAPER, count_flops, count_parameters, dmer_spec
+    from helo.model.registry import make_model
 
     spec = dmer_spec()
     rng = np.random.default_rng(0)
@@ -55,7 +55,7 @@ def efficiency_table(methods: list[str], params: dict) -> list[dict]:
         # HeLo also at the paper's configuration (d 128, 8 tokens, 4 heads, ff 64, depth 1)
         import yaml
 
-        from .params import PRESETS_DIR
+        from helo.stages.params import PRESETS_DIR
         paper = yaml.safe_load((PRESETS_DIR / "paper-dmer.yaml").read_text())["model"]["helo"]
         paper = {k: v for k, v in paper.items() if k not in ("epochs", "query")}
         net = make_model("helo", spec, {**paper, "epochs": 1, "device": "cpu"})

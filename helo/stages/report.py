@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import params as P
-from .io import atomic_path, write_json, write_text
+from helo.stages import params as P
+from helo.io import atomic_path, write_json, write_text
 
 METRIC_LABELS = {"chebyshev": "Chebyshev ↓", "clark": "Clark ↓", "canberra": "Canberra ↓",
                  "kl": "KL ↓", "cosine": "Cosine ↑", "intersection": "Intersection ↑"}
@@ -40,10 +40,10 @@ def collect(eval_dir: Path, protocols: list[str], methods: list[str]) -> dict:
 
 def rank_table(table: dict[str, dict[str, float]], metric_names: list[str]) -> dict:
     """Per-metric ranks (1 = best, ties averaged) and their mean, as in the paper's tables;
-    the mean agrees with :func:`helo.pipeline.metrics.average_rank`."""
+    the mean agrees with :func:`helo.evaluation.metrics.average_rank`."""
     from scipy.stats import rankdata
 
-    from .metrics import METRICS, average_rank
+    from helo.evaluation.metrics import METRICS, average_rank
     per = {m: {} for m in table}
     methods = list(table)
     for k in metric_names:
@@ -89,7 +89,7 @@ def to_markdown(df: pd.DataFrame, metric_names: list[str]) -> str:
 def build_report(eval_dir: Path, out: Path, params: dict) -> dict:
     import matplotlib
     matplotlib.use("Agg")
-    from .metrics import METRICS
+    from helo.evaluation.metrics import METRICS
 
     eval_dir, out = Path(eval_dir), Path(out)
     protocols = list(P.get(params, "evaluate.protocols"))
@@ -183,7 +183,7 @@ def _figures(eval_dir, found, out, params) -> list[str]:
     n_show = int(P.get(params, "report.figure_samples", 6))
     protocol = "loso" if "loso" in found else list(found)[0]
     # HeLo, the mean predictor and the two best other methods by average rank (readability)
-    from .metrics import average_rank
+    from helo.evaluation.metrics import average_rank
     ranks = average_rank({m: {k: r[k] for k in METRIC_LABELS} for m, r in found[protocol].items()})
     others = [m for m in sorted(ranks, key=ranks.get) if m not in ("helo", "mean")][:2]
     methods = [m for m in ["helo", "mean", *others] if m in found[protocol]]
@@ -271,7 +271,7 @@ def _tsne(ex, out):
 def _efficiency(out, params) -> list[dict]:
     """Parameters and FLOPs of every deep method at DMER's dimensions (Table 5)."""
     try:
-        from .efficiency import efficiency_table
+        from helo.stages.efficiency import efficiency_table
     except ImportError:
         return []
     rows = efficiency_table(list(P.get(params, "evaluate.methods")), params)

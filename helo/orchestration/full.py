@@ -4,7 +4,7 @@ DVC decides what is out of date and records what ran (``dvc.lock``, the cache, t
 exactly as ``dvc repro`` does: the flow calls DVC's own ``Repo.reproduce`` in its process. Only
 the execution of a stage's command changes: a ``helo ...`` command runs *in this process*, its
 per-subject and per-fold tasks becoming task runs of this flow run (see
-:func:`helo.flows.stages.run_stage_flow`), instead of in a fresh process per stage that imports
+:func:`helo.orchestration.stage_flows.run_stage_flow`), instead of in a fresh process per stage that imports
 Prefect and opens its own flow run again (about 3.5 s a stage, 20 % of the synthetic default).
 Commands of other stages a user adds run as DVC runs them (a shell). ``in_process=False`` (or
 a DVC without the hook this relies on) runs ``dvc repro`` as a subprocess instead, each stage
@@ -23,8 +23,8 @@ from pathlib import Path
 import yaml
 from prefect import flow, get_run_logger, task
 
-from ..pipeline import params as P
-from ..pipeline.io import write_text
+from helo.stages import params as P
+from helo.io import write_text
 
 PROJECT_ENV = "HELO_PROJECT_DIR"
 
@@ -101,7 +101,7 @@ def _helo_commands_in_process(log):
     import dvc.stage.run as dvc_run
     from dvc.stage.exceptions import StageCmdFailedError
 
-    from .. import cli
+    from helo import cli
 
     shell_run = dvc_run.cmd_run
 

@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from helo.pipeline import io as hio
-from helo.pipeline.labels import WESAD_PANAS, WESAD_PANAS_TSST
+from helo import io as hio
+from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST
 
 __all__ = ["generate_wesad", "PRESETS", "CONDITIONS", "LABEL_CODES", "FS", "format_minsec",
            "write_py2_pickle"]
@@ -438,7 +438,7 @@ def _readme(rng, sid):
         "Are you a smoker? NO\nDid you smoke within the last hour? NO\n"
         "Do you feel ill today? NO\n\n"
         "### Additional notes ###\n"
-        f"Synthetic subject {sid} written by helo.pipeline.datasets.synth.wesad; "
+        f"Synthetic subject {sid} written by helo synth --layout wesad; "
         "no real person was recorded.\n")
 
 
@@ -543,7 +543,7 @@ def generate_wesad(out, *, seed: int = 0, preset: str = "default", progress: boo
     out.mkdir(parents=True, exist_ok=True)
     cfg = _config(preset, overrides)
     t0 = time.perf_counter()
-    truth = {"generator": "helo.pipeline.datasets.synth.wesad", "seed": seed, "preset": preset,
+    truth = {"generator": "helo synth --layout wesad", "seed": seed, "preset": preset,
              "config": cfg, "fs": dict(FS), "label_codes": LABEL_CODES,
              "panas_items": list(WESAD_PANAS), "panas_items_tsst": list(WESAD_PANAS_TSST),
              "subjects": {}}

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .assemble import KEYS, META_COLS, read_modality
-from .evaluate import Standardiser
-from .io import atomic_path, write_json
+from helo.data.assemble import KEYS, META_COLS, read_modality
+from helo.evaluation.runner import Standardiser
+from helo.io import atomic_path, write_json
 
 
 def load_trained(model_dir: Path):
-    from ..model.base import ModalitySpec
-    from ..model.helo import HeLoLearner
+    from helo.model.base import ModalitySpec
+    from helo.model.helo import HeLoLearner
     config = json.loads((model_dir / "config.json").read_text())
     spec = ModalitySpec(dims=config["dims"], physiological=config["physiological"],
                         behavioural=config["behavioural"], n_labels=len(config["label_names"]),
@@ -37,7 +37,7 @@ def load_trained(model_dir: Path):
 
 def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, params: dict,
                        subjects: list[str] | None = None) -> dict:
-    from .extract import run_extract
+    from helo.stages.extract import run_extract
     model_dir, out = Path(model_dir), Path(out)
     if not (model_dir / "config.json").exists():
         raise FileNotFoundError(f"{model_dir} holds no trained model (config.json missing): "

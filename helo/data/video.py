@@ -1,9 +1,9 @@
-"""Reading the frames of a :class:`~helo.pipeline.datasets.base.VideoRef` with OpenCV."""
+"""Reading the frames of a :class:`~helo.data.base.VideoRef` with OpenCV."""
 from __future__ import annotations
 
 import numpy as np
 
-from .datasets.base import DataError, VideoRef
+from helo.data.base import DataError, VideoRef
 
 
 def iter_frames(ref: VideoRef, gray: bool = True):
@@ -57,7 +57,7 @@ def read_face_crops(ref: VideoRef, size: int = 128, detect_every: int = 1, detec
     """Stream ``ref`` through a :class:`~helo.features.video.FaceCropper`:
     ``(crops (T, size, size) uint8, valid (T,), n_fallback, notes)``. Only the crops are kept
     in memory."""
-    from ..features.video import FaceCropper
+    from helo.features.video import FaceCropper
     fc = FaceCropper(size=size, detector=detector, detect_every=detect_every)
     crops, valid = [], []
     for f, ok in iter_frames(ref, gray=True):

@@ -1,7 +1,7 @@
 """Reader for the WESAD release (Schmidt et al., ICMI 2018) as it lies on disk.
 
 Layout: ``root/S<n>/S<n>.pkl`` (a Python-2 pickle, loaded with the restricted
-:func:`~helo.pipeline.datasets.safe_pickle.safe_load`), ``root/S<n>/S<n>_quest.csv`` (the
+:func:`~helo.data.safe_pickle.safe_load`), ``root/S<n>/S<n>_quest.csv`` (the
 questionnaire file) and other files this reader does not need (readme, RespiBAN text, E4 zip).
 
 One subject gives five trials, one per condition: ``Base``, ``TSST``, ``Fun``, ``Medi 1``,
@@ -19,8 +19,8 @@ Signals of a trial (``Signal.data`` is ``(n, channels)``): chest ``ecg``, ``eda`
 ``[a, b)`` maps to wrist samples ``[a * fs // 700, b * fs // 700)``.
 
 Self-reports: ``Trial.panas`` holds the raw PANAS scores (NaN for ``Nan``) in WESAD's item order
-(:data:`~helo.pipeline.labels.WESAD_PANAS`; the TSST row has 26 items,
-:data:`~helo.pipeline.labels.WESAD_PANAS_TSST`). ``Trial.extra`` holds ``stai`` (6 values),
+(:data:`~helo.data.labels.WESAD_PANAS`; the TSST row has 26 items,
+:data:`~helo.data.labels.WESAD_PANAS_TSST`). ``Trial.extra`` holds ``stai`` (6 values),
 ``valence`` and ``arousal`` (the ``# DIM`` row), ``sssq`` (TSST only), ``distribution`` (the
 label distribution over ``items``, or ``None`` when a score is missing), ``span`` (chest sample
 span), ``start_s``/``end_s``, ``span_source`` (``"label"`` or ``"quest"``) and the quest times.
@@ -39,11 +39,11 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.pipeline.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution, \
+from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution, \
     resolve_items
 
-from .base import DataError, Problem, Signal, Subject, Trial
-from .safe_pickle import safe_load
+from helo.data.base import DataError, Problem, Signal, Subject, Trial
+from helo.data.safe_pickle import safe_load
 
 __all__ = ["WesadReader", "parse_quest", "parse_minsec", "Quest", "CONDITIONS", "SIGNALS"]
 

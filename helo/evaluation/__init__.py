@@ -1,0 +1,1 @@
+"""Folds, standardisation, the six metrics and the per-fold runner."""
