@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from helo.features import eeg, physio, video, wesad  # noqa: E402
+from helo.features import acc as acc_f, ecg as ecg_f, eda as eda_f, emg as emg_f  # noqa: E402
+from helo.features import eeg, face, gsr, lbp_top, ppg, video  # noqa: E402
 from helo.features.windows import grid_ends  # noqa: E402
 
 ROWS = []
@@ -65,11 +66,11 @@ def bench_dmer_signals(T, rng):
                                                   method="spectral", resample=100), 2)
     report("eeg DE spectral (resample 100)", T, w)
     g = 5 + smooth_noise(int(T * 4), rng, 4)
-    w, _ = timed(lambda: physio.gsr_features(g, 4.0, ends), 3)
+    w, _ = timed(lambda: gsr.gsr_features(g, 4.0, ends), 3)
     report("gsr 28 (4 Hz)", T, w)
     p = np.sin(2 * np.pi * 1.2 * np.arange(int(T * 100)) / 100) + 0.1 * rng.standard_normal(
         int(T * 100))
-    w, _ = timed(lambda: physio.ppg_features(p, 100.0, ends), 3)
+    w, _ = timed(lambda: ppg.ppg_features(p, 100.0, ends), 3)
     report("ppg 27 (100 Hz)", T, w)
 
 
@@ -97,7 +98,7 @@ def bench_video(rng, n_windows=4):
     }
     for name, frames in kinds.items():
         ends = 1.0 + np.arange(n_windows)
-        video.lbp_top(frames[:30], engine="jit")  # compile (or load the cached kernel) first
+        lbp_top.lbp_top(frames[:30], engine="jit")  # compile (or load the cached kernel) first
         wn, ref = timed(lambda: naive_lbp_top(frames[:30]))
         for engine in ("jit", "numpy"):
             w, (X, _) = timed(lambda: video.video_features(frames, 30.0, ends, 1.0,
@@ -115,7 +116,7 @@ def bench_video(rng, n_windows=4):
     for i in range(60):
         cv2.ellipse(frames[i], (320 + i % 7, 240), (90, 120), 0, 0, 360, 200, -1)
     for k in (1, 10, 30):
-        w, _ = timed(lambda: video.crop_faces(frames, 128, detect_every=k))
+        w, _ = timed(lambda: face.crop_faces(frames, 128, detect_every=k))
         report(f"face crop 640x480 detect_every={k}", 2.0, w)
 
 
@@ -125,7 +126,7 @@ def bench_wesad(T, rng):
     ends = grid_ends(T)
     ecg = nk.ecg_simulate(duration=int(T), sampling_rate=fs, heart_rate=70, method="simple",
                           random_state=0, noise=0.02)
-    w, _ = timed(lambda: wesad.ecg_features(ecg, fs, ends))
+    w, _ = timed(lambda: ecg_f.ecg_features(ecg, fs, ends))
     nwin = 10
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -134,7 +135,7 @@ def bench_wesad(T, rng):
     report("ecg 73 (700 Hz)", T, w, naive_rt=nwin / wn, extra="(naive: nk.ecg_process/window)")
     eda = nk.eda_simulate(duration=int(T), sampling_rate=fs, scr_number=int(T // 10),
                           random_state=0)
-    w, _ = timed(lambda: wesad.eda_features(eda, fs, ends))
+    w, _ = timed(lambda: eda_f.eda_features(eda, fs, ends))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wn, _ = timed(lambda: [nk.eda_process(eda[int((e - 5) * fs):int(e * fs)], fs)
@@ -142,14 +143,14 @@ def bench_wesad(T, rng):
     report("eda 4 (700 Hz)", T, w, naive_rt=nwin / wn, extra="(naive: nk.eda_process/window)")
     emg = nk.emg_simulate(duration=int(T), sampling_rate=fs, burst_number=int(T // 10),
                           random_state=0)
-    w, _ = timed(lambda: wesad.emg_features(emg, fs, ends))
+    w, _ = timed(lambda: emg_f.emg_features(emg, fs, ends))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wn, _ = timed(lambda: [nk.emg_process(emg[int((e - 5) * fs):int(e * fs)], fs)
                                for e in ends[:nwin]])
     report("emg 14 (700 Hz)", T, w, naive_rt=nwin / wn, extra="(naive: nk.emg_process/window)")
     acc = rng.standard_normal((int(T * fs), 3))
-    w, _ = timed(lambda: wesad.acc_features(acc, fs, ends), 2)
+    w, _ = timed(lambda: acc_f.acc_features(acc, fs, ends), 2)
     report("acc 12 (700 Hz x 3)", T, w)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from helo.features import physio, wesad
+from helo.features import acc, ecg, eda, emg, gsr, ppg
 from helo.features.windows import grid_ends
 
 
@@ -33,7 +33,7 @@ def test_dmer_stats_match_reference(kind, fs, dim):
     t = np.arange(int(T * fs)) / fs
     x = 5 + np.sin(2 * np.pi * 0.3 * t) + 0.3 * rng.standard_normal(t.size)
     ends = grid_ends(T)
-    fn = physio.gsr_features if kind == "gsr" else physio.ppg_features
+    fn = gsr.gsr_features if kind == "gsr" else ppg.ppg_features
     X, names = fn(x, fs, ends)
     assert X.shape == (19, dim) and len(names) == dim and len(set(names)) == dim
     assert all(n.startswith(kind + "_") for n in names)
@@ -47,7 +47,7 @@ def test_dmer_stats_match_reference(kind, fs, dim):
 def test_gsr_psd_is_welch_power():
     rng = np.random.default_rng(1)
     x = rng.standard_normal(4 * 30)
-    X, names = physio.gsr_features(x, 4.0, grid_ends(30.0))
+    X, names = gsr.gsr_features(x, 4.0, grid_ends(30.0))
     j = names.index("gsr_psd_0_2hz")
     f, p = welch(x[:20], fs=4.0, nperseg=20)
     assert X[0, j] == pytest.approx(np.sum(p[f <= 2]) * (f[1] - f[0]))
@@ -58,9 +58,9 @@ def test_gsr_psd_is_welch_power():
 def test_physio_bad_input():
     x = np.ones(4 * 20)
     x[40:46] = np.nan
-    X, _ = physio.gsr_features(x, 4.0, grid_ends(20.0))
+    X, _ = gsr.gsr_features(x, 4.0, grid_ends(20.0))
     assert np.isnan(X).all()  # flat or NaN everywhere -> NaN rows, no crash
-    X, _ = physio.ppg_features(np.zeros(300), 100.0, grid_ends(3.0))
+    X, _ = ppg.ppg_features(np.zeros(300), 100.0, grid_ends(3.0))
     assert X.shape == (0, 27)
 
 
@@ -78,10 +78,10 @@ def test_ecg_73_and_matches_neurokit():
     import neurokit2 as nk
     x = _ecg(20, hr=75, seed=1)
     ends = grid_ends(20.0)
-    X, names = wesad.ecg_features(x, FS, ends)
+    X, names = ecg.ecg_features(x, FS, ends)
     assert X.shape == (16, 73) and len(set(names)) == 73
     assert np.isfinite(X).all()
-    peaks, clean = wesad.r_peaks(x, FS)
+    peaks, clean = ecg.r_peaks(x, FS)
     nk_map = {"meannn": "MeanNN", "sdnn": "SDNN", "rmssd": "RMSSD", "sdsd": "SDSD",
               "cvnn": "CVNN", "cvsd": "CVSD", "mediannn": "MedianNN", "madnn": "MadNN",
               "mcvnn": "MCVNN", "iqrnn": "IQRNN", "sdrmssd": "SDRMSSD", "prc20nn": "Prc20NN",
@@ -104,7 +104,7 @@ def test_ecg_73_and_matches_neurokit():
 
 
 def test_ecg_flat_gives_nan_not_crash():
-    X, names = wesad.ecg_features(np.zeros(int(8 * FS)), FS, grid_ends(8.0))
+    X, names = ecg.ecg_features(np.zeros(int(8 * FS)), FS, grid_ends(8.0))
     assert X.shape == (4, 73) and np.isnan(X).all()
 
 
@@ -112,7 +112,7 @@ def test_eda_four():
     import neurokit2 as nk
     x = nk.eda_simulate(duration=30, sampling_rate=int(FS), scr_number=5, random_state=2)
     ends = grid_ends(30.0)
-    X, names = wesad.eda_features(x, FS, ends)
+    X, names = eda.eda_features(x, FS, ends)
     assert names == ["eda_mean", "eda_std", "eda_scr_count", "eda_scr_amp"]
     assert X.shape == (26, 4) and np.isfinite(X).all()
     seg = x[int(3 * FS):int(8 * FS)]
@@ -127,7 +127,7 @@ def test_emg_fourteen():
     x = 0.05 * rng.standard_normal(n)
     x[int(6 * FS):int(7 * FS)] += np.sin(2 * np.pi * 80 * np.arange(int(FS)) / FS)  # a burst
     ends = grid_ends(12.0)
-    X, names = wesad.emg_features(x, FS, ends)
+    X, names = emg.emg_features(x, FS, ends)
     assert X.shape == (8, 14) and len(names) == 14 and np.isfinite(X).all()
     seg = x[int(2 * FS):int(7 * FS)]  # window ending at 7 s holds the burst
     w = 2
@@ -145,7 +145,7 @@ def test_acc_twelve():
     t = np.arange(n) / FS
     x = np.column_stack([np.sin(2 * np.pi * 1.4 * t), 0.5 + 0 * t, np.cos(2 * np.pi * 3 * t)])
     x[:, 1] += 0.01 * np.random.default_rng(0).standard_normal(n)
-    X, names = wesad.acc_features(x, FS, grid_ends(10.0))
+    X, names = acc.acc_features(x, FS, grid_ends(10.0))
     assert X.shape == (6, 12) and names[0] == "acc_x_mean"
     assert X[0, names.index("acc_x_peak_freq")] == pytest.approx(1.4, abs=0.11)
     assert X[0, names.index("acc_z_peak_freq")] == pytest.approx(3.0, abs=0.11)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from skimage.feature import local_binary_pattern
 
-from helo.features import video
+from helo.features import face, video
+from helo.features import lbp_top as lbp
 from helo.features.windows import grid_ends
 
 
@@ -65,19 +66,19 @@ def volumes():
 @pytest.mark.parametrize("engine", ["jit", "numpy"])
 @pytest.mark.parametrize("V", list(volumes()))
 def test_matches_definition_and_skimage(V, engine):
-    ours = video.lbp_top(V, engine=engine)
+    ours = lbp.lbp_top(V, engine=engine)
     assert ours.shape == (768,)
     np.testing.assert_allclose(ours.reshape(3, 256).sum(axis=1), 1.0)
     assert np.array_equal(ours, direct_lbp_top(V))
     assert np.array_equal(ours, skimage_lbp_top(V))
     if engine == "numpy":  # slab boundaries change nothing
-        assert np.array_equal(ours, video.lbp_top(V, slab_voxels=1, engine="numpy"))
+        assert np.array_equal(ours, lbp.lbp_top(V, slab_voxels=1, engine="numpy"))
 
 
 @pytest.mark.parametrize("engine", ["jit", "numpy"])
 def test_skimage_on_larger_random_volume(engine):
     V = np.random.default_rng(1).integers(0, 256, (12, 40, 36)).astype(np.uint8)
-    assert np.array_equal(video.lbp_top(V, engine=engine), skimage_lbp_top(V))
+    assert np.array_equal(lbp.lbp_top(V, engine=engine), skimage_lbp_top(V))
 
 
 def test_smooth_video_ties_match_skimage():
@@ -86,9 +87,9 @@ def test_smooth_video_ties_match_skimage():
     import cv2
     small = np.random.default_rng(19).integers(0, 15, (6, 5, 5)).astype(np.uint8)
     V = np.stack([cv2.resize(f, (19, 39), interpolation=cv2.INTER_LINEAR) for f in small])
-    ours = video.lbp_top(V, engine="jit")
+    ours = lbp.lbp_top(V, engine="jit")
     assert np.array_equal(ours, skimage_lbp_top(V))
-    up = video.lbp_top(V, ties="up", engine="numpy")
+    up = lbp.lbp_top(V, ties="up", engine="numpy")
     assert not np.array_equal(ours, up)  # the volume does exercise tie rounding
 
 
@@ -97,16 +98,16 @@ def test_other_P_R_match_definition(P, R):
     V = np.random.default_rng(8).integers(0, 4, (7, 9, 10)).astype(np.uint8)
     ref = direct_lbp_top(V, P=P, R=R)
     for engine in ("jit", "numpy"):
-        assert np.array_equal(video.lbp_top(V, P=P, R=R, time_radius=R, engine=engine), ref)
+        assert np.array_equal(lbp.lbp_top(V, P=P, R=R, time_radius=R, engine=engine), ref)
 
 
 def test_engines_agree_with_other_time_radius_and_planes():
     V = np.random.default_rng(9).integers(0, 256, (11, 12, 13)).astype(np.uint8)
     for kw in ({"time_radius": 2}, {"time_radius": 1.5, "planes": ("yt", "xy")}):
-        a = video.lbp_top(V, engine="jit", **kw)
-        assert np.array_equal(a, video.lbp_top(V, engine="numpy", **kw))
+        a = lbp.lbp_top(V, engine="jit", **kw)
+        assert np.array_equal(a, lbp.lbp_top(V, engine="numpy", **kw))
     with pytest.raises(ValueError, match="ties='skimage'"):
-        video.lbp_top(V, ties="up", engine="jit")
+        lbp.lbp_top(V, ties="up", engine="jit")
 
 
 def _mirror_bits(P=8):
@@ -121,7 +122,7 @@ def test_natural_time_order_mirrors_bits():
     p -> (P - p) mod P of our bits (time up). Identical histograms after that permutation
     (random data without exact ties; a tie could round differently at other row indices)."""
     V = np.random.default_rng(2).integers(0, 256, (10, 20, 20)).astype(np.uint8)
-    ours = video.lbp_top(V).reshape(3, 256)
+    ours = lbp.lbp_top(V).reshape(3, 256)
     nat = skimage_lbp_top(V, time_reversed=False).reshape(3, 256)
     perm = _mirror_bits()
     assert np.array_equal(ours[0], nat[0])
@@ -134,10 +135,10 @@ def test_natural_time_order_mirrors_bits():
 
 def test_time_radius_and_small_volume():
     V = np.random.default_rng(3).integers(0, 256, (12, 10, 10)).astype(np.uint8)
-    h = video.lbp_top(V, time_radius=4)
+    h = lbp.lbp_top(V, time_radius=4)
     np.testing.assert_allclose(h.reshape(3, 256).sum(axis=1), 1.0)
     with pytest.raises(ValueError):
-        video.lbp_top(V[:8], time_radius=4)
+        lbp.lbp_top(V[:8], time_radius=4)
 
 
 def test_crop_faces_fallbacks():
@@ -149,7 +150,7 @@ def test_crop_faces_fallbacks():
         calls.append(1)
         return plan.get(len(calls) - 1, [])
 
-    crops, n_fb, notes = video.crop_faces(frames, size=16, detector=detector)
+    crops, n_fb, notes = face.crop_faces(frames, size=16, detector=detector)
     assert crops.shape == (6, 16, 16) and crops.dtype == np.uint8
     # frame 0: nothing yet -> centre; 2: previous box; 4, 5: previous (largest of frame 3)
     assert n_fb == 4 and len(notes) == 2
@@ -161,13 +162,13 @@ def test_crop_faces_fallbacks():
     exp4 = cv2.resize(frames[4][10:40, 40:70], (16, 16), interpolation=cv2.INTER_AREA)
     assert np.array_equal(crops[4], exp4)
     calls.clear()
-    crops, n_fb, _ = video.crop_faces(frames, size=16, detector=detector, detect_every=3)
+    crops, n_fb, _ = face.crop_faces(frames, size=16, detector=detector, detect_every=3)
     assert len(calls) == 2
 
 
 def test_haar_cascade_loads_and_falls_back_to_centre():
     frames = np.full((3, 120, 160), 128, np.uint8)
-    crops, n_fb, notes = video.crop_faces(frames, size=32)
+    crops, n_fb, notes = face.crop_faces(frames, size=32)
     assert crops.shape == (3, 32, 32) and n_fb == 3 and "centre" in notes[0]
 
 
@@ -180,7 +181,7 @@ def test_video_features_windows_and_bad_frames():
     valid[170] = False
     X, names = video.video_features(frames, 30.0, ends, valid=valid)
     assert X.shape == (2, 768) and names[0] == "video_xy_000" and names[-1] == "video_yt_255"
-    assert np.array_equal(X[0], video.lbp_top(frames[120:150]))
+    assert np.array_equal(X[0], lbp.lbp_top(frames[120:150]))
     assert np.isnan(X[1]).all()
     notes = video.video_notes(frames.shape[0], 30.0, ends, 1.0, valid)
     assert notes[0] == "" and "unreadable" in notes[1]
@@ -203,18 +204,18 @@ def test_other_radii_match_skimage(P, R):
             h = np.bincount(np.concatenate([c.ravel() for c in codes]).astype(int),
                             minlength=1 << P).astype(float)
             ref.append(h / h.sum())
-        assert np.array_equal(video.lbp_top(V, P, R, time_radius=R), np.concatenate(ref))
+        assert np.array_equal(lbp.lbp_top(V, P, R, time_radius=R), np.concatenate(ref))
 
 
 def test_ties_up_differs_only_at_ties():
     V = np.random.default_rng(6).integers(0, 256, (8, 20, 20)).astype(np.uint8)
     # without exact ties both conventions agree
     g = np.add.outer(np.add.outer(np.arange(8), 2 * np.arange(20)), np.arange(20)).astype(np.uint8)
-    assert np.array_equal(video.lbp_top(g, ties="up"), video.lbp_top(g))  # ties that round up
+    assert np.array_equal(lbp.lbp_top(g, ties="up"), lbp.lbp_top(g))  # ties that round up
     low = np.random.default_rng(7).integers(0, 3, (30, 40, 40)).astype(np.uint8)
-    a, b = video.lbp_top(low, ties="up"), video.lbp_top(low)
+    a, b = lbp.lbp_top(low, ties="up"), lbp.lbp_top(low)
     assert np.abs(a - b).sum() < 0.01  # a few float-rounding ties only
-    h = video.lbp_top(V, ties="up")
+    h = lbp.lbp_top(V, ties="up")
     np.testing.assert_allclose(h.reshape(3, 256).sum(axis=1), 1.0)
     with pytest.raises(ValueError):
-        video.lbp_top(V, ties="down")
+        lbp.lbp_top(V, ties="down")

@@ -51,24 +51,3 @@ def read_frames(ref: VideoRef, gray: bool = True, resize: tuple[int, int] | None
         else:
             valid[i] = False
     return out, np.asarray(valid, dtype=bool)
-
-
-def read_face_crops(ref: VideoRef, size: int = 128, detect_every: int = 1, detector=None):
-    """Stream ``ref`` through a :class:`~helo.features.video.FaceCropper`:
-    ``(crops (T, size, size) uint8, valid (T,), n_fallback, notes)``. Only the crops are kept
-    in memory."""
-    from helo.features.video import FaceCropper
-    fc = FaceCropper(size=size, detector=detector, detect_every=detect_every)
-    crops, valid = [], []
-    for f, ok in iter_frames(ref, gray=True):
-        if ok:
-            crops.append(fc(f))
-        else:
-            crops.append(np.zeros((size, size), np.uint8))
-        valid.append(ok)
-    arr = np.stack(crops) if crops else np.zeros((0, size, size), np.uint8)
-    valid = np.asarray(valid, dtype=bool)
-    notes = fc.notes()
-    if (~valid).any():
-        notes.append(f"{int((~valid).sum())} unreadable frames")
-    return arr, valid, fc.n_fallback, notes

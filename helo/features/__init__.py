@@ -1,4 +1,4 @@
-"""Feature functions, one module per signal family, and the registry of modalities.
+"""Feature functions, one module per modality (named after it), and the registry of modalities.
 
 Every function is pure: arrays and a sampling rate in, ``(X (n_windows, n_features), names)``
 out, on the shared window grid (:mod:`helo.features.windows`). :data:`MODALITIES` maps a
@@ -35,81 +35,85 @@ work_fs (eda)          50         EDA rate for the SCR decomposition (decimated)
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Callable
+from types import ModuleType
 
 import numpy as np
 
-from helo.features import eeg, physio, video, wesad
 from helo.features.windows import grid_ends, window_notes
 
 
 @dataclass(frozen=True)
 class ModalityInfo:
-    function: Callable
-    window_s: float
+    window_s: float  # default window length (s)
     dim: int | None  # expected dimension (EEG: 90 for DMER's 18 channels)
     source: str = "signal"  # "signal" or "video"
 
 
+#: Each modality's features live in ``helo.features.<modality>``, imported only when used (so
+#: extracting GSR never imports OpenCV or MNE), each with ``compute(data, fs, ends, params,
+#: channels=None) -> (X, names)``; the video module computes from a trial's frames instead.
 MODALITIES: dict[str, ModalityInfo] = {
-    "eeg": ModalityInfo(eeg.differential_entropy, 1.0, 90),
-    "gsr": ModalityInfo(physio.gsr_features, 5.0, 28),
-    "ppg": ModalityInfo(physio.ppg_features, 5.0, 27),
-    "video": ModalityInfo(video.video_features, 1.0, 768, "video"),
-    "ecg": ModalityInfo(wesad.ecg_features, 5.0, 73),
-    "eda": ModalityInfo(wesad.eda_features, 5.0, 4),
-    "emg": ModalityInfo(wesad.emg_features, 5.0, 14),
-    "acc": ModalityInfo(wesad.acc_features, 5.0, 12),
+    "eeg": ModalityInfo(1.0, 90),
+    "gsr": ModalityInfo(5.0, 28),
+    "ppg": ModalityInfo(5.0, 27),
+    "video": ModalityInfo(1.0, 768, "video"),
+    "ecg": ModalityInfo(5.0, 73),
+    "eda": ModalityInfo(5.0, 4),
+    "emg": ModalityInfo(5.0, 14),
+    "acc": ModalityInfo(5.0, 12),
 }
 
 
-def _grid(duration: float, params: dict) -> np.ndarray:
+def module(modality: str) -> ModuleType:
+    """The module computing ``modality`` (``helo.features.<modality>``)."""
+    if modality not in MODALITIES:
+        raise KeyError(f"unknown modality {modality!r}; known: {sorted(MODALITIES)}")
+    return importlib.import_module(f"helo.features.{modality}")
+
+
+def window_s(modality: str, params: dict | None = None) -> float:
+    return float((params or {}).get("window_s", MODALITIES[modality].window_s))
+
+
+def grid(duration: float, params: dict) -> np.ndarray:
+    """Window ends of a trial of ``duration`` seconds on the shared grid."""
     return grid_ends(duration, float(params.get("longest_window_s", 5.0)),
                      float(params.get("step_s", 1.0)))
 
 
 def signal_features(modality: str, data: np.ndarray, fs: float, ends, params: dict | None = None,
                     channels=None):
-    """Dispatch a signal modality with the params it understands -> ``(X, names)``."""
-    params = params or {}
-    info = MODALITIES[modality]
-    win = float(params.get("window_s", info.window_s))
-    if modality == "eeg":
-        kw = {k: params[k] for k in ("resample", "nfft", "l_trans_bandwidth", "h_trans_bandwidth")
-              if params.get(k) is not None}
-        return eeg.differential_entropy(data, fs, ends, channels=channels,
-                                        bands=params.get("bands", "paper"), window_s=win,
-                                        method=params.get("method", "gaussian"), **kw)
-    if modality == "ecg":
-        return wesad.ecg_features(data, fs, ends, win, context_s=params.get("context_s"))
-    if modality == "eda":
-        return wesad.eda_features(data, fs, ends, win,
-                                  work_fs=float(params.get("work_fs", 50.0)))
-    return info.function(data, fs, ends, win)
+    """``helo.features.<modality>.compute`` with the params it understands -> ``(X, names)``."""
+    params = dict(params or {})
+    params.setdefault("window_s", MODALITIES[modality].window_s)
+    return module(modality).compute(data, fs, ends, params, channels=channels)
 
 
 def trial_features(trial, modality: str, params: dict | None = None, info: dict | None = None):
     """Features of one modality of a Trial -> ``(X, names, notes)`` (one note per row, "" when
-    fine). ``info`` (a dict, optional) receives ``n_fallback`` / ``video_notes`` for video.
-    Precomputed ``trial.features[modality]`` is returned as is on the grid rows 0..n-1."""
-    params = params or {}
-    if modality not in MODALITIES:
+    fine). ``info`` (a dict, optional) receives ``n_fallback`` / ``video_notes`` for video."""
+    params = dict(params or {})
+    mi = MODALITIES.get(modality)
+    if mi is None:
         raise KeyError(f"unknown modality {modality!r}; known: {sorted(MODALITIES)}")
-    mi = MODALITIES[modality]
-    win = float(params.get("window_s", mi.window_s))
+    params.setdefault("window_s", mi.window_s)
     if mi.source == "video":
-        return _video_trial(trial, params, win, info if info is not None else {})
+        X, names, notes = module(modality).trial_features(trial, params,
+                                                          info if info is not None else {})
+        return X, names, explain(X, notes, modality)
     sig = trial.signals.get(modality)
     if sig is None:
         raise KeyError(f"trial {trial.trial_id} has no {modality} signal")
-    ends = _grid(sig.duration, params)
+    ends = grid(sig.duration, params)
     X, names = signal_features(modality, sig.data, sig.fs, ends, params, channels=sig.channels)
-    _, notes = window_notes(sig.data, sig.fs, ends, win, what=modality)
-    return X, names, _explain(X, notes, modality)
+    _, notes = window_notes(sig.data, sig.fs, ends, params["window_s"], what=modality)
+    return X, names, explain(X, notes, modality)
 
 
-def _explain(X, notes, modality):
+def explain(X, notes, modality):
+    """One note per row: the window's own note, or why its features are NaN."""
     out = list(notes)
     for i, row in enumerate(X):
         if not out[i] and not np.isfinite(row).all():
@@ -122,40 +126,5 @@ def _explain(X, notes, modality):
     return out
 
 
-def _video_trial(trial, params, win, info):
-    size = int(params.get("face_size", 128))
-    if params.get("detector") is None:
-        params = {**params, "detector": video.haar_detector(
-            detect_width=int(params.get("detect_width", 160)))}
-    frames = trial.extra.get("frames") if trial.extra else None
-    valid = None
-    n_fallback, vnotes = 0, []
-    if frames is not None:  # in-memory frames (tests, generic use)
-        fps = float(trial.extra.get("fps", 30.0))
-        frames = np.asarray(frames)
-        if params.get("crop", True):
-            frames, n_fallback, vnotes = video.crop_faces(
-                frames, size=size, detect_every=int(params.get("detect_every", 1)),
-                detector=params.get("detector"))
-    else:
-        if trial.video is None:
-            raise KeyError(f"trial {trial.trial_id} has no video")
-        from helo.data.video import read_face_crops
-        fps = float(trial.video.fps)
-        frames, valid, n_fallback, vnotes = read_face_crops(
-            trial.video, size=size, detect_every=int(params.get("detect_every", 1)),
-            detector=params.get("detector"))
-    info["n_fallback"] = info.get("n_fallback", 0) + int(n_fallback)
-    info.setdefault("video_notes", []).extend(f"trial {trial.trial_id}: {n}" for n in vnotes)
-    ends = _grid(frames.shape[0] / fps, params)
-    X, names = video.video_features(frames, fps, ends, win, P=int(params.get("points", 8)),
-                                    R=float(params.get("radius", 1)),
-                                    time_radius=float(params.get("time_radius", 1)),
-                                    per_trial=bool(params.get("per_trial", False)), valid=valid,
-                                    ties=str(params.get("lbp_ties", "skimage")),
-                                    engine=str(params.get("lbp_engine", "auto")))
-    notes = video.video_notes(frames.shape[0], fps, ends, win, valid)
-    return X, names, _explain(X, notes, "video")
-
-
-__all__ = ["MODALITIES", "ModalityInfo", "trial_features", "signal_features", "grid_ends"]
+__all__ = ["MODALITIES", "ModalityInfo", "module", "trial_features", "signal_features",
+           "grid", "grid_ends"]

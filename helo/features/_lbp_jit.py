@@ -19,7 +19,7 @@ Work goes image row by image row: each (plane, point) is one branch-free loop ov
 pixels on contiguous slices, which LLVM vectorises; the per-row codes then go into four
 interleaved histograms (repeated codes, common on smooth video, would otherwise serialise on
 one counter). Compiled once per installation (``cache=True``). Internal module: use
-:func:`helo.features.video.lbp_top`.
+:func:`helo.features.lbp_top.lbp_top`.
 """
 from __future__ import annotations
 

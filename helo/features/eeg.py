@@ -193,3 +193,14 @@ class _quiet_mne:
     def __exit__(self, *exc):
         self.cm.__exit__(*exc)
         self.logger.setLevel(self.level)
+
+
+def compute(data, fs, ends, params: dict, channels=None):
+    """:func:`differential_entropy` with the ``features.eeg`` params (bands, method, resample,
+    nfft, transition bands)."""
+    kw = {k: params[k] for k in ("resample", "nfft", "l_trans_bandwidth", "h_trans_bandwidth")
+          if params.get(k) is not None}
+    return differential_entropy(data, fs, ends, channels=channels,
+                                bands=params.get("bands", "paper"),
+                                window_s=float(params.get("window_s", 1.0)),
+                                method=params.get("method", "gaussian"), **kw)

@@ -1,4 +1,5 @@
-"""DMER GSR (28) and PPG (27) statistics per window (HeLo Table 6, after the AuBT toolbox).
+"""Statistics of a physiological signal per window, shared by GSR (28) and PPG (27)
+(HeLo Table 6, after the AuBT toolbox).
 
 Per window ``[end - window_s, end)`` (5 s, 1 s step on the shared grid: 80 % overlap):
 
@@ -104,13 +105,3 @@ def statistics(x: np.ndarray, fs: float, ends, *, window_s: float = 5.0, prefix:
         parts.append(welch_band_power(W, fs)[:, None])
     X[ok] = np.hstack(parts)
     return X, names
-
-
-def gsr_features(x, fs, ends, window_s: float = 5.0):
-    """28 GSR features per window (see module doc)."""
-    return statistics(x, fs, ends, window_s=window_s, prefix="gsr", psd=True)
-
-
-def ppg_features(x, fs, ends, window_s: float = 5.0):
-    """27 PPG features per window (see module doc)."""
-    return statistics(x, fs, ends, window_s=window_s, prefix="ppg", psd=False)

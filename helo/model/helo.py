@@ -43,7 +43,6 @@ Token counts and degradation (ablation switches ``use_capf``, ``use_othm``, ``us
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -115,11 +115,22 @@ def extract_subject(layout: str, root, subject: str, modality: str, store, param
     return status
 
 
+def run(params: dict, modality: str, *, executor: Executor | None = None, force: bool = False,
+        progress: bool = True) -> dict:
+    """Stage ``extract@<modality>`` (``labels``: the self-reports) from ``params.yaml``."""
+    from helo.stages.common import STORE, data_source, feature_params
+    layout, root = data_source(params)
+    fp = feature_params(params, modality) if modality != "labels" else {}
+    return run_extract(layout, root, STORE, modality, fp, executor=executor, force=force,
+                       progress=progress)
+
+
 def run_extract(layout: str, root, store, modality: str, params: dict | None = None,
-                subjects=None, workers: int = 1, executor: Executor | None = None,
+                subjects=None, executor: Executor | None = None,
                 force: bool = False, progress: bool = True) -> dict:
-    """Extract ``modality`` for every subject (or ``subjects``) in parallel; returns and writes
-    the summary ``{modality, done, skipped, failed, n_fallback, notes, seconds}``."""
+    """Extract ``modality`` for every subject (or ``subjects``): each subject one call on
+    ``executor`` (None: one after the other in this process); returns and writes the summary
+    ``{modality, done, skipped, failed, n_fallback, notes, seconds}``."""
     t0 = time.perf_counter()
     params = dict(params or {})
     store = Path(store)
@@ -156,9 +167,6 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
 
     bar = _bar(len(todo), f"extract {modality}", progress)
     args = (layout, str(root))
-    own = None
-    if executor is None and workers > 1 and len(todo) > 1:
-        executor = own = ProcessPoolExecutor(max_workers=int(workers))
     try:
         if executor is None:
             for sid in todo:
@@ -179,8 +187,6 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
                 bar.update(1)
     finally:
         bar.close()
-        if own is not None:
-            own.shutdown()
     summary["done"].sort()
     summary["n_fallback_total"] = int(sum(summary["n_fallback"].values()))
     summary["seconds"] = round(time.perf_counter() - t0, 3)

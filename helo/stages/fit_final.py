@@ -14,17 +14,16 @@ from helo.data import assemble as asm
 from helo.stages import params as P
 from helo.evaluation.runner import Standardiser, model_spec
 from helo.io import atomic_path, write_json
+from helo.stages.common import ASSEMBLED, FINAL_MODEL, channels_of, method_params
 
 
 def fit_final_model(dataset_dir: Path, out: Path, params: dict) -> dict:
     from helo.model.registry import make_model
-    from helo.stages.common import method_params
     model_params, modalities = method_params(params, "helo")
     model_params.setdefault("seed", int(P.get(params, "evaluate.seed", 0)))
     ds = asm.load(dataset_dir, modalities)
     scaler = Standardiser().fit(ds.X)
-    from helo.stages.common import channels_of
-    spec = model_spec(ds, channels_of(params))
+    spec = model_spec(ds, channels_of(dataset_dir))
     model = make_model("helo", spec, model_params)
     model.fit(scaler.transform(ds.X), ds.y, groups=ds.subject)
     out = Path(out)
@@ -43,3 +42,8 @@ def fit_final_model(dataset_dir: Path, out: Path, params: dict) -> dict:
         "trained_on": {"dataset": P.get(params, "data.name"), "rows": ds.n,
                        "subjects": sorted(set(ds.subject.tolist()))}})
     return {"rows": ds.n, "out": str(out)}
+
+
+def run(params: dict) -> dict:
+    """Stage ``fit-final``: HeLo on every assembled window, saved to ``models/helo``."""
+    return fit_final_model(ASSEMBLED, FINAL_MODEL, params)

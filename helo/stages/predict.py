@@ -13,9 +13,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from helo.data.assemble import KEYS, META_COLS, read_modality
+from helo.data.assemble import KEYS, read_modality
 from helo.evaluation.runner import Standardiser
 from helo.io import atomic_path, write_json
 
@@ -47,8 +46,7 @@ def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, para
         store = Path(scratch)
         frames = None
         for m in config["modalities"]:
-            run_extract(layout, root, store, m, config["feature_params"][m], subjects=subjects,
-                        workers=1)
+            run_extract(layout, root, store, m, config["feature_params"][m], subjects=subjects)
             df = read_modality(store, m)
             names = config["feature_names"][m]
             missing = [c for c in names if c not in df.columns]

@@ -286,3 +286,9 @@ def _efficiency(out, params) -> list[dict]:
     write_text(out / "efficiency.md", "# Efficiency at DMER's dimensions (90/28/27/768 "
                "features, 10 labels)\n\n" + "\n".join(lines) + "\n")
     return rows
+
+
+def run(params: dict) -> dict:
+    """Stage ``report``: tables, figures and ``outputs/metrics.json`` from ``outputs/eval``."""
+    from helo.stages.common import EVAL, REPORT
+    return build_report(EVAL, REPORT, params)

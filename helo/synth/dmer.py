@@ -644,7 +644,6 @@ def _subject_raw(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: 
 
 
 def _subject_aligned(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: dict | None) -> dict:
-    import scipy.io
     sid = plan.sid
     d = out / str(sid)
     files = _write_reports(d, sid, plan.trials)
@@ -696,7 +695,6 @@ def _feature_projections(seed: int) -> dict:
 
 
 def _subject_features(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: dict | None) -> dict:
-    import scipy.io
     sid = plan.sid
     files = _write_reports(out / str(sid), sid, plan.trials)
     r = _rng(seed, sid, 60)

@@ -1,0 +1,13 @@
+"""GSR features per window: the 28 statistics of :mod:`helo.features.physio` (HeLo Table 6)."""
+from __future__ import annotations
+
+from helo.features.physio import statistics
+
+
+def gsr_features(x, fs, ends, window_s: float = 5.0):
+    """28 GSR features per window (see module doc)."""
+    return statistics(x, fs, ends, window_s=window_s, prefix="gsr", psd=True)
+
+
+def compute(data, fs, ends, params: dict, channels=None):
+    return gsr_features(data, fs, ends, float(params.get("window_s", 5.0)))
