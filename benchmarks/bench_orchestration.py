@@ -52,17 +52,18 @@ def direct(proj: Path) -> float:
 import time, os
 os.environ["HELO_ENGINE"] = "local"
 t0 = time.perf_counter()
-from helo.stages import params as P, common as stages
+from helo.orchestration.run import run_stage
+from helo.stages import params as P
 p = P.load("params.yaml")
-stages.synth(p)
+run_stage("synthesize", p)
 for m in ["labels"] + list(P.get(p, "features.modalities")):
-    stages.extract(p, m, progress=False)
-stages.assemble(p)
+    run_stage("extract", p, modality=m)
+run_stage("assemble", p)
 for pr in P.get(p, "evaluate.protocols"):
     for me in P.get(p, "evaluate.methods"):
-        stages.evaluate(p, pr, me, progress=False)
-stages.fit_final(p)
-stages.report(p)
+        run_stage("evaluate", p, protocol=pr, method=me)
+run_stage("fit-final", p)
+run_stage("report", p)
 print(time.perf_counter() - t0)
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=proj, env=env(), check=True,

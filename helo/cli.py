@@ -43,9 +43,9 @@ def _print(obj):
 # -- commands --------------------------------------------------------------------------------
 
 def cmd_synth(args):
-    from helo.stages import common as stages
     if args.from_params:
-        _print(_summary(stages.synth(_params(args))))
+        from helo.orchestration.run import run_stage
+        _print(_summary(run_stage("synthesize", _params(args))))
         return 0
     from helo.synth import generate
     if not args.out:
@@ -80,53 +80,37 @@ def cmd_check_data(args):
     return 1 if errors else 0
 
 
-def _engine(params):
-    from helo.orchestration.runtime import use_prefect
-    from helo.stages import params as P
-    return use_prefect(P.get(params, "orchestrator.engine", "local"))
-
-
 def cmd_extract(args):
-    from helo.stages import common as stages
-    params = _params(args)
-    if _engine(params):
-        from helo.orchestration.stage_flows import extract_flow, run_stage_flow
-        summary = run_stage_flow(extract_flow, args.modality, args.params, args.force,
-                                 params_path=args.params)
-    else:
-        summary = stages.extract(params, args.modality, force=args.force)
+    from helo.orchestration.run import run_stage
+    summary = run_stage("extract", _params(args), params_path=args.params,
+                        modality=args.modality, force=args.force)
     _print(_summary(summary))
     return 0 if not summary.get("all_failed") else 1
 
 
 def cmd_assemble(args):
-    from helo.stages import common as stages
-    _print(stages.assemble(_params(args)))
+    from helo.orchestration.run import run_stage
+    _print(run_stage("assemble", _params(args)))
     return 0
 
 
 def cmd_evaluate(args):
-    from helo.stages import common as stages
-    params = _params(args)
-    if _engine(params):
-        from helo.orchestration.stage_flows import evaluate_flow, run_stage_flow
-        res = run_stage_flow(evaluate_flow, args.protocol, args.method, args.params,
-                             params_path=args.params)
-    else:
-        res = stages.evaluate(params, args.protocol, args.method)
+    from helo.orchestration.run import run_stage
+    res = run_stage("evaluate", _params(args), params_path=args.params,
+                    protocol=args.protocol, method=args.method)
     _print({k: v for k, v in res.items() if k != "std"})
     return 0
 
 
 def cmd_report(args):
-    from helo.stages import common as stages
-    _print(stages.report(_params(args)))
+    from helo.orchestration.run import run_stage
+    _print(run_stage("report", _params(args)))
     return 0
 
 
 def cmd_fit_final(args):
-    from helo.stages import common as stages
-    _print(stages.fit_final(_params(args)))
+    from helo.orchestration.run import run_stage
+    _print(run_stage("fit-final", _params(args)))
     return 0
 
 
@@ -174,10 +158,10 @@ def cmd_prefect(args):
         return srv.start_server(background=args.background)
     if args.action == "serve":
         from helo.orchestration.full import serve
-        serve(args.name)
+        serve(args.name, run_argv=main)
         return 0
     if args.action == "up":
-        return srv.up(args.name)
+        return srv.up(args.name, run_argv=main)
     if args.action == "stop":
         return srv.stop_server()
     raise SystemExit(f"unknown action {args.action}")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helo.orchestration.executors import executor
 from helo.stages import extract as E
 from helo.data import store as S
 from helo.data.base import DataError, FeatureBlock, Signal, Subject, Trial
@@ -185,11 +186,12 @@ def test_real_reader_process_pool(tmp_path):
     synth.generate_dmer(tmp_path / "raw", layout="aligned", seed=0, preset="tiny",
                         progress=False, n_subjects=2)
     store = tmp_path / "store"
-    summ = E.run_extract("dmer-aligned", tmp_path / "raw", store, "gsr", {}, workers=2,
-                         progress=False)
+    with executor("processes", 2) as ex:
+        summ = E.run_extract("dmer-aligned", tmp_path / "raw", store, "gsr", {}, executor=ex,
+                             progress=False)
     assert summ["done"] == ["1", "2"] and not summ["failed"]
     summ = E.run_extract("dmer-aligned", tmp_path / "raw", store, "video", {"detect_every": 10},
-                         workers=1, progress=False)
+                         progress=False)
     assert summ["done"] == ["1", "2"]
     gsr, vid = S.read(store, "gsr", "1"), S.read(store, "video", "1")
     assert len(S.feature_columns(gsr)) == 28 and len(S.feature_columns(vid)) == 768

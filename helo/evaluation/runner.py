@@ -98,12 +98,9 @@ def run_fold(dataset_dir: str, protocol: str, method: str, fold_index: int, *,
              channels: dict | None = None, explain: bool = False,
              normalise: str = "fold") -> dict:
     """Run one fold; top-level and picklable so any executor (processes, Dask, Ray) can run it."""
-    import torch
-
-    from helo.model.registry import make_model
     from helo.evaluation.metrics import evaluate as score
+    from helo.model.registry import make_model
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     ds = asm.load(dataset_dir, modalities)
     fold = make_folds(protocol, ds.subject, ds.trial, seed=seed,
                       test_fraction=test_fraction)[fold_index]

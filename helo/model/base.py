@@ -62,3 +62,36 @@ def concat(X: dict[str, np.ndarray], modalities: list[str] | None = None) -> np.
     """Concatenate modalities column-wise in the given (or dict) order."""
     keys = modalities if modalities is not None else list(X)
     return np.concatenate([np.asarray(X[k], dtype=np.float32) for k in keys], axis=1)
+
+
+def normalize_rows(p: np.ndarray) -> np.ndarray:
+    p = np.nan_to_num(np.asarray(p, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    p = np.clip(p, 0.0, None)
+    s = p.sum(axis=1, keepdims=True)
+    n = p.shape[1]
+    out = np.where(s > 0, p / np.where(s > 0, s, 1.0), 1.0 / n)
+    return out
+
+
+class MeanDistribution(DistributionLearner):
+    """Predicts the mean training distribution for every sample (the trivial baseline)."""
+
+    name = "mean"
+
+    def __init__(self, spec: ModalitySpec | None = None, **params):
+        self.spec = spec
+        self.mean_: np.ndarray | None = None
+
+    def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):
+        m = np.asarray(y, dtype=np.float64).mean(axis=0)
+        self.mean_ = m / m.sum()
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        if self.mean_ is None:
+            raise RuntimeError("MeanDistribution is not fitted")
+        n = len(next(iter(X.values())))
+        return np.tile(self.mean_, (n, 1))
+
+    def count_parameters(self) -> int | None:
+        return 0 if self.mean_ is None else int(self.mean_.size)

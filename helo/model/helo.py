@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helo.model.base import DistributionLearner, ModalitySpec
+from helo.model.base import DistributionLearner, ModalitySpec, MeanDistribution  # noqa: F401 (re-exported)
 from helo.model.capf import CAPF
 from helo.model.lcdca import LCDCA, MLPHead, cc_loss
 from helo.model.othm import OTHM, transformer_encoder
@@ -410,26 +410,3 @@ class HeLoLearner(DistributionLearner):
         self._history = json.loads(obj["history"])
         return self
 
-
-class MeanDistribution(DistributionLearner):
-    """Predicts the mean training distribution for every sample (the trivial baseline)."""
-
-    name = "mean"
-
-    def __init__(self, spec: ModalitySpec | None = None, **params):
-        self.spec = spec
-        self.mean_: np.ndarray | None = None
-
-    def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):
-        m = np.asarray(y, dtype=np.float64).mean(axis=0)
-        self.mean_ = m / m.sum()
-        return self
-
-    def predict(self, X) -> np.ndarray:
-        if self.mean_ is None:
-            raise RuntimeError("MeanDistribution is not fitted")
-        n = len(next(iter(X.values())))
-        return np.tile(self.mean_, (n, 1))
-
-    def count_parameters(self) -> int | None:
-        return 0 if self.mean_ is None else int(self.mean_.size)

@@ -1,10 +1,9 @@
 """Build any method by name: ``make_model(name, spec, params)``.
 
-Built in: ``"helo"`` (:class:`helo.model.helo.HeLoLearner`) and ``"mean"``
-(:class:`helo.model.helo.MeanDistribution`, the mean training distribution). Baselines come
-from ``helo.model.baselines.BASELINES`` (``dict[str, type[DistributionLearner]]``), imported
-lazily the first time a name is not built in, and only if that package exists; every class is
-constructed as ``cls(spec, **params)``.
+:data:`METHODS` maps each method name used in ``params.yaml`` and the reports to the module and
+class that implement it. A method's module is imported only when that method is built, so the
+mean predictor or a PyLDL baseline never imports PyTorch or the other baselines (what keeps a
+stage process's start-up short). Every class is constructed as ``cls(spec, **params)``.
 """
 from __future__ import annotations
 
@@ -12,40 +11,39 @@ import importlib
 from typing import Any, Mapping
 
 from helo.model.base import DistributionLearner, ModalitySpec
-from helo.model.helo import HeLoLearner, MeanDistribution
 
-BUILTIN: dict[str, type[DistributionLearner]] = {
-    "helo": HeLoLearner,
-    "mean": MeanDistribution,
+METHODS: dict[str, tuple[str, str]] = {
+    "helo": ("helo.model.helo", "HeLoLearner"),
+    "mean": ("helo.model.base", "MeanDistribution"),
+    "pt-svm": ("helo.model.baselines.pyldl_methods", "PTSVM"),
+    "aa-knn": ("helo.model.baselines.pyldl_methods", "AAKNN"),
+    "sa-cpnn": ("helo.model.baselines.pyldl_methods", "SACPNN"),
+    "ldl-lrr": ("helo.model.baselines.pyldl_methods", "LDLLRR"),
+    "tlrldl": ("helo.model.baselines.pyldl_methods", "TLRLDL"),
+    "cad": ("helo.model.baselines.pyldl_methods", "CAD"),
+    "carat": ("helo.model.baselines.carat", "CARAT"),
+    "rsm-ual": ("helo.model.baselines.rsm_ual", "RSMUAL"),
+    "amanda": ("helo.model.baselines.amanda", "Amanda"),
+    "conformer": ("helo.model.baselines.conformer", "Conformer"),
 }
 
 
-def _baselines() -> dict[str, type[DistributionLearner]]:
-    try:
-        mod = importlib.import_module("helo.model.baselines")
-    except ModuleNotFoundError as e:
-        if e.name in ("helo.model.baselines",):
-            return {}
-        raise
-    return dict(getattr(mod, "BASELINES", {}))
-
-
 def available() -> list[str]:
-    """Every buildable name (built-ins first, then baselines)."""
-    names = list(BUILTIN)
-    names += [n for n in _baselines() if n not in BUILTIN]
-    return names
+    """Every buildable name."""
+    return list(METHODS)
+
+
+def module_of(name: str) -> str:
+    """The module implementing ``name`` (what a stage evaluating it imports)."""
+    try:
+        return METHODS[name.lower()][0]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; available: {available()}") from None
 
 
 def get_class(name: str) -> type[DistributionLearner]:
-    key = name.lower()
-    if key in BUILTIN:
-        return BUILTIN[key]
-    base = _baselines()
-    for n, cls in base.items():
-        if n.lower() == key:
-            return cls
-    raise KeyError(f"unknown model {name!r}; available: {available()}")
+    module = module_of(name)
+    return getattr(importlib.import_module(module), METHODS[name.lower()][1])
 
 
 def make_model(name: str, spec: ModalitySpec,

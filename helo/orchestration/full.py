@@ -5,7 +5,7 @@ exactly as ``dvc repro`` does: the flow calls DVC's own ``Repo.reproduce`` in it
 the execution of a stage's command changes: a ``helo ...`` command runs *in this process*, its
 per-subject and per-fold tasks becoming task runs of this flow run (see
 :func:`helo.orchestration.stage_flows.run_stage_flow`), instead of in a fresh process per stage that imports
-Prefect and opens its own flow run again (about 3.5 s a stage, 20 % of the synthetic default).
+Prefect and opens its own flow run again.
 Commands of other stages a user adds run as DVC runs them (a shell). ``in_process=False`` (or
 a DVC without the hook this relies on) runs ``dvc repro`` as a subprocess instead, each stage
 then its own flow run.
@@ -95,13 +95,17 @@ class _ToPrefect(logging.Handler):
             self.log.info(record.getMessage())
 
 
+#: ``argv -> exit code`` of the ``helo`` command, handed in by the CLI when it serves the flow
+#: (:func:`serve`); without it (the flow imported elsewhere) stage commands run in a shell.
+_RUN_ARGV = None
+
+
 @contextlib.contextmanager
-def _helo_commands_in_process(log):
-    """Make DVC run ``helo ...`` stage commands by calling :func:`helo.cli.main` here."""
+def _helo_commands_in_process(log, run_argv):
+    """Make DVC run ``helo ...`` stage commands by calling ``run_argv`` (the CLI's ``main``)
+    in this process."""
     import dvc.stage.run as dvc_run
     from dvc.stage.exceptions import StageCmdFailedError
-
-    from helo import cli
 
     shell_run = dvc_run.cmd_run
 
@@ -115,7 +119,7 @@ def _helo_commands_in_process(log):
             log.info("> %s", cmd)
             with _chdir(stage.wdir):
                 try:
-                    rc = cli.main(argv[1:])
+                    rc = run_argv(argv[1:])
                 except SystemExit as err:  # argparse
                     rc = err.code if isinstance(err.code, int) else 1
             if rc:
@@ -136,7 +140,7 @@ def _helo_commands_in_process(log):
 
 
 def repro_in_process(project: str, targets: list[str] | None = None,
-                     force: bool = False) -> tuple[list[str], str]:
+                     force: bool = False, run_argv=None) -> tuple[list[str], str]:
     """``dvc repro [targets] [--force]`` in this process, ``helo`` commands in-process too.
     Returns the addresses of the stages that ran and what ``dvc status`` says afterwards
     ("" when everything is up to date)."""
@@ -148,7 +152,8 @@ def repro_in_process(project: str, targets: list[str] | None = None,
     dvc_logger.addHandler(handler)
     dvc_logger.setLevel(logging.INFO)
     try:
-        with _helo_commands_in_process(log), _chdir(project), Repo(project) as repo:
+        with _helo_commands_in_process(log, run_argv), _chdir(project), \
+                Repo(project) as repo:
             ran = repo.reproduce(targets or None, force=force)
             status = repo.status()
     finally:
@@ -198,8 +203,8 @@ def helo_flow(root: str | None = None, layout: str | None = None, protocol: str 
         "evaluate.methods": methods, "synth.preset": preset, "model.helo.epochs": epochs})
     if changed:
         log.info("params.yaml updated: %s", changed)
-    if in_process and _in_process_supported():
-        ran, status = repro_in_process(project, targets, force)
+    if in_process and _RUN_ARGV is not None and _in_process_supported():
+        ran, status = repro_in_process(project, targets, force, run_argv=_RUN_ARGV)
         log.info("stages run: %s", ", ".join(ran) if ran else "none (all up to date)")
     else:
         dvc_repro(project, targets, force)
@@ -209,8 +214,11 @@ def helo_flow(root: str | None = None, layout: str | None = None, protocol: str 
     return {"changed": changed, "stages_run": ran, "dvc_status": status}
 
 
-def serve(name: str = "full") -> None:
-    """Serve the ``helo`` flow as deployment ``name`` (blocks; Ctrl-C stops)."""
+def serve(name: str = "full", run_argv=None) -> None:
+    """Serve the ``helo`` flow as deployment ``name`` (blocks; Ctrl-C stops). ``run_argv``:
+    the ``helo`` command's ``main``, so the flow runs stage commands in its own process."""
+    global _RUN_ARGV
+    _RUN_ARGV = run_argv
     os.environ.setdefault(PROJECT_ENV, str(Path.cwd().resolve()))
     helo_flow.serve(name=name, tags=["helo"],
                     description="The whole helo pipeline (dvc repro) on this project.")

@@ -36,10 +36,12 @@ ENGINES = ("local", "auto", "prefect")
 @dataclass(frozen=True)
 class Plan:
     stage: str
-    kind: str  # serial | threads | processes | dask | ray
+    kind: str  # serial | threads | processes | dask | ray: what runs this stage's calls
     workers: int
     address: str | None
     prefect: bool  # run as a Prefect flow (tasks per subject / fold)
+    configured: str = "processes"  # orchestrator.task_runner as set (Prefect's task runner)
+    configured_workers: int = 2
 
     @property
     def pooled(self) -> bool:
@@ -81,7 +83,10 @@ def engine_uses_prefect(engine: str | None) -> bool:
 def plan(params: dict, stage: str, *, protocol: str | None = None,
          method: str | None = None) -> Plan:
     """How ``stage`` (``protocol``/``method`` for evaluate) runs under ``params``."""
-    kind = str(_get(params, "orchestrator.task_runner", "processes") or "processes")
+    kind = configured = str(_get(params, "orchestrator.task_runner", "processes") or "processes")
+    from helo.orchestration.executors import KINDS
+    if kind not in KINDS:
+        raise ValueError(f"orchestrator.task_runner must be one of {KINDS}, not {kind!r}")
     workers = max(1, int(_get(params, "orchestrator.workers", 2) or 1))
     address = _get(params, "orchestrator.address")
     prefect = stage in PARALLEL_STAGES and engine_uses_prefect(
@@ -93,7 +98,6 @@ def plan(params: dict, stage: str, *, protocol: str | None = None,
         pooled = kind in ("dask", "ray") or (heavy and kind != "serial" and workers > 1)
     else:
         pooled = False
-    if not pooled:
-        kind = "serial"
-    return Plan(stage=stage, kind=kind, workers=workers if pooled else 1, address=address,
-                prefect=prefect)
+    return Plan(stage=stage, kind=kind if pooled else "serial",
+                workers=workers if pooled else 1, address=address, prefect=prefect,
+                configured=configured, configured_workers=workers)

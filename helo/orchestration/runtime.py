@@ -1,4 +1,4 @@
-"""Deciding whether a stage runs as a Prefect flow, and which task runner it gets."""
+"""Prefect plumbing: is a server up, and the Prefect task runner for a kind of worker pool."""
 from __future__ import annotations
 
 import os
@@ -28,22 +28,6 @@ def server_up(url: str | None = None, timeout: float = 0.5) -> bool:
             return resp.status == 200
     except OSError:
         return False
-
-
-def use_prefect(engine: str) -> bool:
-    """Whether a stage command runs as a Prefect flow. ``HELO_ENGINE`` (set by the ``helo``
-    flow for the stages it runs) overrides ``engine``: ``local`` (the default in params.yaml):
-    never; ``auto``: only when a server already answers (never pay for a temporary one; each
-    stage then pays ~3.5 s for its own process's flow run); ``prefect``: always (a temporary
-    server when none runs)."""
-    engine = os.environ.get("HELO_ENGINE", engine or "auto")
-    if engine == "local":
-        return False
-    if engine == "prefect":
-        return True
-    if engine != "auto":
-        raise ValueError(f"orchestrator.engine must be auto, local or prefect, not {engine!r}")
-    return server_up()
 
 
 def task_runner(kind: str, workers: int, address: str | None):

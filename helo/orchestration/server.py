@@ -71,7 +71,7 @@ def stop_server() -> int:
     return 0
 
 
-def up(name: str = "full") -> int:
+def up(name: str = "full", run_argv=None) -> int:
     """Start the server in the background (if none answers), then serve helo/<name>."""
     rc = start_server(background=True)
     if rc:
@@ -80,5 +80,5 @@ def up(name: str = "full") -> int:
     from helo.orchestration.full import serve
     print(f"serving deployment helo/{name}; in another shell: "
           f"prefect deployment run helo/{name} --watch")
-    serve(name)
+    serve(name, run_argv=run_argv)
     return 0

@@ -7,9 +7,10 @@ from concurrent.futures import Executor, Future
 
 from prefect import flow, get_run_logger, task
 
-from helo.stages import params as P
-from helo.stages import common as stages
+from helo.orchestration.plan import Plan, plan
 from helo.orchestration.runtime import task_runner
+from helo.stages import evaluate, extract
+from helo.stages import params as P
 
 TRANSIENT = (OSError, TimeoutError, ConnectionError)
 
@@ -38,29 +39,26 @@ def evaluate_fold_task(kwargs: dict):
     return _run(run_fold, **kwargs)
 
 
-def _runner(params):
+def _runner(p: Plan):
     """Prefect task runner for a stage flow.
 
     ``processes`` maps to Prefect threads that hand the work to one pool of worker processes
     per stage (the same pool the local path uses), instead of Prefect's ProcessPoolTaskRunner,
-    whose workers each import Prefect and re-connect to the server: several seconds a stage.
-    Dask and Ray use Prefect's own runners, so tasks run on the cluster's workers."""
-    o = stages.orchestration(params)
-    if o["kind"] == "processes":
-        return task_runner("threads", o["workers"], None)
-    return task_runner(o["kind"], o["workers"], o["address"])
+    whose workers each import Prefect and re-connect to the server. Dask and Ray use Prefect's
+    own runners, so tasks run on the cluster's workers."""
+    if p.configured == "processes":
+        return task_runner("threads", p.configured_workers, None)
+    return task_runner(p.configured, p.configured_workers, p.address)
 
 
 @contextlib.contextmanager
-def _stage_pool(params, wanted: bool = True):
-    """The worker pool tasks delegate to (``processes`` only)."""
+def _stage_pool(p: Plan):
+    """The worker pool tasks delegate to (when the plan pools work in local processes)."""
     global _POOL
-    o = stages.orchestration(params)
-    if not wanted or o["kind"] != "processes" or o["workers"] < 2:
+    if p.kind != "processes":
         yield
         return
-    from helo.orchestration.executors import executor
-    with executor("processes", o["workers"]) as pool:
+    with p.executor() as pool:
         _POOL = pool
         try:
             yield
@@ -73,10 +71,8 @@ def extract_flow(modality: str, params_path: str = "params.yaml", force: bool = 
     """Features of one modality for every subject, a task per subject."""
     params = P.load(params_path)
     log = get_run_logger()
-
-    with _stage_pool(params):
-        summary = stages.extract(params, modality, executor=PrefectTaskExecutor(),
-                                 force=force)
+    with _stage_pool(plan(params, "extract")):
+        summary = extract.run(params, modality, executor=PrefectTaskExecutor(), force=force)
     log.info("extract %s: %d done, %d skipped, %d failed", modality, len(summary["done"]),
              len(summary["skipped"]), len(summary["failed"]))
     for f in summary["failed"]:
@@ -117,35 +113,32 @@ def evaluate_flow(protocol: str, method: str, params_path: str = "params.yaml"):
         futures = [submit(kw) for kw in kwargs_list]
         return [f.result() for f in futures]
 
-    # the same rule as the local path: a worker pool only where folds are heavy
-    heavy = protocol == "loso" and method not in stages.QUICK_METHODS
-    with _stage_pool(params, wanted=heavy):
-        if _POOL is None and stages.orchestration(params)["kind"] == "processes":
+    p = plan(params, "evaluate", protocol=protocol, method=method)
+    with _stage_pool(p):
+        if not p.pooled:
             # light folds: one at a time in this process, like the local path
             def fold_runner(kwargs_list):  # noqa: F811
                 return [submit(kw).result() for kw in kwargs_list]
-        return stages.evaluate(params, protocol, method, fold_runner=fold_runner,
-                               progress=False)
+        return evaluate.run(params, protocol, method, fold_runner=fold_runner, progress=False)
 
 
-def with_runner(fl, params_path: str = "params.yaml"):
-    return fl.with_options(task_runner=_runner(P.load(params_path)))
+def with_runner(fl, p: Plan):
+    return fl.with_options(task_runner=_runner(p))
 
 
-def run_stage_flow(fl, *args, params_path: str = "params.yaml"):
+def run_stage_flow(fl, *args, plan_: Plan):
     """Run a stage flow (``extract_flow``/``evaluate_flow``) with the configured task runner.
 
     Inside a running flow (the ``helo`` flow runs stage commands in its own process) the stage
     runs *inline*: its per-subject / per-fold tasks become task runs of that flow, named after
     the stage (``extract-eeg-S01``, ``evaluate-loso-helo-fold3``), instead of a subflow.
-    Prefect 3.8 spends 1-2 s creating each subflow run once tasks have run (measured: 10
-    subflows of 8 short tasks 22.7 s, the same 80 tasks inline 2.4 s), which would cost more
-    than the stages themselves on a laptop-sized run. Only with the default ``processes``
+    Creating a subflow run costs Prefect more than a laptop-sized stage's own work (see
+    docs/benchmarks.md). Only with the default ``processes``
     runner (2+ workers), whose worker pool bounds the concurrency whatever runner the outer
     flow has; with threads, serial, Dask or Ray the stage stays a subflow with its own runner
     (so its tasks go to the cluster's workers)."""
     from prefect.context import FlowRunContext
-    o = stages.orchestration(P.load(params_path))
-    if FlowRunContext.get() is not None and o["kind"] == "processes" and o["workers"] >= 2:
+    if (FlowRunContext.get() is not None and plan_.configured == "processes"
+            and plan_.configured_workers >= 2):
         return fl.fn(*args)
-    return with_runner(fl, params_path)(*args)
+    return with_runner(fl, plan_)(*args)

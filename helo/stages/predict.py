@@ -20,12 +20,8 @@ from helo.io import atomic_path, write_json
 
 
 def load_trained(model_dir: Path):
-    from helo.model.base import ModalitySpec
     from helo.model.helo import HeLoLearner
     config = json.loads((model_dir / "config.json").read_text())
-    spec = ModalitySpec(dims=config["dims"], physiological=config["physiological"],
-                        behavioural=config["behavioural"], n_labels=len(config["label_names"]),
-                        label_names=config["label_names"], channels=config.get("channels", {}))
     if config["method"] != "helo":
         raise ValueError(f"{model_dir}: only HeLo models can be loaded for prediction")
     model = HeLoLearner.load(model_dir / "model.pt")

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helo.model.base import DistributionLearner, ModalitySpec
+from helo.model.base import DistributionLearner, ModalitySpec, normalize_rows
 
 EPS = 1e-8
 
@@ -50,15 +50,6 @@ def kl_div(y: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
     """Mean over rows of KL(y || p) given ``log p`` (targets may contain zeros)."""
     t = y.clamp_min(0)
     return (torch.xlogy(t, t) - t * log_p).sum(-1).mean()
-
-
-def normalize_rows(p: np.ndarray) -> np.ndarray:
-    p = np.nan_to_num(np.asarray(p, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    p = np.clip(p, 0.0, None)
-    s = p.sum(axis=1, keepdims=True)
-    n = p.shape[1]
-    out = np.where(s > 0, p / np.where(s > 0, s, 1.0), 1.0 / n)
-    return out
 
 
 def mlp(d_in: int, d_hidden: int, d_out: int, dropout: float = 0.0,

@@ -51,9 +51,8 @@ import warnings
 
 import numpy as np
 
-from helo.model.base import DistributionLearner, ModalitySpec, concat
+from helo.model.base import DistributionLearner, ModalitySpec, concat, normalize_rows
 
-from helo.model.baselines.common import normalize_rows
 
 
 def _keras_ready():
