@@ -30,9 +30,8 @@ def _versions() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_tiny_synthetic_data_is_byte_identical_to_manifest(layout, tmp_path):
-    out = tmp_path / layout
-    generate(layout, out, seed=0, preset="tiny", progress=False)
+def test_tiny_synthetic_data_is_byte_identical_to_manifest(layout, tiny_synth):
+    out = tiny_synth(layout)  # generate(layout, ..., seed=0, preset="tiny"), see conftest.py
     actual = manifest(out)
     committed = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}
     if os.environ.get("HELO_UPDATE_MANIFEST") == "1":
