@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(HERE / "tests"))
+sys.path.insert(0, str(HERE / "tests" / "e2e"))
 from e2e_util import copy_project, env, free_port  # noqa: E402
 
 

@@ -17,6 +17,8 @@ from helo.orchestration.executors import executor
 from helo.stages.extract import run_extract
 from helo.data.store import done
 
+pytestmark = pytest.mark.e2e
+
 FP = {"step_s": 1.0, "longest_window_s": 5.0, "window_s": 1.0, "face_size": 32,
       "detect_every": 10}
 

@@ -1,11 +1,12 @@
 """`helo predict`: a model trained by fit-final applied to recordings in a raw layout."""
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from helo.cli import main
 from helo.data.assemble import assemble
-from helo.synth import generate
 from helo.stages.extract import run_extract
 from helo.stages.fit_final import fit_final_model
 
@@ -20,9 +21,9 @@ PARAMS = {
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_dmer_raw):
     tmp = tmp_path_factory.mktemp("pred")
-    generate("dmer-raw", tmp / "raw", seed=5, preset="tiny", progress=False)
+    shutil.copytree(tiny_dmer_raw, tmp / "raw")
     mods = ["eeg", "gsr", "ppg", "video"]
     for m in ["labels"] + mods:
         fp = {**FP, **PARAMS["features"][m]} if m != "labels" else {}

@@ -10,28 +10,29 @@ from helo.orchestration.executors import executor
 from helo.stages import extract as E
 from helo.data import store as S
 from helo.data.base import DataError, FeatureBlock, Signal, Subject, Trial
-
-EEG_CH = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1", "O2",
-          "F7", "F8", "T6", "T4"]
-ITEMS = ["Inspired", "Alert", "Excited", "Enthusiastic", "Determined", "Afraid", "Upset",
-         "Nervous", "Scared", "Distressed"]
+from helo.data.dmer import EEG_CHANNELS, NOMINAL_FS
+from helo.data.labels import DMER_PANAS
+from helo.data.wesad import FS_CHEST
 
 
 def _dmer_trial(tid, seconds, rng):
     n = lambda fs: int(seconds * fs)  # noqa: E731
+    fs = NOMINAL_FS
     t = Trial(trial_id=tid, order=int(tid), category="positive",
-              panas=rng.integers(1, 6, 10).astype(float), panas_items=list(ITEMS))
-    t.signals["eeg"] = Signal(rng.standard_normal((n(300), 18)), 300.0, list(EEG_CH))
-    t.signals["gsr"] = Signal(5 + 0.1 * rng.standard_normal(n(4)), 4.0, ["gsr"])
-    t.signals["ppg"] = Signal(np.sin(np.arange(n(100)) / 8) + 0.1 * rng.standard_normal(n(100)),
-                              100.0, ["ppg"])
+              panas=rng.integers(1, 6, len(DMER_PANAS)).astype(float),
+              panas_items=list(DMER_PANAS))
+    t.signals["eeg"] = Signal(rng.standard_normal((n(fs["eeg"]), len(EEG_CHANNELS))), fs["eeg"],
+                              list(EEG_CHANNELS))
+    t.signals["gsr"] = Signal(5 + 0.1 * rng.standard_normal(n(fs["gsr"])), fs["gsr"], ["gsr"])
+    t.signals["ppg"] = Signal(np.sin(np.arange(n(fs["ppg"])) / 8)
+                              + 0.1 * rng.standard_normal(n(fs["ppg"])), fs["ppg"], ["ppg"])
     t.extra = {"frames": rng.integers(0, 256, (n(30), 40, 40)).astype(np.uint8), "fps": 30.0}
     return t
 
 
 def _wesad_trial(tid, seconds, rng):
     import neurokit2 as nk
-    fs = 700
+    fs = FS_CHEST
     n = int(seconds * fs)
     t = Trial(trial_id=tid, order=0, category=tid)
     t.signals["ecg"] = Signal(nk.ecg_simulate(duration=int(seconds), sampling_rate=fs,
@@ -106,7 +107,7 @@ def test_labels(fake, tmp_path):
     assert fake["reader"].reads[-1] == ("1", ())
     df = S.read(tmp_path, "labels", "1")
     assert list(df.columns) == ["subject", "trial", "order", "category"] + \
-        [f"panas_{i}" for i in ITEMS]
+        [f"panas_{i}" for i in DMER_PANAS]
     assert df["trial"].tolist() == ["0", "8", "16"]
 
 
@@ -144,7 +145,7 @@ def test_bad_windows_get_nan_and_note(fake, tmp_path):
     class NanReader(FakeReader):
         def read_subject(self, sid, modalities=None):
             s = super().read_subject(sid, modalities)
-            s.trials[0].signals["eeg"].data[int(5.5 * 300):int(5.7 * 300), :] = np.nan
+            s.trials[0].signals["eeg"].data[int(5.5 * NOMINAL_FS["eeg"]):int(5.7 * NOMINAL_FS["eeg"]), :] = np.nan
             s.trials[1].signals["eeg"].data[:, 3] = 1.0  # a dead channel
             return s
     fake["reader"] = NanReader()

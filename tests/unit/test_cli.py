@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from helo.cli import build_parser, main
-from helo.synth import generate
 
 
 def test_every_subcommand_has_help(capsys):
@@ -21,21 +20,14 @@ def test_every_subcommand_has_help(capsys):
         assert "usage: helo " + name in out and len(out) > 100
 
 
-@pytest.fixture(scope="module")
-def clean_dmer(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dmer")
-    generate("dmer-raw", root, seed=2, preset="tiny", progress=False)
-    return root
-
-
-def test_check_data_clean_dataset_passes(clean_dmer, capsys):
-    assert main(["check-data", str(clean_dmer), "--layout", "dmer-raw"]) == 0
+def test_check_data_clean_dataset_passes(tiny_dmer_raw, capsys):
+    assert main(["check-data", str(tiny_dmer_raw), "--layout", "dmer-raw"]) == 0
     assert "0 error(s)" in capsys.readouterr().out
 
 
-def test_check_data_lists_every_planted_fault(clean_dmer, tmp_path, capsys):
+def test_check_data_lists_every_planted_fault(tiny_dmer_raw, tmp_path, capsys):
     bad = tmp_path / "bad"
-    shutil.copytree(clean_dmer, bad)
+    shutil.copytree(tiny_dmer_raw, bad)
     (bad / "1" / "1" / "raw_gsr.csv").unlink()                      # missing file
     edf = bad / "2" / "sub2" / "1_raw.edf"                             # truncated EDF
     edf.write_bytes(edf.read_bytes()[: edf.stat().st_size // 2])
@@ -50,10 +42,10 @@ def test_check_data_lists_every_planted_fault(clean_dmer, tmp_path, capsys):
     assert "panas" in out.lower() and "subject 5" in out
 
 
-def test_check_data_wesad_unsafe_pickle(tmp_path, capsys):
+def test_check_data_wesad_unsafe_pickle(tiny_wesad, tmp_path, capsys):
     import pickle
     root = tmp_path / "w"
-    generate("wesad", root, seed=0, preset="tiny", progress=False)
+    shutil.copytree(tiny_wesad, root)
     sid = sorted(p.name for p in root.iterdir() if p.is_dir())[0]
 
     class Evil:

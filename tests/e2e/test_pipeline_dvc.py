@@ -7,7 +7,7 @@ import pytest
 
 from e2e_util import copy_project, dvc, run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

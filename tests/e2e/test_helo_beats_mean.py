@@ -22,7 +22,7 @@ from helo.stages.common import feature_params
 
 from e2e_util import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
 """Environment guard: the seeded synthetic data must come out byte for byte as committed.
 
 Regenerates the tiny preset of every layout and compares each file's SHA-256 with
-``tests/data/synth_manifest.json``. A failure names every file that changed, so drift in an
+``tests/unit/data/synth_manifest.json``. A failure names every file that changed, so drift in an
 installed library (a new OpenCV encoder, an MNE/edfio header change, a NumPy random stream)
 fails here instead of silently changing the committed ``dvc.lock`` and metrics. When the change
 is intended (the generator changed, or the lock was refreshed on purpose), rewrite the manifest:
-``HELO_UPDATE_MANIFEST=1 python -m pytest tests/test_synth_guard.py`` and commit it together
+``HELO_UPDATE_MANIFEST=1 python -m pytest tests/unit/test_synth_guard.py`` and commit it together
 with a fresh ``dvc repro``.
 """
 from __future__ import annotations
@@ -30,9 +30,8 @@ def _versions() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_tiny_synthetic_data_is_byte_identical_to_manifest(layout, tmp_path):
-    out = tmp_path / layout
-    generate(layout, out, seed=0, preset="tiny", progress=False)
+def test_tiny_synthetic_data_is_byte_identical_to_manifest(layout, tiny_synth):
+    out = tiny_synth(layout)  # generate(layout, ..., seed=0, preset="tiny"), see conftest.py
     actual = manifest(out)
     committed = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}
     if os.environ.get("HELO_UPDATE_MANIFEST") == "1":
@@ -43,7 +42,7 @@ def test_tiny_synthetic_data_is_byte_identical_to_manifest(layout, tmp_path):
     expected = committed["layouts"][layout]
     diff = manifest_diff(expected, actual)
     assert not diff, (
-        f"the tiny synthetic {layout} data differ from tests/data/synth_manifest.json in "
+        f"the tiny synthetic {layout} data differ from tests/unit/data/synth_manifest.json in "
         f"{len(diff)} file(s):\n  " + "\n  ".join(diff[:20]) +
         f"\ninstalled: {_versions()}\nmanifest written with: {committed.get('written_with')}\n"
         "Install the locked environment (bash scripts/setup.sh) or, if the change is intended, "

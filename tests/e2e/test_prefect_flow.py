@@ -12,7 +12,7 @@ import yaml
 
 from e2e_util import copy_project, dvc, env, free_port, run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _wait(url, proc, timeout=150):
