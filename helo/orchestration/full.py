@@ -4,9 +4,8 @@ DVC decides what is out of date and records what ran (``dvc.lock``, the cache, t
 exactly as ``dvc repro`` does: the flow calls DVC's own ``Repo.reproduce`` in its process. Only
 the execution of a stage's command changes: a ``helo ...`` command runs *in this process*, its
 per-subject and per-fold tasks becoming task runs of this flow run (see
-:func:`helo.orchestration.stage_flows.run_stage_flow`), instead of in a fresh process per stage that imports
-Prefect and opens its own flow run again.
-Commands of other stages a user adds run as DVC runs them (a shell). ``in_process=False`` (or
+:func:`helo.orchestration.prefect_common.run_stage_flow`), instead of in a fresh process per stage
+that imports Prefect and opens its own flow run again. Commands of other stages a user adds run as DVC runs them (a shell). ``in_process=False`` (or
 a DVC without the hook this relies on) runs ``dvc repro`` as a subprocess instead, each stage
 then its own flow run.
 """

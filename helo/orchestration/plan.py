@@ -4,7 +4,7 @@
 for ``evaluate``) to a :class:`Plan`: whether the stage runs as a Prefect flow, which kind of
 worker pool runs its per-subject / per-fold calls (``serial`` in this process, ``threads``,
 ``processes``, ``dask``, ``ray``) and how many workers. The CLI (:func:`run_stage`), the Prefect
-stage flows (:mod:`helo.orchestration.stage_flows`) and the ``helo`` flow all take it from here;
+stage flows (:mod:`helo.orchestration.flow_extract`, :mod:`helo.orchestration.flow_evaluate`) and the ``helo`` flow all take it from here;
 the stages themselves (:mod:`helo.stages`) only receive an executor or a fold runner.
 
 Rules:

@@ -1,5 +1,9 @@
 """Run one DVC stage as the ``helo`` command asks: locally or as a Prefect flow, with the worker
-pool :func:`helo.orchestration.plan.plan` chooses."""
+pool :func:`helo.orchestration.plan.plan` chooses.
+
+The stage's module (``helo.stages.<stage>``) and its Prefect flow
+(``helo.orchestration.flow_<stage>``) are imported by name, so a stage's process imports only
+its own code (and DVC's dependencies of a stage can be exactly that code)."""
 from __future__ import annotations
 
 import importlib
@@ -11,13 +15,12 @@ def run_stage(stage: str, params: dict, *, params_path: str = "params.yaml", **k
     """``stage`` is ``synthesize``, ``extract`` (``modality=``, ``force=``), ``assemble``,
     ``evaluate`` (``protocol=``, ``method=``), ``fit-final`` or ``report``."""
     p = plan(params, stage, protocol=kw.get("protocol"), method=kw.get("method"))
-    if p.prefect:
-        from helo.orchestration import stage_flows as sf
-        if stage == "extract":
-            return sf.run_stage_flow(sf.extract_flow, kw["modality"], params_path,
-                                     kw.get("force", False), plan_=p)
-        return sf.run_stage_flow(sf.evaluate_flow, kw["protocol"], kw["method"], params_path,
-                                 plan_=p)
+    if p.prefect:  # only extract and evaluate have flows (plan() says prefect for no other)
+        from helo.orchestration.prefect_common import run_stage_flow
+        flow = importlib.import_module(f"helo.orchestration.flow_{stage}").FLOW
+        args = ((kw["modality"], params_path, kw.get("force", False)) if stage == "extract"
+                else (kw["protocol"], kw["method"], params_path))
+        return run_stage_flow(flow, *args, plan_=p)
     module = importlib.import_module(f"helo.stages.{stage.replace('-', '_')}")
     if stage == "extract":
         with p.executor() as ex:
