@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -144,13 +144,3 @@ class Reader(Protocol):
 
     def modalities(self) -> list[str]:
         """The modalities this layout provides (model inputs), e.g. eeg, gsr, ppg, video."""
-
-
-def iter_subjects(reader: Reader, subject_ids: Iterable[str] | None = None,
-                  modalities: Sequence[str] | None = None):
-    """Yield ``(subject_id, Subject | DataError)``; an error never stops the others."""
-    for sid in subject_ids if subject_ids is not None else reader.subjects():
-        try:
-            yield sid, reader.read_subject(sid, modalities)
-        except DataError as err:
-            yield sid, err

@@ -55,10 +55,6 @@ def trial_frame(subject: str, trial: str, t_end, X, names, notes=None) -> pd.Dat
     return pd.concat([meta, feats], axis=1)
 
 
-def empty_frame(names) -> pd.DataFrame:
-    return trial_frame("", "", np.zeros(0), np.zeros((0, len(names))), names)
-
-
 def write(store: str | Path, modality: str, subject: str, df: pd.DataFrame) -> Path:
     """Write one subject's frame atomically; returns the final path."""
     p = path_of(store, modality, subject)

@@ -1,7 +1,6 @@
 """Reading the frames of a :class:`~helo.data.base.VideoRef` with OpenCV."""
 from __future__ import annotations
 
-import numpy as np
 
 from helo.data.base import DataError, VideoRef
 
@@ -28,26 +27,3 @@ def iter_frames(ref: VideoRef, gray: bool = True):
             yield frame, True
     finally:
         cap.release()
-
-
-def read_frames(ref: VideoRef, gray: bool = True, resize: tuple[int, int] | None = None):
-    """All frames of ``ref`` -> ``(frames (T, H, W[, 3]) uint8, valid (T,) bool)``; unreadable
-    frames are zeros with ``valid`` False. ``resize`` is ``(width, height)``."""
-    import cv2
-    frames, valid, shape = [], [], None
-    for f, ok in iter_frames(ref, gray):
-        if ok and resize is not None:
-            f = cv2.resize(f, tuple(resize), interpolation=cv2.INTER_AREA)
-        if ok and shape is None:
-            shape = f.shape
-        frames.append(f)
-        valid.append(ok)
-    if shape is None:
-        shape = (resize[1], resize[0]) if resize else (1, 1)
-    out = np.zeros((len(frames),) + tuple(shape), dtype=np.uint8)
-    for i, f in enumerate(frames):
-        if f is not None and f.shape == shape:
-            out[i] = f
-        else:
-            valid[i] = False
-    return out, np.asarray(valid, dtype=bool)

@@ -20,8 +20,8 @@ resample (eeg)         None       spectral only: resample to this rate first (Em
 nfft (eeg)             1024       spectral only
 l/h_trans_bandwidth    auto       gaussian only: MNE FIR transition bands
 face_size (video)      128        face crop side (pixels)
-detect_every (video)   1          run the Haar detector every k-th frame (10 is ~2x faster
-                                  overall on 640x480; boxes are held in between)
+detect_every (video)   1          run the Haar detector every k-th frame (boxes are held in
+                                  between; see docs/benchmarks.md for the speed)
 detect_width (video)   160        the detector runs on a copy scaled to this width
 points / radius        8 / 1      LBP P and R (video)
 time_radius (video)    1          LBP radius along time (frames); DMER's LBP-TOP code used 4

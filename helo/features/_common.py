@@ -1,7 +1,9 @@
-"""Small numeric helpers shared by the ECG, EMG and ACC feature modules (no I/O)."""
+"""Small numeric helpers shared by the ECG, EDA, EMG and ACC feature modules (no I/O)."""
 from __future__ import annotations
 
 import numpy as np
+
+from helo.features.windows import valid_windows, window_bounds, window_notes
 
 
 CHUNK = 256  # windows per vectorised chunk (bounds memory at 700 Hz)
@@ -49,3 +51,17 @@ def _periodogram(W, fs):
     else:
         p[:, 1:] *= 2
     return np.fft.rfftfreq(n, 1.0 / fs), p
+
+
+def usable_windows(x: np.ndarray, fs: float, ends, window_s: float, what: str):
+    """``(ends, start, stop, ok)`` for per-window features of ``x`` (samples along axis 0):
+    window bounds in samples and which windows lie inside the recording and hold no recorded fault
+    (NaN, flat; see :func:`helo.features.windows.window_notes`)."""
+    ends = np.asarray(ends, dtype=np.float64)
+    n = x.shape[0]
+    if ends.size == 0 or n == 0:
+        empty = np.zeros(ends.size, np.int64)
+        return ends, empty, empty, np.zeros(ends.size, bool)
+    bad, _ = window_notes(x, fs, ends, window_s, what=what)
+    start, stop = window_bounds(ends, fs, window_s)
+    return ends, start, stop, valid_windows(start, stop, n) & ~bad

@@ -33,8 +33,8 @@ def _tune_for_host() -> None:
     """On AMD Zen 4/5 (``znver*`` with AVX-512) let LLVM schedule for an Intel AVX-512 core.
 
     LLVM's Zen 4 cost model vectorises these loops with 512-bit operations that the core splits
-    in two; tuned as ``skylake-avx512`` the same loops run 1.4-2x faster here (6.6 ms against
-    9.5-13.3 ms for one second of 128 x 128 video). Only the *tuning* changes: Numba still
+    in two; tuned as ``skylake-avx512`` the same loops run faster (docs/benchmarks.md). Only the
+    *tuning* changes: Numba still
     passes the host's exact feature list, so no instruction the CPU lacks can be emitted.
     Process-wide for Numba code compiled after it (Numba has no per-function CPU name) and a
     no-op once Numba has compiled anything, when ``NUMBA_CPU_NAME`` is set, or with

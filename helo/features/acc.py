@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from helo.features._common import CHUNK, _periodogram
-from helo.features.windows import take_windows, valid_windows, window_bounds, window_notes
+from helo.features._common import CHUNK, _periodogram, usable_windows
+from helo.features.windows import take_windows
 
 ACC_NAMES = [f"acc_{a}_{k}" for a in "xyz" for k in ("mean", "std", "absint", "peak_freq")]
 assert len(ACC_NAMES) == 12
@@ -25,13 +25,10 @@ def acc_features(x, fs, ends, window_s: float = 5.0):
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 3:
         raise ValueError(f"acc: expected (n, 3), got {x.shape}")
-    ends = np.asarray(ends, dtype=np.float64)
+    ends, start, stop, ok = usable_windows(x, fs, ends, window_s, "acc")
     X = np.full((ends.size, 12), np.nan)
-    if ends.size == 0 or x.shape[0] == 0:
+    if not ok.any():
         return X, list(ACC_NAMES)
-    bad, _ = window_notes(x, fs, ends, window_s, what="acc")
-    start, stop = window_bounds(ends, fs, window_s)
-    ok = valid_windows(start, stop, x.shape[0]) & ~bad
     n = int(round(window_s * fs))
     for idx in np.array_split(np.flatnonzero(ok), max(1, int(np.ceil(ok.sum() / CHUNK)))):
         if idx.size == 0:

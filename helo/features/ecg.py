@@ -37,8 +37,8 @@ import warnings
 
 import numpy as np
 
-from helo.features._common import _1d, _div, _moments, _slope, _mad
-from helo.features.windows import fill_nan, valid_windows, window_bounds, window_notes
+from helo.features._common import _1d, _div, _moments, _slope, _mad, usable_windows
+from helo.features.windows import fill_nan
 
 ECG_NAMES = (
     ["ecg_n_beats", "ecg_hr_count"]
@@ -167,13 +167,8 @@ def ecg_features(x, fs, ends, window_s: float = 5.0, *, context_s: float | None 
     """73 ECG features per window; returns ``(X, names)``. ``context_s`` (>= window_s) widens
     only the tachogram used for the frequency indices."""
     x = _1d(x)
-    ends = np.asarray(ends, dtype=np.float64)
+    ends, start, stop, ok = usable_windows(x, fs, ends, window_s, "ecg")
     X = np.full((ends.size, 73), np.nan)
-    if ends.size == 0 or x.size == 0:
-        return X, list(ECG_NAMES)
-    bad, _ = window_notes(x, fs, ends, window_s, what="ecg")
-    start, stop = window_bounds(ends, fs, window_s)
-    ok = valid_windows(start, stop, x.size) & ~bad
     if not ok.any():
         return X, list(ECG_NAMES)
     peaks, clean = r_peaks(fill_nan(x), fs)

@@ -15,8 +15,8 @@ import warnings
 
 import numpy as np
 
-from helo.features._common import CHUNK, _1d
-from helo.features.windows import fill_nan, take_windows, valid_windows, window_bounds, window_notes
+from helo.features._common import CHUNK, _1d, usable_windows
+from helo.features.windows import fill_nan, take_windows
 
 EDA_NAMES = ["eda_mean", "eda_std", "eda_scr_count", "eda_scr_amp"]
 
@@ -48,13 +48,8 @@ def scr_peaks(eda: np.ndarray, fs: float, work_fs: float = 50.0):
 def eda_features(x, fs, ends, window_s: float = 5.0, *, work_fs: float = 50.0):
     """4 EDA features per window; returns ``(X, names)``."""
     x = _1d(x)
-    ends = np.asarray(ends, dtype=np.float64)
+    ends, start, stop, ok = usable_windows(x, fs, ends, window_s, "eda")
     X = np.full((ends.size, 4), np.nan)
-    if ends.size == 0 or x.size == 0:
-        return X, list(EDA_NAMES)
-    bad, _ = window_notes(x, fs, ends, window_s, what="eda")
-    start, stop = window_bounds(ends, fs, window_s)
-    ok = valid_windows(start, stop, x.size) & ~bad
     if not ok.any():
         return X, list(EDA_NAMES)
     t_pk, amp = scr_peaks(fill_nan(x), fs, work_fs)

@@ -119,14 +119,20 @@ def _nan_flat_channels(data, fs, ends, window_s, n_b, X):
         X[r, c * n_b:(c + 1) * n_b] = np.nan
 
 
+def _windows(x, fs, ends, window_s):
+    """``(start, ok, length)`` of the windows inside the recording (None when there are none)."""
+    start, stop = window_bounds(ends, fs, window_s)
+    ok = valid_windows(start, stop, x.shape[0])
+    return (start, ok, int(round(window_s * fs))) if ok.any() else None
+
+
 def _gaussian(x, fs, ends, bands, window_s, X, l_tb, h_tb):
     import mne
     n_b = len(bands)
-    start, stop = window_bounds(ends, fs, window_s)
-    ok = valid_windows(start, stop, x.shape[0])
-    if not ok.any():
+    w = _windows(x, fs, ends, window_s)
+    if w is None:
         return
-    length = int(round(window_s * fs))
+    start, ok, length = w
     nyq = fs / 2.0
     for j, (lo, hi) in enumerate(bands.values()):
         h = hi if hi < nyq - 1e-9 else None
@@ -159,11 +165,10 @@ def _resample(x, fs, target):
 
 def _spectral(x, fs, ends, bands, window_s, nfft, X):
     n_b = len(bands)
-    start, stop = window_bounds(ends, fs, window_s)
-    ok = valid_windows(start, stop, x.shape[0])
-    if not ok.any():
+    w = _windows(x, fs, ends, window_s)
+    if w is None:
         return
-    length = int(round(window_s * fs))
+    start, ok, length = w
     nfft = max(int(nfft), 1 << int(np.ceil(np.log2(length))))
     segs = take_windows(x, start[ok], length) * np.hanning(length)
     power = np.abs(np.fft.rfft(segs, n=nfft, axis=-1)) ** 2  # (n_ok, ch, nfft/2+1)

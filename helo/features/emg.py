@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from helo.features._common import CHUNK, _1d, _periodogram
-from helo.features.windows import fill_nan, take_windows, valid_windows, window_bounds, window_notes
+from helo.features._common import CHUNK, _1d, _periodogram, usable_windows
+from helo.features.windows import fill_nan, take_windows
 
 EMG_NAMES = ["emg_mean", "emg_std", "emg_range", "emg_integral", "emg_median", "emg_p10",
              "emg_p90", "emg_peak_freq", "emg_psd_total", "emg_peak_count", "emg_peak_amp_mean",
@@ -40,13 +40,8 @@ def emg_peaks(x: np.ndarray, fs: float, hp_hz: float = 20.0):
 def emg_features(x, fs, ends, window_s: float = 5.0):
     """14 EMG features per window; returns ``(X, names)``."""
     x = _1d(x)
-    ends = np.asarray(ends, dtype=np.float64)
+    ends, start, stop, ok = usable_windows(x, fs, ends, window_s, "emg")
     X = np.full((ends.size, 14), np.nan)
-    if ends.size == 0 or x.size == 0:
-        return X, list(EMG_NAMES)
-    bad, _ = window_notes(x, fs, ends, window_s, what="emg")
-    start, stop = window_bounds(ends, fs, window_s)
-    ok = valid_windows(start, stop, x.size) & ~bad
     if not ok.any():
         return X, list(EMG_NAMES)
     xf = fill_nan(x)

@@ -105,11 +105,3 @@ def window_notes(x: np.ndarray, fs: float, ends, window_s: float, *, what: str =
             bad[i] = True
             notes[i] = f"{what}: flat signal in window"
     return bad, notes
-
-
-def nan_rows(X: np.ndarray, bad: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    if bad.any():
-        X = X.copy()
-        X[bad] = np.nan
-    return X

@@ -197,7 +197,6 @@ def helo_flow(root: str | None = None, layout: str | None = None, protocol: str 
     project = str(project_dir())
     changed = set_params(project, {
         "data.root": root, "data.layout": layout,
-        "synth.layout": layout if layout and root in (None, "data/raw/synth") else None,
         "evaluate.protocols": [protocol] if protocol else None,
         "evaluate.methods": methods, "synth.preset": preset, "model.helo.epochs": epochs})
     if changed:

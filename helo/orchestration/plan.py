@@ -26,6 +26,8 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from helo.stages import params as P
+
 #: methods whose folds take well under a second: never worth a worker process
 QUICK_METHODS = ("mean", "aa-knn", "ldl-lrr")
 #: stages whose work is split into per-subject or per-fold calls
@@ -57,15 +59,6 @@ class Plan:
         return executor(self.kind, self.workers, self.address)
 
 
-def _get(params: dict, dotted: str, default=None):
-    node = params
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
-
-
 def engine_uses_prefect(engine: str | None) -> bool:
     """Whether a stage command runs as a Prefect flow under ``orchestrator.engine``
     (``HELO_ENGINE`` overrides it)."""
@@ -83,14 +76,14 @@ def engine_uses_prefect(engine: str | None) -> bool:
 def plan(params: dict, stage: str, *, protocol: str | None = None,
          method: str | None = None) -> Plan:
     """How ``stage`` (``protocol``/``method`` for evaluate) runs under ``params``."""
-    kind = configured = str(_get(params, "orchestrator.task_runner", "processes") or "processes")
+    kind = configured = str(P.get(params, "orchestrator.task_runner", "processes") or "processes")
     from helo.orchestration.executors import KINDS
     if kind not in KINDS:
         raise ValueError(f"orchestrator.task_runner must be one of {KINDS}, not {kind!r}")
-    workers = max(1, int(_get(params, "orchestrator.workers", 2) or 1))
-    address = _get(params, "orchestrator.address")
+    workers = max(1, int(P.get(params, "orchestrator.workers", 2) or 1))
+    address = P.get(params, "orchestrator.address")
     prefect = stage in PARALLEL_STAGES and engine_uses_prefect(
-        _get(params, "orchestrator.engine", "local"))
+        P.get(params, "orchestrator.engine", "local"))
     if stage == "extract":
         pooled = kind in ("dask", "ray") or (kind != "serial" and workers > 1)
     elif stage == "evaluate":

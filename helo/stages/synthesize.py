@@ -17,9 +17,6 @@ def run(params: dict, out: Path = SYNTH_ROOT) -> dict:
                    "synthetic generator was not run.\n")
         return {"skipped": True}
     from helo.synth import generate
-    layout = P.get(params, "synth.layout", P.get(params, "data.layout"))
-    if layout != P.get(params, "data.layout"):
-        raise ValueError(f"synth.layout ({layout}) differs from data.layout "
-                         f"({P.get(params, 'data.layout')}): the readers would not find it")
+    layout = P.get(params, "data.layout")  # the generator writes the layout the readers read
     return generate(layout, out, seed=int(P.get(params, "synth.seed", 0)),
                     preset=P.get(params, "synth.preset", "default"))
