@@ -80,7 +80,9 @@ def repro(proj: Path, **extra) -> float:
 
 def flow(proj: Path, in_process: bool, **extra) -> float:
     """the helo flow, forced, in a fresh process (as a served deployment runs it)"""
-    code = ("from helo.orchestration.full import helo_flow\n"
+    code = ("from helo.cli import main\n"
+            "from helo.orchestration.full import helo_flow, set_command_runner\n"
+            "set_command_runner(main)\n"
             f"r = helo_flow(force=True, in_process={in_process})\n"
             "assert not r['dvc_status'] or 'up to date' in r['dvc_status'], r\n")
     e = env(HELO_PROJECT_DIR=str(proj), **extra)

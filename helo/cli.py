@@ -270,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a process of its own (DVC's stage commands): maybe a warm one
+        from helo.orchestration import warm
+        if warm.enabled(sys.argv[1:]):
+            rc = warm.run_via_server(sys.argv[1:])
+            if rc is not None:
+                return rc
+            warm.start_server_background()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -212,11 +212,18 @@ def helo_flow(root: str | None = None, layout: str | None = None, protocol: str 
     return {"changed": changed, "stages_run": ran, "dvc_status": status}
 
 
-def serve(name: str = "full", run_argv=None) -> None:
-    """Serve the ``helo`` flow as deployment ``name`` (blocks; Ctrl-C stops). ``run_argv``:
-    the ``helo`` command's ``main``, so the flow runs stage commands in its own process."""
+def set_command_runner(run_argv) -> None:
+    """Let the ``helo`` flow run ``helo ...`` stage commands in its own process by calling
+    ``run_argv(argv) -> exit code`` (the CLI's ``main``; the CLI hands it in when it serves
+    the flow, so this room does not import the CLI above it)."""
     global _RUN_ARGV
     _RUN_ARGV = run_argv
+
+
+def serve(name: str = "full", run_argv=None) -> None:
+    """Serve the ``helo`` flow as deployment ``name`` (blocks; Ctrl-C stops). ``run_argv``:
+    see :func:`set_command_runner`."""
+    set_command_runner(run_argv)
     os.environ.setdefault(PROJECT_ENV, str(Path.cwd().resolve()))
     helo_flow.serve(name=name, tags=["helo"],
                     description="The whole helo pipeline (dvc repro) on this project.")
