@@ -93,10 +93,24 @@ class VideoRef:
 
 @dataclass
 class FeatureBlock:
-    """Precomputed features of one modality for one trial: rows are windows (1 s grid)."""
+    """Precomputed features of one modality for one trial: rows are windows (1 s grid).
+
+    Where the column names come from:
+
+    * ``computed`` set: the columns are exactly what helo's own feature code for the modality
+      returns with these params (``{"channels": [...], "bands": "paper"}`` for EEG, ``{"points":
+      8}`` for video, ``{}`` for GSR), in that code's column order. The reader gives no names
+      (``names`` stays empty): they come only from the feature module
+      (``helo.features.block_names`` applies ``helo.features.feature_names`` when the block is
+      stored), so features read from a release and features computed from recordings carry the
+      same names. Readers sit below ``helo.features`` and do not import it.
+    * ``computed`` None: ``names`` are the source's own (generic layout: the part after
+      ``<modality>__``); ``helo.features.block_names`` says how they are stored.
+    """
 
     values: np.ndarray  # (n_windows, n_features)
-    names: list[str]
+    names: list[str] = field(default_factory=list)
+    computed: dict | None = None
 
 
 @dataclass

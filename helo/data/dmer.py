@@ -42,9 +42,20 @@ are selected by the id row; id 40 (rest) and other ids without a PANAS row are d
 latter with an error). The video of a trial is the last ``T * fps`` frames of ``<k>.mp4``.
 
 Features layout: ``<root>/<n>.mat`` (``feas`` N x 913, ``vids``) with self-reports in
-``<root>/<n>/`` (or ``<root>/``, named ``<n>_panas.csv`` ...). ``feas`` is split into the
-FeatureBlocks ``eeg`` (90: ``eeg_<channel>_<band>``, band varying fastest), ``gsr`` (28),
-``ppg`` (27) and ``video`` (768, LBP-TOP histograms ``video_lbptop_<plane>_<bin>``).
+``<root>/<n>/`` (or ``<root>/``, named ``<n>_panas.csv`` ...). ``feas`` is split, in the order
+the release stores it (:data:`FEATURE_BLOCKS`), into the FeatureBlocks ``eeg`` (90: the DE of the
+18 :data:`EEG_CHANNELS` in the five bands delta..gamma, channel-major with the band varying
+fastest), ``gsr`` (28) and ``ppg`` (27) (HeLo Table 6: 7 statistics of the signal, its first and
+second difference, 6 of its spectrum; GSR + the 0-2 Hz Welch power) and ``video`` (the rest: 768
+= LBP-TOP histograms XY | XT | YT of 256 bins, P = 8). The reader names none of them: each block
+says which helo feature computation it is (``FeatureBlock.computed``), and the names come from
+that feature module when the block is stored (``helo.features.block_names``): ``eeg_P3_delta``,
+``eeg_P3_theta`` ..., ``gsr_median`` ... ``gsr_psd_0_2hz``, ``ppg_median`` ..., ``video_xy_000``
+... ``video_yt_255`` -- exactly the names helo's extraction gives the same features computed from
+the raw or aligned recordings, in the same column order (helo's EEG code is channel-major with
+the band fastest too, and the physio and LBP-TOP codes use the release's order). A ``feas`` whose
+video part is not 768 wide (another LBP-TOP or another descriptor) is accepted with a warning:
+those columns are not helo's LBP-TOP, so they are stored as ``video__0``, ``video__1`` ...
 
 ``read_subject`` collects every problem of the subject; any error raises one :class:`DataError`
 (the first, with a count of the others); warnings land in ``Subject.warnings``. ``check()``
@@ -65,22 +76,22 @@ from helo.data.base import DataError, FeatureBlock, Problem, Signal, Subject, Tr
 
 EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1",
                 "O2", "F7", "F8", "T6", "T4"]
-BANDS = ["delta", "theta", "alpha", "beta", "gamma"]
 MODALITIES = ["eeg", "gsr", "ppg", "video"]
 SIGNALS = ["eeg", "gsr", "ppg"]
 NOMINAL_FS = {"eeg": 300.0, "gsr": 4.0, "ppg": 100.0}
 REST_ID = 40
 
-_STAT = ["median", "mean", "std", "min", "max", "minratio", "maxratio"]
-_FFT = ["median", "mean", "std", "max", "min", "range"]
-GSR_FEATURES = ([f"gsr_{p}_{s}" for p in ("raw", "d1", "d2") for s in _STAT]
-                + [f"gsr_fft_{s}" for s in _FFT] + ["gsr_psd_0_2hz"])
-PPG_FEATURES = ([f"ppg_{p}_{s}" for p in ("raw", "d1", "d2") for s in _STAT]
-                + [f"ppg_fft_{s}" for s in _FFT])
-EEG_FEATURES = [f"eeg_{c}_{b}" for c in EEG_CHANNELS for b in BANDS]
-VIDEO_FEATURES = [f"video_lbptop_{p}_{k}" for p in ("xy", "xt", "yt") for k in range(256)]
-FEATURE_BLOCKS = {"eeg": (0, 90, EEG_FEATURES), "gsr": (90, 118, GSR_FEATURES),
-                  "ppg": (118, 145, PPG_FEATURES), "video": (145, 913, VIDEO_FEATURES)}
+#: The features release's ``feas`` columns: modality -> (first, stop, what helo computation the
+#: columns are, as ``FeatureBlock.computed`` params). Names are not given here: they come from
+#: ``helo.features`` (one source). EEG: DE per channel and band, channel-major (band fastest),
+#: which is helo's own EEG column order, so column j of the release is helo's column j; the band
+#: *names* are those of helo's "paper" set (the "official" set has the same names; the edges do
+#: not enter the names). GSR / PPG: helo.features.physio's Table-6 order. Video: LBP-TOP, P = 8,
+#: XY | XT | YT; a ``feas`` wider or narrower than 913 has another video width (see the reader).
+FEATURE_BLOCKS = {"eeg": (0, 90, {"channels": list(EEG_CHANNELS), "bands": "paper"}),
+                  "gsr": (90, 118, {}), "ppg": (118, 145, {}),
+                  "video": (145, 913, {"points": 8})}
+N_SIGNAL_FEATURES = 145  # EEG 90 + GSR 28 + PPG 27; the video block is the rest of the row
 
 
 def clip_category(clip: int) -> str:
@@ -774,7 +785,8 @@ class DmerAlignedReader(_DmerReader):
 
 class DmerFeaturesReader(_DmerReader):
     """The features DMER release: ``<root>/<n>.mat`` (``feas`` N x 913, ``vids``) with the
-    self-report CSVs in ``<root>/<n>/`` (or ``<root>/``)."""
+    self-report CSVs in ``<root>/<n>/`` (or ``<root>/``). The FeatureBlocks carry no names but
+    say which helo computation they are (:data:`FEATURE_BLOCKS`); see the module doc."""
 
     layout = "dmer-features"
 
@@ -802,14 +814,23 @@ class DmerFeaturesReader(_DmerReader):
             return Subject(sid, trials, self.layout)
         feas = np.asarray(mat["feas"], dtype=np.float64)
         vids = np.asarray(mat["vids"]).ravel()
-        if feas.ndim != 2 or 913 not in feas.shape:
-            col.error(f"feas has shape {feas.shape}, expected (N, 913)", path)
+        if feas.ndim == 2 and feas.shape[1] != 913 and (
+                feas.shape[0] == 913 or (feas.shape[1] == vids.size != feas.shape[0])):
+            feas = feas.T  # stored (913, N), or (width, N) with N = len(vids)
+        if feas.ndim != 2 or feas.shape[1] <= N_SIGNAL_FEATURES:
+            col.error(f"feas has shape {feas.shape}, expected (N, 913): EEG 90 + GSR 28 + "
+                      f"PPG 27 + video 768 (another video width is accepted)", path)
             return Subject(sid, trials, self.layout)
-        if feas.shape[1] != 913:
-            feas = feas.T
         if vids.size != feas.shape[0]:
             col.error(f"vids has {vids.size} entries but feas has {feas.shape[0]} rows", path)
             return Subject(sid, trials, self.layout)
+        blocks = dict(FEATURE_BLOCKS)
+        n_video = feas.shape[1] - N_SIGNAL_FEATURES
+        if feas.shape[1] != 913:
+            col.warn(f"feas has {feas.shape[1]} columns, not 913: its video part has {n_video} "
+                     f"features, not the 768 of LBP-TOP (P = 8); they are kept under their "
+                     f"positions (stored as video__0 .. video__{n_video - 1})", path)
+            blocks["video"] = (N_SIGNAL_FEATURES, feas.shape[1], None)
         if np.isnan(vids.astype(np.float64)).any():
             col.error("vids has NaN", path)
             return Subject(sid, trials, self.layout)
@@ -827,8 +848,14 @@ class DmerFeaturesReader(_DmerReader):
             block = feas[rows]
             _nan_warning(block, "features", clip, path, col)
             for m in mods:
-                a, b, names = FEATURE_BLOCKS[m]
-                t.features[m] = FeatureBlock(block[:, a:b].copy(), list(names))
+                a, b, computed = blocks[m]
+                if computed is None:  # not helo's computation: the column positions as names
+                    t.features[m] = FeatureBlock(block[:, a:b].copy(),
+                                                 [str(i) for i in range(b - a)])
+                else:  # helo's names, given by helo.features when stored
+                    t.features[m] = FeatureBlock(block[:, a:b].copy(), [],
+                                                 computed={k: list(v) if isinstance(v, list) else v
+                                                           for k, v in computed.items()})
         return Subject(sid, trials, self.layout)
 
 
@@ -862,5 +889,5 @@ def _read_reports_flat(root: Path, sid: str, col: _Collector):
     return trials, by_clip
 
 
-__all__ = ["DmerRawReader", "DmerAlignedReader", "DmerFeaturesReader", "EEG_CHANNELS", "BANDS",
-           "FEATURE_BLOCKS", "clip_category", "packet_times"]
+__all__ = ["DmerRawReader", "DmerAlignedReader", "DmerFeaturesReader", "EEG_CHANNELS",
+           "FEATURE_BLOCKS", "N_SIGNAL_FEATURES", "clip_category", "packet_times"]

@@ -39,10 +39,24 @@ With a sidecar listing modalities, a feature column with another prefix is an er
 one, every prefix found is a modality. ``label_kind`` ``auto`` treats rows summing to 1 as
 distributions and normalises anything else.
 
+Feature names in the feature store (the rule, applied when the features are stored, by
+``helo.features.block_names`` with the modality's extraction params; readers do not import
+``helo.features``): a column ``<modality>__<feature>`` becomes ``<modality>_<feature>`` when that
+is a feature helo itself computes for the modality (``gsr__median`` -> ``gsr_median``,
+``ecg__hr_mean`` -> ``ecg_hr_mean``, ``eeg__Fz_alpha`` -> ``eeg_Fz_alpha`` for any channel and a
+band of the configured band set, ``video__xy_007`` -> ``video_xy_007`` with P = 8;
+``<feature>`` may also carry the prefix already: ``gsr__gsr_median`` -> ``gsr_median``), so such
+a table, the DMER features release and features computed by helo from recordings share their
+names and models.
+Any other column keeps its own name (``ecg__hr`` -> ``ecg__hr``, ``hrv__rmssd`` ->
+``hrv__rmssd``): a feature helo does not compute never poses as one of helo's. Two columns that
+land on the same name (``gsr__median`` and ``gsr__gsr_median``) are an error.
+
 What a trial gets: ``Trial.features[modality]`` = :class:`FeatureBlock` (rows ordered by
-window, names = feature names after ``__``), ``Trial.panas`` = the label values as given,
-``Trial.panas_items`` = the label items, ``extra["distribution"]`` = the normalised distribution,
-``extra["windows"]`` = the window indices, ``extra["label_kind"]`` = how labels were read.
+window, names = feature names after ``__``, stored by the rule above), ``Trial.panas`` = the
+label values as given, ``Trial.panas_items`` = the label items, ``extra["distribution"]`` = the
+normalised distribution, ``extra["windows"]`` = the window indices, ``extra["label_kind"]`` =
+how labels were read.
 """
 from __future__ import annotations
 

@@ -6,6 +6,14 @@ modality to its function, default window length and expected dimension;
 :func:`trial_features` computes one modality of one :class:`~helo.data.base.Trial`
 with notes for the windows whose features are NaN.
 
+Feature names have one source: each modality's module, whose ``names(params, channels=None)``
+gives exactly the names its ``compute`` returns (:func:`feature_names` dispatches to it; EEG
+``eeg_<channel>_<band>``, GSR/PPG the Table-6 statistics, video ``video_<plane>_<bin>``, WESAD
+chest the fixed lists). Precomputed features read from a release (``Trial.features``) are
+named here too, by :func:`block_names` when they are stored, never by the reader: a model trained
+on features computed from raw recordings and one trained on a features release see the same
+column names.
+
 Params (a flat dict: ``features.common`` merged with ``features.<modality>`` of params.yaml):
 
 =====================  =========  =========================================================
@@ -53,7 +61,8 @@ class ModalityInfo:
 
 #: Each modality's features live in ``helo.features.<modality>``, imported only when used (so
 #: extracting GSR never imports OpenCV or MNE), each with ``compute(data, fs, ends, params,
-#: channels=None) -> (X, names)``; the video module computes from a trial's frames instead.
+#: channels=None) -> (X, names)`` and ``names(params, channels=None)`` (the names ``compute``
+#: returns, without computing); the video module computes from a trial's frames instead.
 MODALITIES: dict[str, ModalityInfo] = {
     "eeg": ModalityInfo(1.0, 90),
     "gsr": ModalityInfo(5.0, 28),
@@ -112,6 +121,70 @@ def trial_features(trial, modality: str, params: dict | None = None, info: dict 
     return X, names, explain(X, notes, modality)
 
 
+def feature_names(modality: str, params: dict | None = None, channels=None) -> list[str]:
+    """The names ``helo.features.<modality>.compute`` returns with ``params`` (the modality's
+    ``features.common`` + ``features.<modality>`` params) -- from that module's ``names``. EEG
+    names depend on the ``channels`` (required); video on ``points`` (``3 * 2^P``); the others
+    are fixed."""
+    if modality not in MODALITIES:
+        raise KeyError(f"unknown modality {modality!r}; known: {sorted(MODALITIES)}")
+    return list(module(modality).names(dict(params or {}), channels=channels))
+
+
+def _known(modality: str, params: dict):
+    """``name -> bool``: whether helo computes a ``modality`` feature of that name"""
+    if modality not in MODALITIES:
+        return lambda name: False
+    mod = module(modality)
+    if hasattr(mod, "is_feature_name"):  # names that depend on the channels (EEG)
+        return lambda name: bool(mod.is_feature_name(name, params))
+    return set(mod.names(params)).__contains__
+
+
+def is_feature_name(modality: str, name: str, params: dict | None = None) -> bool:
+    """Whether helo computes a ``modality`` feature called ``name`` with ``params`` (EEG: for some
+    channel)."""
+    return _known(modality, dict(params or {}))(name)
+
+
+def block_names(modality: str, block, params: dict | None = None) -> list[str]:
+    """The feature-store column names of a precomputed :class:`~helo.data.base.FeatureBlock`.
+
+    * ``block.computed`` set (the reader says the columns are what helo's own ``modality`` code
+      returns with those params, e.g. the DMER features release): :func:`feature_names` of those
+      params (``channels`` from them), checked against the number of columns.
+    * otherwise the block's own names (the generic layout's ``<modality>__<feature>`` columns give
+      ``<feature>``): ``<modality>_<feature>`` (``<feature>`` itself when it already starts with
+      ``<modality>_``) where that is a feature helo computes with ``params`` (the extraction
+      params of the modality), else ``<modality>__<feature>``, the source's own column name, so
+      a feature helo does not compute never poses as one of helo's.
+
+    Raises ValueError on a count mismatch or when two columns get the same name.
+    """
+    params = dict(params or {})
+    n_cols = int(np.shape(block.values)[1]) if np.ndim(block.values) == 2 else 0
+    if block.computed is not None:
+        comp = dict(block.computed)
+        out = feature_names(modality, comp, channels=comp.get("channels"))
+        if len(out) != n_cols:
+            raise ValueError(f"{modality}: the block has {n_cols} columns but helo's {modality} "
+                             f"features with {comp} are {len(out)}")
+    else:
+        if len(block.names) != n_cols:
+            raise ValueError(f"{modality}: {len(block.names)} names for {n_cols} columns")
+        known = _known(modality, params)
+        out = []
+        for name in block.names:
+            name = str(name)
+            helo_name = name if name.startswith(f"{modality}_") else f"{modality}_{name}"
+            out.append(helo_name if known(helo_name) else f"{modality}__{name}")
+    seen: set[str] = set()
+    dup = [n for n in out if n in seen or seen.add(n)]
+    if dup:
+        raise ValueError(f"{modality}: columns named twice: {dup[:5]}")
+    return out
+
+
 def explain(X, notes, modality):
     """One note per row: the window's own note, or why its features are NaN."""
     out = list(notes)
@@ -127,4 +200,4 @@ def explain(X, notes, modality):
 
 
 __all__ = ["MODALITIES", "ModalityInfo", "module", "trial_features", "signal_features",
-           "grid", "grid_ends"]
+           "feature_names", "is_feature_name", "block_names", "grid", "grid_ends"]

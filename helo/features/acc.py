@@ -44,3 +44,8 @@ def acc_features(x, fs, ends, window_s: float = 5.0):
 
 def compute(data, fs, ends, params: dict, channels=None):
     return acc_features(data, fs, ends, float(params.get("window_s", 5.0)))
+
+
+def names(params: dict | None = None, channels=None) -> list[str]:
+    """The names :func:`compute` returns (:data:`ACC_NAMES`; they do not depend on the params)."""
+    return list(ACC_NAMES)

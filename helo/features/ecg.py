@@ -190,3 +190,8 @@ def ecg_features(x, fs, ends, window_s: float = 5.0, *, context_s: float | None 
 def compute(data, fs, ends, params: dict, channels=None):
     return ecg_features(data, fs, ends, float(params.get("window_s", 5.0)),
                         context_s=params.get("context_s"))
+
+
+def names(params: dict | None = None, channels=None) -> list[str]:
+    """The names :func:`compute` returns (:data:`ECG_NAMES`; they do not depend on the params)."""
+    return list(ECG_NAMES)

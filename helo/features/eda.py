@@ -70,3 +70,8 @@ def eda_features(x, fs, ends, window_s: float = 5.0, *, work_fs: float = 50.0):
 def compute(data, fs, ends, params: dict, channels=None):
     return eda_features(data, fs, ends, float(params.get("window_s", 5.0)),
                         work_fs=float(params.get("work_fs", 50.0)))
+
+
+def names(params: dict | None = None, channels=None) -> list[str]:
+    """The names :func:`compute` returns (:data:`EDA_NAMES`; they do not depend on the params)."""
+    return list(EDA_NAMES)

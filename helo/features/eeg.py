@@ -64,9 +64,34 @@ def resolve_bands(bands) -> dict[str, tuple[float, float]]:
     return out
 
 
+def feature_name(channel: str, band: str) -> str:
+    """The name of the DE of one channel in one band: ``eeg_<channel>_<band>``."""
+    return f"eeg_{channel}_{band}"
+
+
 def feature_names(channels, bands=PAPER_BANDS) -> list[str]:
+    """The names :func:`differential_entropy` returns: every channel, band varying fastest."""
     bands = resolve_bands(bands)
-    return [f"eeg_{ch}_{b}" for ch in channels for b in bands]
+    return [feature_name(ch, b) for ch in channels for b in bands]
+
+
+def names(params: dict | None = None, channels=None) -> list[str]:
+    """The names :func:`compute` returns with ``params`` (``bands``) for ``channels``; EEG names
+    depend on the channels, so they are required here."""
+    if channels is None:
+        raise ValueError("EEG feature names depend on the channels: pass channels")
+    return feature_names(list(channels), (params or {}).get("bands", "paper"))
+
+
+def is_feature_name(name: str, params: dict | None = None) -> bool:
+    """Whether :func:`compute` with ``params`` names a column ``name`` for *some* channel
+    (``eeg_<channel>_<band>``, a band of ``params``' band set)."""
+    for band in resolve_bands((params or {}).get("bands", "paper")):
+        head, tail = "eeg_", f"_{band}"
+        if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
+            if feature_name(name[len(head):-len(tail)], band) == name:
+                return True
+    return False
 
 
 def differential_entropy(data: np.ndarray, fs: float, ends, *, channels=None, bands=PAPER_BANDS,

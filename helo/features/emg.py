@@ -68,3 +68,8 @@ def emg_features(x, fs, ends, window_s: float = 5.0):
 
 def compute(data, fs, ends, params: dict, channels=None):
     return emg_features(data, fs, ends, float(params.get("window_s", 5.0)))
+
+
+def names(params: dict | None = None, channels=None) -> list[str]:
+    """The names :func:`compute` returns (:data:`EMG_NAMES`; they do not depend on the params)."""
+    return list(EMG_NAMES)

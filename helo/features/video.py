@@ -51,6 +51,17 @@ def video_features(frames: np.ndarray, fps: float, ends, window_s: float = 1.0, 
     return X, names
 
 
+def points(params: dict | None) -> int:
+    """LBP's number of points ``P`` from the ``features.video`` params (``points``, 8)."""
+    return int((params or {}).get("points", 8))
+
+
+def names(params: dict | None = None, channels=None) -> list[str]:
+    """The names :func:`trial_features` (:func:`video_features`) returns with ``params``:
+    ``3 * 2^P`` LBP-TOP bins, :func:`helo.features.lbp_top.lbp_top_names`."""
+    return lbp_top_names(points(params))
+
+
 def video_notes(n_frames: int, fps: float, ends, window_s: float, valid=None) -> list[str]:
     ends = np.asarray(ends, dtype=np.float64)
     stop = np.round(ends * fps).astype(np.int64)
@@ -97,10 +108,10 @@ def trial_features(trial, params: dict, info: dict):
     info["n_fallback"] = info.get("n_fallback", 0) + int(n_fallback)
     info.setdefault("video_notes", []).extend(f"trial {trial.trial_id}: {n}" for n in vnotes)
     ends = grid(frames.shape[0] / fps, params)
-    X, names = video_features(frames, fps, ends, win, P=int(params.get("points", 8)),
+    X, cols = video_features(frames, fps, ends, win, P=points(params),
                               R=float(params.get("radius", 1)),
                               time_radius=float(params.get("time_radius", 1)),
                               per_trial=bool(params.get("per_trial", False)), valid=valid,
                               ties=str(params.get("lbp_ties", "skimage")),
                               engine=str(params.get("lbp_engine", "auto")))
-    return X, names, video_notes(frames.shape[0], fps, ends, win, valid)
+    return X, cols, video_notes(frames.shape[0], fps, ends, win, valid)

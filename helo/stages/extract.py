@@ -15,8 +15,10 @@ grid; ``window_s`` the modality's window; EEG ``bands``/``method``/``resample``;
 ``context_s``; EDA ``work_fs``. The pseudo-modality ``labels`` takes none.
 
 Precomputed layouts (``Trial.features`` filled, e.g. dmer-features, generic) are stored as
-given: row ``w`` of a block is window ``w`` of the grid (``t_end = L + w * step``), columns
-prefixed ``<modality>_`` when not already.
+given: row ``w`` of a block is window ``w`` of the grid (``t_end = L + w * step``), columns named
+by :func:`helo.features.block_names` -- helo's own names for what helo computes (so the DMER
+features release and features extracted from DMER recordings get the same columns), the
+source's ``<modality>__<feature>`` for anything else.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def _open(layout, root):
 
 def subject_frame(subject, modality: str, params: dict | None = None, status: dict | None = None):
     """The store frame of one already-read Subject (no I/O besides video decoding)."""
-    from helo.features import trial_features
+    from helo.features import block_names, trial_features
     params = params or {}
     status = status if status is not None else {}
     notes = status.setdefault("notes", [])
@@ -54,8 +56,7 @@ def subject_frame(subject, modality: str, params: dict | None = None, status: di
         try:
             if block is not None:
                 X = np.asarray(block.values, dtype=np.float64)
-                tn = [n if n.startswith(f"{modality}_") else f"{modality}_{n}"
-                      for n in block.names]
+                tn = block_names(modality, block, params)
                 ends = L + step * np.arange(X.shape[0])
                 tnotes = ["" if np.isfinite(r).all() else f"{modality}: NaN in precomputed row"
                           for r in X]

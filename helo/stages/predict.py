@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from helo.data import store as S
 from helo.data.assemble import KEYS, read_modality
 from helo.evaluation.runner import Standardiser
 from helo.io import atomic_path, write_json
@@ -47,9 +48,12 @@ def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, para
             names = config["feature_names"][m]
             missing = [c for c in names if c not in df.columns]
             if missing:
-                raise ValueError(f"features of {m} from {root} lack {len(missing)} of the "
-                                 f"model's columns (e.g. {missing[:3]}): different feature "
-                                 f"parameters or channel set")
+                have = S.feature_columns(df)
+                raise ValueError(f"features of {m} from {root} ({layout}) lack {len(missing)} of "
+                                 f"the model's {len(names)} columns (e.g. {missing[:3]}; the data "
+                                 f"have e.g. {have[:3]}): different feature parameters or channel "
+                                 f"set, or features helo does not compute (stored as "
+                                 f"'{m}__<feature>', see helo.features.block_names)")
             df = df[KEYS + names].rename(columns={c: f"{m}::{c}" for c in names})
             frames = df if frames is None else frames.merge(df, on=KEYS, how="inner")
     X = {m: frames[[f"{m}::{c}" for c in config["feature_names"][m]]].to_numpy(np.float32)

@@ -12,6 +12,7 @@ import pytest
 from helo.data import open_reader
 from helo.data.base import DataError
 from helo.data.dmer import (EEG_CHANNELS, DmerAlignedReader, DmerFeaturesReader, DmerRawReader, packet_times)
+from helo.features import block_names
 from helo.synth.dmer import PRESETS, generate_dmer, make_config
 from helo.data.labels import DMER_PANAS, panas_to_distribution
 
@@ -176,9 +177,14 @@ def test_features_reader_matches_truth(features):
             assert feas.shape == (tt["seconds"] - 4, 913)
             got = np.concatenate([t.features[m].values for m in ("eeg", "gsr", "ppg", "video")], 1)
             np.testing.assert_array_equal(got, feas)
-            assert [len(t.features[m].names) for m in ("eeg", "gsr", "ppg", "video")] == [90, 28, 27, 768]
-            assert t.features["eeg"].names[:6] == ["eeg_P3_delta", "eeg_P3_theta", "eeg_P3_alpha",
-                                                   "eeg_P3_beta", "eeg_P3_gamma", "eeg_C3_delta"]
+            # the reader names nothing: it says which helo computation each block is
+            assert all(t.features[m].names == [] for m in ("eeg", "gsr", "ppg", "video"))
+            assert t.features["eeg"].computed == {"channels": EEG_CHANNELS, "bands": "paper"}
+            names = {m: block_names(m, t.features[m]) for m in ("eeg", "gsr", "ppg", "video")}
+            assert [len(names[m]) for m in ("eeg", "gsr", "ppg", "video")] == [90, 28, 27, 768]
+            assert names["eeg"][:6] == ["eeg_P3_delta", "eeg_P3_theta", "eeg_P3_alpha",
+                                        "eeg_P3_beta", "eeg_P3_gamma", "eeg_C3_delta"]
+            assert names["gsr"][-1] == "gsr_psd_0_2hz" and names["video"][-1] == "video_yt_255"
     assert reader.check() == []
     s = reader.read_subject("1", [])
     assert all(not t.features for t in s.trials)
@@ -315,7 +321,7 @@ def test_aligned_and_features_corruption(aligned, features, tmp_path):
     src, truth = features
     out = tmp_path / "fe"
     shutil.copytree(src, out)
-    scipy.io.savemat(out / "2.mat", {"feas": np.zeros((5, 900)), "vids": np.zeros((5, 1))})
+    scipy.io.savemat(out / "2.mat", {"feas": np.zeros((5, 140)), "vids": np.zeros((5, 1))})
     (out / "5" / "5_panas.csv").write_text("0,1,2,3\n")  # the row misses values: NaN
     problems = DmerFeaturesReader(out).check()
     assert _has(problems, "2", "2.mat", ["913"])

@@ -160,13 +160,14 @@ def test_bad_windows_get_nan_and_note(fake, tmp_path):
 def test_precomputed_blocks(fake, tmp_path):
     class FeatReader(FakeReader):
         def read_subject(self, sid, modalities=None):
-            t = Trial("3", features={"gsr": FeatureBlock(np.arange(12.0).reshape(4, 3),
-                                                         ["a", "b", "gsr_c"])})
+            t = Trial("3", features={"gsr": FeatureBlock(np.arange(16.0).reshape(4, 4),
+                                                         ["a", "mean", "gsr_c", "gsr_std"])})
             return Subject(sid, [t], layout="dmer-features")
     fake["reader"] = FeatReader()
     E.extract_subject("dmer-features", "/nowhere", "5", "gsr", tmp_path, PARAMS)
     df = S.read(tmp_path, "gsr", "5")
-    assert S.feature_columns(df) == ["gsr_a", "gsr_b", "gsr_c"]
+    # helo's names for the features helo computes, the source's own for the others
+    assert S.feature_columns(df) == ["gsr__a", "gsr_mean", "gsr__gsr_c", "gsr_std"]
     assert df["window"].tolist() == [0, 1, 2, 3] and df["t_end"].tolist() == [5, 6, 7, 8]
 
 
