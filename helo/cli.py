@@ -167,6 +167,17 @@ def cmd_prefect(args):
     raise SystemExit(f"unknown action {args.action}")
 
 
+def cmd_warm(args):
+    from helo.orchestration import warm
+    sock = Path(args.socket)
+    if args.action == "serve":
+        return warm.serve(main, sock, idle_s=args.idle)
+    if args.action == "stop":
+        warm.stop(sock)
+    print(f"warm server: {warm.status(sock)}")
+    return 0
+
+
 def cmd_info(args):
     import torch
     from helo import __version__
@@ -264,6 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "deployment helo/full; up: both; stop: stop a background server")
     p.add_argument("--background", action="store_true", help="server: detach")
     p.add_argument("--name", default="full", help="deployment name")
+
+    p = add("warm", cmd_warm, "the warm stage server (orchestrator.warm): stage commands "
+            "fork from one process that imported the libraries once", params=False)
+    p.add_argument("action", choices=["serve", "status", "stop"],
+                   help="serve: run it here (the first stage command of a run starts one in "
+                        "the background); status; stop: retire it")
+    p.add_argument("--socket", default=".helo/warm.sock", help="its Unix socket")
+    p.add_argument("--idle", type=float, default=30.0,
+                   help="serve: exit after this many seconds without a command")
 
     add("info", cmd_info, "versions, device and supported layouts", params=False)
     return parser

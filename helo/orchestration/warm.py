@@ -21,8 +21,9 @@ on every request), the command simply runs in its own process as before. The ser
 has started work (their pools start lazily), and the child re-seeds nothing: every stage seeds
 its own randomness, so a warm run gives the same bytes as a cold one (tested).
 
-``python -m helo.orchestration.warm serve|stop|status`` runs, stops or queries the server by
-hand; ``HELO_WARM=0`` disables it for a shell.
+``helo warm serve|status|stop`` runs, queries or retires the server by hand; ``HELO_WARM=0``
+disables it for a shell. The server runs commands through the CLI's ``main``, which the CLI
+hands to :func:`serve` (this room sits below the CLI and does not import it).
 """
 from __future__ import annotations
 
@@ -163,13 +164,13 @@ def start_server_background(sock: Path = SOCK) -> None:
         lock.unlink(missing_ok=True)
         return
     os.close(fd)
-    subprocess.Popen([sys.executable, "-m", "helo.orchestration.warm", "serve", str(sock)],
+    subprocess.Popen([sys.executable, "-m", "helo", "warm", "serve", "--socket", str(sock)],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
 
 
 # ----------------------------------------------------------------------------- the server
-def _child(conn: socket.socket, req: dict, fds: list[int]) -> None:
+def _child(conn: socket.socket, req: dict, fds: list[int], run_argv) -> None:
     """In the forked child: become the caller's process and run the command."""
     rc = 1
     try:
@@ -188,9 +189,8 @@ def _child(conn: socket.socket, req: dict, fds: list[int]) -> None:
         os.environ.update(req["env"])
         os.environ["HELO_WARM_CHILD"] = "1"
         sys.argv = ["helo"] + list(req["argv"])
-        from helo.cli import main
         try:
-            rc = int(main(list(req["argv"])) or 0)
+            rc = int(run_argv(list(req["argv"])) or 0)
         except SystemExit as err:
             rc = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
         except KeyboardInterrupt:
@@ -212,7 +212,9 @@ def _child(conn: socket.socket, req: dict, fds: list[int]) -> None:
         os._exit(rc)
 
 
-def serve(sock: Path = SOCK, idle_s: float = IDLE_S) -> int:
+def serve(run_argv, sock: Path = SOCK, idle_s: float = IDLE_S) -> int:
+    """Serve this project's stage commands until ``idle_s`` seconds pass without one.
+    ``run_argv(argv) -> exit code`` runs a command (the CLI's ``main``)."""
     sock = Path(sock)
     starting = sock.with_suffix(".starting")
     try:
@@ -261,7 +263,7 @@ def serve(sock: Path = SOCK, idle_s: float = IDLE_S) -> int:
             if pid == 0:
                 srv.close()
                 _send(conn, {"pid": os.getpid()})
-                _child(conn, req, fds)
+                _child(conn, req, fds, run_argv)
             for fd in fds:
                 os.close(fd)
             conn.close()
@@ -275,22 +277,10 @@ def serve(sock: Path = SOCK, idle_s: float = IDLE_S) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    action = argv[0] if argv else "status"
-    sock = Path(argv[1]) if len(argv) > 1 else SOCK
-    if action == "serve":
-        return serve(sock)
-    if action == "status":
-        print("warm server:", "listening on " + str(sock) if sock.exists() else "not running")
-        return 0
-    if action == "stop":
-        sock.unlink(missing_ok=True)  # the server notices nothing; it exits when idle
-        print("removed", sock)
-        return 0
-    print("usage: python -m helo.orchestration.warm serve|status|stop [SOCKET]", file=sys.stderr)
-    return 2
+def status(sock: Path = SOCK) -> str:
+    return f"listening on {sock}" if sock.exists() else "not running"
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def stop(sock: Path = SOCK) -> None:
+    """Retire the server: without its socket it takes no more commands and exits when idle."""
+    sock.unlink(missing_ok=True)
