@@ -655,6 +655,30 @@ class DmerRawReader(_DmerReader):
                          f"({', '.join(f'{m} {v:.2f} s' for m, v in durs.items())})", where)
 
 
+def _clip_positions(trials, ids: np.ndarray, missing: str, path: Path, col: _Collector):
+    """``(trial, clip, positions)`` for each trial whose clip id occurs in ``ids``; an error
+    (``missing`` formatted with ``clip``) for each that does not."""
+    for t in trials:
+        clip = int(t.trial_id)
+        pos = np.flatnonzero(ids == clip)
+        if pos.size == 0:
+            col.error(missing.format(clip=clip), path)
+            continue
+        yield t, clip, pos
+
+
+def _clips_without_report(ids: np.ndarray, trials, what: str, path: Path,
+                          col: _Collector) -> list[int]:
+    """The clip ids in ``what`` in order of appearance; an error for each (but the rest id)
+    that has no PANAS row among ``trials``."""
+    wanted = {int(t.trial_id) for t in trials}
+    present = [int(c) for c in dict.fromkeys(np.asarray(ids).tolist())]
+    for clip in present:
+        if clip != REST_ID and clip not in wanted:
+            col.error(f"clip {clip} is in {what} but has no PANAS row (PANAS row missing)", path)
+    return present
+
+
 def _load_mat(path: Path, names: Sequence[str], col: _Collector) -> dict:
     """Variables ``names`` (those present) of a MATLAB file; v7.3 (HDF5) files via h5py."""
     import scipy.io
@@ -754,22 +778,15 @@ class DmerAlignedReader(_DmerReader):
         if np.isnan(ids).any():
             raise col.fail(f"{key}: the clip-id row has NaN", path)
         ids = ids.astype(np.int64)
-        present = [int(c) for c in dict.fromkeys(ids.tolist())]  # order of appearance
+        present = _clips_without_report(ids, trials, key, path, col)
         wanted = {int(t.trial_id) for t in trials}
-        for clip in present:
-            if clip != REST_ID and clip not in wanted:
-                col.error(f"clip {clip} is in {key} but has no PANAS row (PANAS row missing)", path)
         order = [c for c in present if c in wanted]
         panas_order = [int(t.trial_id) for t in trials if int(t.trial_id) in present]
         if order != panas_order:
             col.warn(f"{key} clip order {order} differs from the PANAS row order", path)
         names = list(EEG_CHANNELS) if m == "eeg" else [m.upper()]
-        for t in trials:
-            clip = int(t.trial_id)
-            idx = np.flatnonzero(ids == clip)
-            if idx.size == 0:
-                col.error(f"no columns with clip id {clip} in {key}", path)
-                continue
+        missing = f"no columns with clip id {{clip}} in {key}"
+        for t, clip, idx in _clip_positions(trials, ids, missing, path, col):
             if idx[-1] - idx[0] + 1 != idx.size:
                 col.warn(f"{key}: columns of clip {clip} are not contiguous", path)
             secs = idx.size / fs
@@ -835,16 +852,9 @@ class DmerFeaturesReader(_DmerReader):
             col.error("vids has NaN", path)
             return Subject(sid, trials, self.layout)
         vids = vids.astype(np.int64)
-        wanted = {int(t.trial_id) for t in trials}
-        for clip in dict.fromkeys(vids.tolist()):
-            if clip != REST_ID and clip not in wanted:
-                col.error(f"clip {clip} is in vids but has no PANAS row (PANAS row missing)", path)
-        for t in trials:
-            clip = int(t.trial_id)
-            rows = np.flatnonzero(vids == clip)
-            if rows.size == 0:
-                col.error(f"no feature rows for clip {clip}", path)
-                continue
+        _clips_without_report(vids, trials, "vids", path, col)
+        for t, clip, rows in _clip_positions(trials, vids, "no feature rows for clip {clip}", path,
+                                             col):
             block = feas[rows]
             _nan_warning(block, "features", clip, path, col)
             for m in mods:

@@ -105,3 +105,23 @@ def statistics(x: np.ndarray, fs: float, ends, *, window_s: float = 5.0, prefix:
         parts.append(welch_band_power(W, fs)[:, None])
     X[ok] = np.hstack(parts)
     return X, names
+
+
+def modality(prefix: str, psd: bool):
+    """``(features, compute, names)`` of a modality made of these statistics (GSR, PPG):
+    ``features(x, fs, ends, window_s=5.0) -> (X, names)``, the registry's ``compute`` and
+    ``names``, all sharing the name prefix and whether the Welch 0-2 Hz power is included."""
+    n = len(feature_names(prefix, psd))
+
+    def features(x, fs, ends, window_s: float = 5.0):
+        return statistics(x, fs, ends, window_s=window_s, prefix=prefix, psd=psd)
+
+    def compute(data, fs, ends, params: dict, channels=None):
+        return features(data, fs, ends, float(params.get("window_s", 5.0)))
+
+    def names(params: dict | None = None, channels=None) -> list[str]:
+        return feature_names(prefix, psd)
+
+    features.__doc__ = f"{n} {prefix.upper()} features per window (see helo.features.physio)."
+    names.__doc__ = f"The {n} names ``compute`` returns (they do not depend on the params)."
+    return features, compute, names

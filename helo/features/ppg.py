@@ -1,20 +1,8 @@
-"""PPG features per window: the 27 statistics of :mod:`helo.features.physio` (HeLo Table 6)."""
+"""PPG features per window: the 27 statistics of :mod:`helo.features.physio` (HeLo Table 6),
+without the Welch power."""
 from __future__ import annotations
 
-from helo.features.physio import feature_names, statistics
+from helo.features.physio import modality
 
 PREFIX, PSD = "ppg", False  # physio statistics: name prefix, Welch 0-2 Hz power
-
-
-def ppg_features(x, fs, ends, window_s: float = 5.0):
-    """27 PPG features per window (see module doc)."""
-    return statistics(x, fs, ends, window_s=window_s, prefix=PREFIX, psd=PSD)
-
-
-def compute(data, fs, ends, params: dict, channels=None):
-    return ppg_features(data, fs, ends, float(params.get("window_s", 5.0)))
-
-
-def names(params: dict | None = None, channels=None) -> list[str]:
-    """The 27 names :func:`compute` returns (they do not depend on the params)."""
-    return feature_names(PREFIX, PSD)
+ppg_features, compute, names = modality(PREFIX, PSD)

@@ -16,8 +16,8 @@ state. Ctrl-C / SIGTERM on the caller are forwarded to the child.
 When the server is not there (the first command, another project, ``warm: false``), is busy
 starting, or was started by different code or a different environment (the helo source files,
 the interpreter and the thread/determinism environment variables form a key the server checks
-on every request), the command simply runs in its own process as before. The server exits after
-``IDLE_S`` seconds without a command. Forking happens before any thread pool of the libraries
+on every request), the command simply runs in its own process as before. The server exits
+``IDLE_S`` seconds after its last command finished. Forking happens before any thread pool of the libraries
 has started work (their pools start lazily), and the child re-seeds nothing: every stage seeds
 its own randomness, so a warm run gives the same bytes as a cold one (tested).
 
@@ -212,6 +212,16 @@ def _child(conn: socket.socket, req: dict, fds: list[int], run_argv) -> None:
         os._exit(rc)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 def serve(run_argv, sock: Path = SOCK, idle_s: float = IDLE_S) -> int:
     """Serve this project's stage commands until ``idle_s`` seconds pass without one.
     ``run_argv(argv) -> exit code`` runs a command (the CLI's ``main``)."""
@@ -240,8 +250,14 @@ def serve(run_argv, sock: Path = SOCK, idle_s: float = IDLE_S) -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     srv.settimeout(1.0)
     last = time.monotonic()
+    children: set[int] = set()
     try:
-        while time.monotonic() - last < idle_s:
+        while True:
+            children = {pid for pid in children if _alive(pid)}
+            if children:
+                last = time.monotonic()  # idle counts from the end of the last command
+            elif time.monotonic() - last >= idle_s:
+                break
             try:
                 conn, _ = srv.accept()
             except socket.timeout:
@@ -264,6 +280,7 @@ def serve(run_argv, sock: Path = SOCK, idle_s: float = IDLE_S) -> int:
                 srv.close()
                 _send(conn, {"pid": os.getpid()})
                 _child(conn, req, fds, run_argv)
+            children.add(pid)
             for fd in fds:
                 os.close(fd)
             conn.close()
