@@ -43,13 +43,16 @@ IDLE_S = 30.0
 #: environment variables that change numerical results or thread pools: part of the key
 KEY_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED",
            "CUBLAS_WORKSPACE_CONFIG", "CUDA_VISIBLE_DEVICES", "HELO_NUMBA_TUNE",
-           "NUMBA_CPU_NAME", "OPENBLAS_CORETYPE", "PYTHONPATH")
+           "NUMBA_CPU_NAME", "OPENBLAS_CORETYPE", "PYTHONPATH", "KERAS_BACKEND")
 #: what the server imports before it forks (a module that fails to import is skipped)
 PRELOAD = ("numpy", "scipy.signal", "scipy.stats", "pandas", "pyarrow.parquet", "sklearn",
-           "torch", "yaml", "tqdm.auto", "matplotlib.pyplot", "helo.cli",
-           "helo.orchestration.run", "helo.stages.extract", "helo.stages.assemble",
-           "helo.stages.evaluate", "helo.stages.report", "helo.stages.fit_final",
-           "helo.model.helo", "helo.model.baselines.common", "helo.model.baselines.pyldl_methods")
+           "torch", "torch.optim", "torch._dynamo", "pyldl.algorithms", "mne", "cv2", "yaml",
+           "tqdm.auto", "matplotlib.pyplot", "helo.cli", "helo.orchestration.run",
+           "helo.stages.extract", "helo.stages.assemble", "helo.stages.evaluate",
+           "helo.stages.report", "helo.stages.fit_final", "helo.model.helo",
+           "helo.model.baselines.common", "helo.model.baselines.pyldl_methods")
+# (torch._dynamo: the first torch optimiser imports it, about a second per process. Keras is
+# not preloaded: its import may set global torch state that stages without it never see.)
 STAGE_COMMANDS = ("synth", "extract", "assemble", "evaluate", "report", "fit-final")
 
 
