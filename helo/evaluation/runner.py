@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from helo.data import assemble as asm
+from helo.data.store import write_parquet
 from helo.io import atomic_path, write_json
 from helo.evaluation.splits import Fold, make_folds, validation_split
 
@@ -199,9 +200,14 @@ def run_evaluation(dataset_dir: str | Path, protocol: str, method: str, out: str
             results.append(run_fold(**kw))
     wall = time.perf_counter() - t0
     metric_names = list(METRICS)
-    write_outputs(out, ds, folds, results, metric_names, method=method, protocol=protocol,
-                  wall_s=wall)
-    return json.loads((out / "metrics.json").read_text())
+    write_outputs(out, ds, folds, results, metric_names, method=method, protocol=protocol)
+    res = json.loads((out / "metrics.json").read_text())
+    # timings vary from run to run: returned (the stage writes them outside its DVC outputs),
+    # never written into the outputs, whose bytes must be the same for the same seed
+    res["timing"] = {"wall_s": round(wall, 2), "fit_s": [round(r["fit_s"], 3) for r in results],
+                     "epoch_s": [[round(h.get("seconds", 0.0), 3) for h in r.get("history")
+                                  or []] for r in results]}
+    return res
 
 
 def _bar(items, desc, progress):
@@ -227,10 +233,13 @@ def _progress_wait(futures, method, protocol, progress):
 
 
 def write_outputs(out: Path, ds: asm.Dataset, folds: list[Fold], results: list[dict],
-                  metric_names: list[str], *, method: str, protocol: str, wall_s: float) -> None:
+                  metric_names: list[str], *, method: str, protocol: str) -> None:
+    """``folds.csv``, ``predictions.parquet``, ``history.csv``, ``explain.npz`` and
+    ``metrics.json`` of one method under one protocol: results only, no timings, so the same
+    seed writes the same bytes (what lets a fresh clone reproduce ``dvc.lock``)."""
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(results, metric_names)
-    fold_rows = [{k: r[k] for k in ["fold", "subject", "n_train", "n_val", "n_test", "fit_s",
+    fold_rows = [{k: r[k] for k in ["fold", "subject", "n_train", "n_val", "n_test",
                                      *metric_names]} for r in results]
     with atomic_path(out / "folds.csv") as tmp:
         pd.DataFrame(fold_rows).to_csv(tmp, index=False, float_format="%.6f")
@@ -244,11 +253,11 @@ def write_outputs(out: Path, ds: asm.Dataset, folds: list[Fold], results: list[d
             frame[f"pred_{lab}"] = r["pred"][:, j]
         preds.append(frame)
     with atomic_path(out / "predictions.parquet") as tmp:
-        pd.concat(preds, ignore_index=True).to_parquet(tmp, index=False)
+        write_parquet(pd.concat(preds, ignore_index=True), tmp)
     hist = []
     for r in results:
         for rec in r.get("history") or []:
-            hist.append({"fold": r["fold"], **rec})
+            hist.append({"fold": r["fold"], **{k: v for k, v in rec.items() if k != "seconds"}})
     with atomic_path(out / "history.csv") as tmp:
         (pd.DataFrame(hist) if hist else pd.DataFrame({"fold": [], "epoch": []})).to_csv(
             tmp, index=False, float_format="%.6g")
@@ -262,5 +271,4 @@ def write_outputs(out: Path, ds: asm.Dataset, folds: list[Fold], results: list[d
     write_json(out / "metrics.json", {
         "method": method, "protocol": protocol, "n_folds": len(results),
         "n_rows": int(ds.n), **summary["mean"],
-        "std": summary["std"], "wall_s": round(wall_s, 2),
-        "fit_s_mean": float(np.mean([r["fit_s"] for r in results]))})
+        "std": summary["std"]})

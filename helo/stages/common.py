@@ -18,6 +18,9 @@ ASSEMBLED = Path("data/assembled")
 EVAL = Path("outputs/eval")
 REPORT = Path("outputs/report")
 FINAL_MODEL = Path("models/helo")
+#: how long stages took: outside every DVC output (timings differ between runs; the outputs must
+#: not), ignored by git
+TIMINGS = Path("outputs/timings")
 
 
 def feature_params(params: dict, modality: str) -> dict:
@@ -62,3 +65,9 @@ def method_params(params: dict, method: str) -> tuple[dict, list[str] | None]:
         if "query" in model_params and model_params["query"] not in phys:
             model_params["query"] = phys[0] if phys else None
     return model_params, modalities
+
+
+def write_timing(name: str, timing: dict) -> None:
+    """Record a stage's timings in ``outputs/timings/<name>.json``."""
+    from helo.io import write_json
+    write_json(TIMINGS / f"{name}.json", timing)

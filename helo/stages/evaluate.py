@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from helo.evaluation.runner import run_evaluation
 from helo.stages import params as P
-from helo.stages.common import ASSEMBLED, EVAL, channels_of, method_params
+from helo.stages.common import ASSEMBLED, EVAL, channels_of, method_params, write_timing
 
 
 def run(params: dict, protocol: str, method: str, *, executor=None, fold_runner=None,
@@ -13,7 +13,7 @@ def run(params: dict, protocol: str, method: str, *, executor=None, fold_runner=
     """``executor`` (a concurrent.futures Executor) or ``fold_runner(kwargs_list) -> results``
     (Prefect) runs the folds; neither: one after the other in this process."""
     model_params, modalities = method_params(params, method)
-    return run_evaluation(
+    res = run_evaluation(
         ASSEMBLED, protocol, method, EVAL / protocol / method, model_params=model_params,
         modalities=modalities, seed=int(P.get(params, "evaluate.seed", 0)),
         test_fraction=float(P.get(params, "evaluate.test_fraction", 0.2)),
@@ -21,3 +21,5 @@ def run(params: dict, protocol: str, method: str, *, executor=None, fold_runner=
         channels=channels_of(ASSEMBLED), progress=progress,
         normalise=P.get(params, "evaluate.normalise", "fold"),
         executor=executor, fold_runner=fold_runner)
+    write_timing(f"evaluate/{protocol}/{method}", res.pop("timing"))
+    return res

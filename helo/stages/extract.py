@@ -119,11 +119,13 @@ def extract_subject(layout: str, root, subject: str, modality: str, store, param
 def run(params: dict, modality: str, *, executor: Executor | None = None, force: bool = False,
         progress: bool = True) -> dict:
     """Stage ``extract@<modality>`` (``labels``: the self-reports) from ``params.yaml``."""
-    from helo.stages.common import STORE, data_source, feature_params
+    from helo.stages.common import STORE, data_source, feature_params, write_timing
     layout, root = data_source(params)
     fp = feature_params(params, modality) if modality != "labels" else {}
-    return run_extract(layout, root, STORE, modality, fp, executor=executor, force=force,
-                       progress=progress)
+    summary = run_extract(layout, root, STORE, modality, fp, executor=executor, force=force,
+                          progress=progress)
+    write_timing(f"extract/{modality}", {"seconds": summary["seconds"]})
+    return summary
 
 
 def run_extract(layout: str, root, store, modality: str, params: dict | None = None,
@@ -190,8 +192,8 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
         bar.close()
     summary["done"].sort()
     summary["n_fallback_total"] = int(sum(summary["n_fallback"].values()))
+    write_json(store / modality / "_summary.json", summary)  # no timings: a DVC output
     summary["seconds"] = round(time.perf_counter() - t0, 3)
-    write_json(store / modality / "_summary.json", summary)
     return summary
 
 
