@@ -391,10 +391,13 @@ class HeLoLearner(DistributionLearner):
         self._check_fitted()
         from helo.io import atomic_path
         state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        # no timings, and a file object (torch then names the archive "archive", not after the
+        # temporary file): the same training gives the same bytes
+        history = [{k: v for k, v in row.items() if k != "seconds"} for row in self._history]
         obj = {"format": "helo.HeLoLearner/1", "config": json.dumps(self.config()),
-               "history": json.dumps(self._history), "state_dict": state}
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
+               "history": json.dumps(history), "state_dict": state}
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            torch.save(obj, fh)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "HeLoLearner":

@@ -153,7 +153,8 @@ def test_cpu_determinism_and_checkpoint_roundtrip(tmp_path):
     assert obj["format"] == "helo.HeLoLearner/1"
     c = HeLoLearner.load(path)
     np.testing.assert_array_equal(c.predict(X), pa)
-    assert c.history() == a.history()
+    # the checkpoint keeps the history without its timings (same training, same bytes)
+    assert c.history() == [{k: v for k, v in r.items() if k != "seconds"} for r in a.history()]
     assert [p.name for p in path.parent.iterdir()] == ["helo.pt"]  # no temp leftovers
     aux = c.forward_aux({m: v[:10] for m, v in X.items()})
     assert aux["plan"].shape == (10, 6, 6) and aux["M_L"].shape == (10, 5, 5)
