@@ -178,6 +178,21 @@ def cmd_warm(args):
     return 0
 
 
+def cmd_code_deps(args):
+    from helo.orchestration import codedeps
+    out = Path(args.out)
+    if args.check:
+        bad = codedeps.stale(out)
+        if bad:
+            print(f"helo code-deps: {len(bad)} stale digest(s) in {out}/: {', '.join(bad)}; "
+                  "run `helo code-deps` (the code-deps stage of dvc repro does)", file=sys.stderr)
+            return 1
+        print(f"{out}/: every digest matches the code")
+        return 0
+    _print(codedeps.write(out))
+    return 0
+
+
 def cmd_info(args):
     import torch
     from helo import __version__
@@ -284,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--socket", default=".helo/warm.sock", help="its Unix socket")
     p.add_argument("--idle", type=float, default=30.0,
                    help="serve: exit after this many seconds without a command")
+
+    p = add("code-deps", cmd_code_deps, "write each stage's code digest (its import closure "
+            "inside helo/ with file hashes) into codedeps/: what DVC re-runs a stage on "
+            "(helo/orchestration/codedeps.py)", params=False)
+    p.add_argument("--out", default="codedeps", help="digest folder (default: codedeps)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 when a digest differs from the code")
 
     add("info", cmd_info, "versions, device and supported layouts", params=False)
     return parser

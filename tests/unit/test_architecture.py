@@ -1,21 +1,22 @@
 """The house rules, checked on the source: rooms import only rooms below them, no import cycles,
 and every DVC stage depends on exactly the modules its command imports.
 
-Imports are read with ``ast`` from the files (nothing is imported), lazy imports inside
-functions included. ``helo/cli.py`` is the exception: it is the dispatcher of every command,
-so only its module-level imports belong to a stage; the per-command imports inside its
-functions belong to their commands. Dynamic imports by name are resolved by the tables that
-drive them: a stage module (``helo.stages.<stage>``, imported by
-:mod:`helo.orchestration.run`), a modality's feature module (``helo.features.<modality>``) and
-a method's module (:data:`helo.model.registry.METHODS`).
+Imports are read with ``ast`` from the files by :mod:`helo.orchestration.codedeps` (its
+docstring gives the rules: lazy imports included, ``helo/cli.py`` at module level only, imports
+by name resolved through the tables that drive them); one test cross-checks that reading against
+what Python really imports.
 """
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from helo.orchestration import codedeps
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "helo"
@@ -26,72 +27,9 @@ LAYERS = [["helo.io"], ["helo.data"], ["helo.features", "helo.synth"], ["helo.mo
           ["helo.__main__"]]
 
 
-def _modules() -> dict[str, Path]:
-    out = {}
-    for p in PKG.rglob("*.py"):
-        rel = p.relative_to(ROOT).with_suffix("")
-        parts = list(rel.parts[:-1]) if rel.name == "__init__" else list(rel.parts)
-        out[".".join(parts)] = p
-    return out
-
-
-MODULES = _modules()
-
-
-def _resolve(name: str) -> str | None:
-    while name and name not in MODULES:
-        if "." not in name:
-            return None
-        name = name.rsplit(".", 1)[0]
-    return name or None
-
-
-def imports_of(module: str, *, top_level_only: bool = False) -> set[str]:
-    """helo modules ``module`` imports (with the packages whose ``__init__`` that runs)."""
-    path = MODULES[module]
-    tree = ast.parse(path.read_text())
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
-    found = set()
-    base = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    for node in nodes:
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                b = base
-                for _ in range(node.level - 1):
-                    b = b.rsplit(".", 1)[0]
-                mod = b + ("." + node.module if node.module else "")
-            else:
-                mod = node.module or ""
-            names = [mod] + [f"{mod}.{a.name}" for a in node.names]
-        for n in names:
-            if n == "helo" or n.startswith("helo."):
-                r = _resolve(n)
-                if r is not None and r != module:
-                    found.add(r)
-    # importing a.b.c runs a/__init__ and a/b/__init__ first
-    for m in list(found):
-        parts = m.split(".")
-        for i in range(1, len(parts)):
-            parent = ".".join(parts[:i])
-            if parent in MODULES and parent != module:
-                found.add(parent)
-    return found
-
-
-def closure(entries: list[str]) -> set[str]:
-    """Every helo module that importing ``entries`` runs (``helo.cli``: module level only)."""
-    seen: set[str] = set()
-    todo = list(entries)
-    while todo:
-        m = todo.pop()
-        if m in seen:
-            continue
-        seen.add(m)
-        todo.extend(imports_of(m, top_level_only=(m == "helo.cli")) - seen)
-    return seen
+MODULES = codedeps.modules()
+imports_of = codedeps.imports_of
+closure = codedeps.closure
 
 
 def _layer(module: str) -> int:
@@ -144,82 +82,88 @@ def test_no_import_cycles():
 
 
 # --------------------------------------------------------------------------- DVC dependencies
+#
+# Each stage depends on one digest of the code its command runs, written by the code-deps stage
+# (helo/orchestration/codedeps.py); these tests check that the digests are that code, that every
+# stage depends on its own digest and on no module directly, and that the committed digests match
+# the committed code (so the committed dvc.lock reproduces).
 
-ENTRY = ["helo", "helo.cli", "helo.orchestration.run"]
-
-
-def stage_items() -> dict[str, list[tuple[str, list[str]]]]:
-    """Stage group -> [(item, entry modules)] for every item a foreach/matrix group can have
-    (every modality and every method, not only those params.yaml lists now: a preset or
-    ``-S`` may switch to others, and their code must already be in the stage's deps)."""
-    from helo.data import LAYOUTS
-    from helo.features import MODALITIES
-    from helo.model.registry import METHODS, module_of
-    methods = list(METHODS)
-    readers = sorted({mod for mod, _ in LAYOUTS.values()})  # data.layout picks one by name
-    extract = ENTRY + ["helo.stages.extract", "helo.orchestration.flow_extract"] + readers
-    return {
-        "synthesize": [("", ENTRY + ["helo.stages.synthesize"])],
-        "labels": [("", extract)],
-        "extract": [(m, extract + [f"helo.features.{m}"]) for m in MODALITIES],
-        "assemble": [("", ENTRY + ["helo.stages.assemble"])],
-        "evaluate": [(m, ENTRY + ["helo.stages.evaluate", "helo.orchestration.flow_evaluate",
-                              module_of(m)]) for m in methods],
-        "fit-final": [("", ENTRY + ["helo.stages.fit_final", module_of("helo")])],
-        # the efficiency table builds every compared method's network by name
-        "report": [("", ENTRY + ["helo.stages.report"] + sorted({module_of(m) for m in methods}))],
-    }
+DIGEST_OF = {"synthesize": "codedeps/synthesize.txt", "labels": "codedeps/labels.txt",
+             "extract": "codedeps/extract-${item}.txt", "assemble": "codedeps/assemble.txt",
+             "evaluate": "codedeps/evaluate-${item.method}.txt",
+             "fit-final": "codedeps/fit-final.txt", "report": "codedeps/report.txt"}
 
 
-def _path(module: str) -> str:
-    return MODULES[module].relative_to(ROOT).as_posix()
+def _stages() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
-def declared_code_deps(stage: dict, item: str) -> set[str]:
-    out = set()
-    for d in stage.get("deps", []):
-        d = str(d).replace("${item}", item).replace("${item.method}", item)
-        if d.startswith("helo/"):
-            out.add(d)
-    return out
+def test_code_deps_stage_covers_the_whole_package():
+    stage = _stages()["code-deps"]
+    assert stage["cmd"] == "helo code-deps"
+    assert stage["deps"] == ["helo"]
+    assert [next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]] == ["codedeps"]
 
 
-def expected_deps(group: str) -> tuple[list[set[str]], set[str]]:
-    """Per item its closure (as paths), and their union."""
-    per_item = [{_path(m) for m in closure(entries)} for _, entries in stage_items()[group]]
-    return per_item, set().union(*per_item)
-
-
-@pytest.mark.parametrize("group", ["synthesize", "labels", "extract", "assemble", "evaluate",
-                                   "fit-final", "report"])
-def test_dvc_stage_deps_are_the_import_closure(group):
-    """No stage misses a module its command imports, and none lists a module that no item of
-    its group imports. DVC's templating cannot give each item of a foreach/matrix group its own
-    list, so a group lists what is common to its items, the item's own module by template
-    (``helo/features/${item}.py``), and modules that only some items use (the video modality's
-    face and LBP-TOP modules; the methods' modules)."""
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    stage = stages[group]
+@pytest.mark.parametrize("group", sorted(DIGEST_OF))
+def test_every_stage_depends_on_its_digest_and_lists_no_module(group):
+    stage = _stages()[group]
     stage = stage.get("do", stage)
-    per_item, union = expected_deps(group)
-    items = [it for it, _ in stage_items()[group]]
-    problems = []
-    for item, want in zip(items, per_item):
-        have = declared_code_deps(stage, item)
-        missing = sorted(want - have)
-        if missing:
-            problems.append(f"{group}{'@' + item if item else ''} imports but does not depend "
-                            f"on: {missing}")
-        extra = sorted(have - union)
-        if extra:
-            problems.append(f"{group} depends on modules none of its commands imports: {extra}")
-    if problems:
-        common = set.intersection(*per_item)
-        problems.append("expected deps (common to every item):\n      - " +
-                        "\n      - ".join(sorted(common)) +
-                        ("\n  used by some items only:\n      - " +
-                         "\n      - ".join(sorted(union - common)) if union - common else ""))
-    assert not problems, "\n".join(problems)
+    deps = [str(d) for d in stage.get("deps", [])]
+    assert DIGEST_OF[group] in deps, f"{group} must depend on {DIGEST_OF[group]}"
+    assert not [d for d in deps if d.startswith("helo")], (
+        f"{group} lists code directly; its code is its digest {DIGEST_OF[group]}")
+    assert [d for d in deps if d.startswith("codedeps/")] == [DIGEST_OF[group]]
+
+
+def test_digests_are_the_import_closures():
+    """A digest lists exactly its command's import closure, each file with its SHA-256."""
+    entries = codedeps.stage_entries()
+    for name, text in codedeps.digests().items():
+        paths = [line.split("  ", 1)[1] for line in text.splitlines()]
+        want = sorted(codedeps.path_of(m) for m in closure(entries[name[:-4]]))
+        assert paths == want, name
+    # one method's digest does not hold another method's module
+    assert "helo/model/baselines/carat.py" in codedeps.digests()["evaluate-carat.txt"]
+    assert "helo/model/baselines/carat.py" not in codedeps.digests()["evaluate-amanda.txt"]
+    assert "helo/features/eeg.py" not in codedeps.digests()["extract-gsr.txt"]
+
+
+def test_committed_digests_match_the_code():
+    bad = codedeps.stale(ROOT / codedeps.OUT)
+    assert not bad, (f"stale digests {bad}: run `helo code-deps` (or dvc repro) and commit "
+                     "codedeps/ with dvc.lock")
+
+
+def test_a_changed_module_changes_exactly_the_digests_that_import_it(tmp_path):
+    out = tmp_path / "codedeps"
+    codedeps.write(out)
+    assert codedeps.stale(out) == []
+    text = (out / "evaluate-carat.txt").read_text()
+    (out / "evaluate-carat.txt").write_text(text.replace(
+        "helo/model/baselines/carat.py", "helo/model/baselines/amanda.py"))
+    assert codedeps.stale(out) == ["evaluate-carat.txt"]
+    (out / "evaluate-gone.txt").write_text("")
+    assert codedeps.stale(out) == ["evaluate-carat.txt", "evaluate-gone.txt"]
+    assert codedeps.write(out)["changed"] == ["evaluate-carat.txt"]
+    assert codedeps.stale(out) == []
+
+
+@pytest.mark.parametrize("name", ["assemble", "extract-gsr", "evaluate-mean"])
+def test_static_closure_holds_every_module_the_command_really_imports(name):
+    """Cross-check of the static reading against Python itself: the helo modules present after
+    importing a stage's entry modules are all in its digest (the static closure also holds
+    lazy imports a run may need, so it may be larger)."""
+    entries = codedeps.stage_entries()[name]
+    code = ("import importlib, sys\n"
+            f"for m in {entries!r}: importlib.import_module(m)\n"
+            "print('\\n'.join(sorted(m for m in sys.modules if m == 'helo' or "
+            "m.startswith('helo.'))))")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout.split()
+    static = closure(entries)
+    assert set(got) <= static, sorted(set(got) - static)
+    assert len(got) >= 10
 
 
 def test_stage_processes_import_torch_only_where_needed():
@@ -230,11 +174,8 @@ def test_stage_processes_import_torch_only_where_needed():
             (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "torch" for a in n.names))
             or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "torch"))
         for n in ast.parse(MODULES[m].read_text()).body)}
-    items = stage_items()
-    light = {"synthesize": items["synthesize"][0][1], "labels": items["labels"][0][1],
-             "assemble": items["assemble"][0][1]}
-    light.update({f"extract@{m}": e for m, e in items["extract"]})
-    light.update({f"evaluate@{m}": e for m, e in items["evaluate"] if m in ("mean", "pt-svm",
-                                                                           "aa-knn")})
+    light = {name: entries for name, entries in codedeps.stage_entries().items()
+             if name in ("synthesize", "labels", "assemble", "evaluate-mean", "evaluate-pt-svm",
+                         "evaluate-aa-knn") or name.startswith("extract-")}
     heavy = {name: sorted(closure(entries) & torch_modules) for name, entries in light.items()}
     assert not any(heavy.values()), {k: v for k, v in heavy.items() if v}

@@ -1,0 +1,175 @@
+"""Each DVC stage's code dependencies: the modules its command imports inside ``helo/``.
+
+A stage must re-run when, and only when, code it runs changes. The set of modules a stage's
+command runs is its *import closure*: read statically with :mod:`ast` from the files (nothing is
+imported), lazy imports inside functions included, with two rules:
+
+* ``helo/cli.py`` dispatches every command, so only its module-level imports belong to a stage;
+  the imports inside its command functions belong to their commands.
+* Imports by name are resolved by the tables that drive them: a stage's module
+  (``helo.stages.<stage>``, imported by :mod:`helo.orchestration.run`), a modality's feature
+  module (``helo.features.<modality>``), a reader (:data:`helo.data.LAYOUTS`) and a method's
+  module (:data:`helo.model.registry.METHODS`).
+
+``helo code-deps`` (the first DVC stage, ``code-deps``, which depends on the whole ``helo/``
+folder) writes one *digest* per stage command into ``codedeps/``: the closure's files, one per
+line with its SHA-256 (``sha256sum`` format), e.g. ``codedeps/evaluate-carat.txt``. Every other
+stage depends on its digest file instead of listing the modules. A digest's bytes change exactly
+when a module in its closure changes (or the closure itself changes), so DVC re-runs exactly the
+stages that run the changed code: editing one baseline re-runs that method's evaluate stages and
+the report, nothing else. Digests are per method and per modality, which DVC's ``foreach`` /
+``matrix`` templating could not give a listed-modules ``deps`` (it cannot template a list per item).
+
+Why digests rather than listing the modules in ``dvc.yaml``: DVC rewrites ``dvc.lock`` after every
+stage with a round-trip YAML parser (about 2.3 s per rewrite for a lock whose 1,500 listed code
+modules made it 7,000 lines), which made a third of plain ``dvc repro``'s overhead on the
+synthetic default; one digest per stage keeps the lock small and the dependencies exact.
+
+Digests are written for every modality and method the code knows, not only those
+``params.yaml`` lists now, so a preset or ``-S`` switching to another finds its digest ready.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PKG = ROOT / "helo"
+#: where ``helo code-deps`` writes the digests (the ``code-deps`` stage's output)
+OUT = "codedeps"
+#: what every stage command imports first: the package, the CLI (module level) and the runner
+ENTRY = ["helo", "helo.cli", "helo.orchestration.run"]
+
+
+@lru_cache(maxsize=None)
+def modules() -> dict[str, Path]:
+    """Every module of the package, dotted name -> file."""
+    out = {}
+    for p in sorted(PKG.rglob("*.py")):
+        rel = p.relative_to(ROOT).with_suffix("")
+        parts = list(rel.parts[:-1]) if rel.name == "__init__" else list(rel.parts)
+        out[".".join(parts)] = p
+    return out
+
+
+def _resolve(name: str) -> str | None:
+    mods = modules()
+    while name and name not in mods:
+        if "." not in name:
+            return None
+        name = name.rsplit(".", 1)[0]
+    return name or None
+
+
+def imports_of(module: str, *, top_level_only: bool = False) -> set[str]:
+    """The helo modules ``module`` imports, with the packages whose ``__init__`` that runs."""
+    path = modules()[module]
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found = set()
+    base = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    for node in nodes:
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                b = base
+                for _ in range(node.level - 1):
+                    b = b.rsplit(".", 1)[0]
+                mod = b + ("." + node.module if node.module else "")
+            else:
+                mod = node.module or ""
+            names = [mod] + [f"{mod}.{a.name}" for a in node.names]
+        for n in names:
+            if n == "helo" or n.startswith("helo."):
+                r = _resolve(n)
+                if r is not None and r != module:
+                    found.add(r)
+    for m in list(found):  # importing a.b.c runs a/__init__ and a/b/__init__ first
+        parts = m.split(".")
+        for i in range(1, len(parts)):
+            parent = ".".join(parts[:i])
+            if parent in modules() and parent != module:
+                found.add(parent)
+    return found
+
+
+def closure(entries: list[str]) -> set[str]:
+    """Every helo module that importing ``entries`` runs (``helo.cli``: module level only)."""
+    seen: set[str] = set()
+    todo = list(entries)
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        todo.extend(imports_of(m, top_level_only=(m == "helo.cli")) - seen)
+    return seen
+
+
+def stage_entries() -> dict[str, list[str]]:
+    """Digest name -> the modules its stage command imports by name (see module docstring).
+
+    ``extract-<modality>`` and ``evaluate-<method>`` serve the items of the ``extract`` and
+    ``evaluate`` stage groups; ``labels`` is ``helo extract --modality labels``."""
+    from helo.data import LAYOUTS
+    from helo.features import MODALITIES
+    from helo.model.registry import METHODS, module_of
+    readers = sorted({mod for mod, _ in LAYOUTS.values()})  # data.layout picks one by name
+    extract = ENTRY + ["helo.stages.extract", "helo.orchestration.flow_extract"] + readers
+    out = {"synthesize": ENTRY + ["helo.stages.synthesize"], "labels": extract}
+    out.update({f"extract-{m}": extract + [f"helo.features.{m}"] for m in MODALITIES})
+    out["assemble"] = ENTRY + ["helo.stages.assemble"]
+    out.update({f"evaluate-{m}": ENTRY + ["helo.stages.evaluate",
+                                          "helo.orchestration.flow_evaluate", module_of(m)]
+                for m in METHODS})
+    out["fit-final"] = ENTRY + ["helo.stages.fit_final", module_of("helo")]
+    # the report's efficiency table builds every method's network by name
+    out["report"] = ENTRY + ["helo.stages.report"] + sorted({module_of(m) for m in METHODS})
+    return out
+
+
+def path_of(module: str) -> str:
+    return modules()[module].relative_to(ROOT).as_posix()
+
+
+def digest(entries: list[str]) -> str:
+    """The closure of ``entries`` as ``sha256sum`` lines, sorted by path."""
+    lines = []
+    for path in sorted(path_of(m) for m in closure(entries)):
+        lines.append(f"{hashlib.sha256((ROOT / path).read_bytes()).hexdigest()}  {path}")
+    return "\n".join(lines) + "\n"
+
+
+def digests() -> dict[str, str]:
+    """Digest file name -> content, for every stage command."""
+    return {f"{name}.txt": digest(entries) for name, entries in stage_entries().items()}
+
+
+def stale(out: Path) -> list[str]:
+    """Digest files in ``out`` that are missing, differ from the code, or belong to nothing."""
+    want = digests()
+    have = {p.name for p in out.glob("*.txt")} if out.is_dir() else set()
+    bad = [n for n, text in sorted(want.items())
+           if n not in have or (out / n).read_text() != text]
+    return bad + sorted(have - set(want))
+
+
+def write(out: Path) -> dict:
+    """Write every digest into ``out`` (only the files whose bytes change; stale ones removed)."""
+    from helo.io import write_text
+    out.mkdir(parents=True, exist_ok=True)
+    want = digests()
+    changed = []
+    for name, text in sorted(want.items()):
+        target = out / name
+        if not target.exists() or target.read_text() != text:
+            write_text(target, text)
+            changed.append(name)
+    removed = sorted(p.name for p in out.glob("*.txt") if p.name not in want)
+    for name in removed:
+        (out / name).unlink()
+    return {"digests": len(want), "changed": changed, "removed": removed}
