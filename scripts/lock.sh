@@ -8,8 +8,9 @@
 # the CUDA build of a GPU user's choice via HELO_TORCH), so the lock holds torch's pure-Python
 # dependencies resolved against the torch version below but none of the CUDA wheels.
 #
-#   bash scripts/lock.sh              # re-resolve everything to today's newest compatible releases
+#   bash scripts/lock.sh              # keep every existing pin; resolve only what is new or changed
 #   bash scripts/lock.sh --upgrade-package mne   # move one package, keep the rest
+#   bash scripts/lock.sh --upgrade    # re-resolve everything to today's newest compatible releases
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DO_NOT_TRACK=1 UV_NO_PROGRESS=1
@@ -24,6 +25,8 @@ uv="$tool/bin/uv"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "torch==$TORCH_FOR_LOCK" > "$work/override.txt"
+# uv prefers the versions already in its output file: seed both passes with today's lock
+[ -f requirements/lock.txt ] && cp requirements/lock.txt "$work/all.txt" && cp requirements/lock.txt "$work/lock.txt"
 common=(pyproject.toml --extra dev --universal --python-version 3.10 --override "$work/override.txt"
         --index-url https://pypi.org/simple --no-header --quiet)
 # pass 1: find torch's accelerator-only dependencies (CUDA wheels, Triton) to leave out
