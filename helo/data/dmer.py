@@ -15,8 +15,9 @@ needed. A clip k spans from the sample carrying code ``k+10`` up to (not includi
 carrying code ``k+100``:
 
 * EEG: ``sub<n>/1_raw.edf`` (else the only ``*.edf`` there). The 18 channels are picked by name
-  (case-insensitive; ``EEG `` prefixes and ``-Pz``/``-REF`` style suffixes ignored; others such as
-  A1, A2, X1-X3 dropped). Codes come from a trigger channel (named ``Trigger``/``TRIG``/
+  through :func:`helo.data.channels.normalise_channel` (case, trailing dots, ``EEG `` prefixes,
+  ``-Pz``/``-REF`` style suffixes and the 10-20 aliases T3/T7, T4/T8, T5/P7, T6/P8 do not matter;
+  others such as A1, A2, X1-X3 are dropped); they keep DMER's names (``T3``...). Codes come from a trigger channel (named ``Trigger``/``TRIG``/
   ``Status``/``STI``: an event wherever the rounded value changes to a non-zero code) or, when
   there is none or it holds no code, from EDF+ annotations whose description contains an integer
   code (onset rounded to the nearest sample). EEG time zero is the file's first sample; its
@@ -73,6 +74,7 @@ import numpy as np
 from helo.data.labels import DMER_PANAS
 
 from helo.data.base import DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef
+from helo.data.channels import normalise_channel
 
 EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1",
                 "O2", "F7", "F8", "T6", "T4"]
@@ -348,13 +350,6 @@ def _edf_header_check(path: Path, col: _Collector) -> None:
                        f"({n_rec} records)", path)
 
 
-def _norm_label(name: str) -> str:
-    s = name.strip().upper()
-    s = re.sub(r"^(EEG|EXG)\s+", "", s)
-    s = re.split(r"[-_ ](PZ|REF|A1|A2|LE|AVG|CZ)$", s)[0]
-    return s
-
-
 def _read_edf(path: Path, col: _Collector) -> tuple[np.ndarray, float, list[tuple[int, int]], str]:
     """(data (n, 18) uV, fs, events [(code, sample)], source)."""
     import mne
@@ -369,11 +364,11 @@ def _read_edf(path: Path, col: _Collector) -> tuple[np.ndarray, float, list[tupl
     names = raw.ch_names
     lookup = {}
     for k, nm in enumerate(names):
-        lookup.setdefault(_norm_label(nm), k)
-    missing = [c for c in EEG_CHANNELS if c.upper() not in lookup]
+        lookup.setdefault(normalise_channel(nm), k)
+    missing = [c for c in EEG_CHANNELS if normalise_channel(c) not in lookup]
     if missing:
         raise col.fail(f"EEG channels {missing} not found (channels: {names})", path)
-    picks = [lookup[c.upper()] for c in EEG_CHANNELS]
+    picks = [lookup[normalise_channel(c)] for c in EEG_CHANNELS]
     data = raw.get_data(picks=picks).T * 1e6
     events: list[tuple[int, int]] = []
     source = "none"
