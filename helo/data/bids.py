@@ -301,8 +301,7 @@ class BidsReader:
 
     def _events(self, path: Path, reports: dict, col: _Problems) -> list[tuple]:
         """Trial rows of an events file: ``(trial id, onset, duration, trial_type)``."""
-        df = self._read_tsv(path, col, dtype={"trial": str, "trial_type": str},
-                            float_precision="round_trip")
+        df = self._read_tsv(path, col, dtype={"trial": str, "trial_type": str})
         for c in ("onset", "duration"):
             if c not in df.columns:
                 raise col.fail(f"column {c!r} is missing (columns: {list(df.columns)})", path)
@@ -502,8 +501,7 @@ class BidsReader:
             col.warn(f"physio columns {skipped} are not a modality helo knows; skipped", js)
         if not any(want(m) for m in by_mod):
             return
-        df = self._read_tsv(path, col, header=None, compression="gzip",
-                            float_precision="round_trip")
+        df = self._read_tsv(path, col, header=None, compression="gzip")
         if df.shape[1] != len(columns):
             raise col.fail(f"{df.shape[1]} columns but the sidecar names {len(columns)}", path)
         try:
