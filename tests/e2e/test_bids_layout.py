@@ -29,5 +29,9 @@ def test_bids_extract_and_assemble(tmp_path):
     n_trials = sum(len(s["trials"]) for s in truth["subjects"].values())
     z = np.load(proj / "data/assembled/dataset.npz", allow_pickle=False)
     assert z["y"].shape == (n_trials * 3, 10)
-    np.testing.assert_allclose(z["y"].sum(axis=1), 1.0)
     assert sorted(set(z["subject"].tolist())) == sorted(truth["subjects"])
+    # every window carries its trial's PANAS scores / their sum, as the generator wrote them
+    dist = {(lab, t["trial_id"]): t["distribution"] for lab, st in truth["subjects"].items()
+            for t in st["trials"]}
+    want = np.array([dist[(s, t)] for s, t in zip(z["subject"].tolist(), z["trial"].tolist())])
+    np.testing.assert_allclose(z["y"], want, atol=1e-6)
