@@ -88,7 +88,8 @@ PHYSIO_COLUMNS = {"cardiac": "ppg", "ppg": "ppg", "bvp": "ppg", "pulse": "ppg", 
                   "eda": "eda", "ecg": "ecg", "emg": "emg", "respiratory": "resp",
                   "resp": "resp", "temp": "temp", "temperature": "temp", "acc": "acc"}
 #: MNE channel type -> modality (misc/bio go by name)
-_TYPE_MODALITY = {"ecg": "ecg", "emg": "emg", "gsr": "gsr", "resp": "resp", "temperature": "temp"}
+_TYPE_MODALITY = {"ecg": "ecg", "emg": "emg", "gsr": "gsr", "resp": "resp", "temperature": "temp",
+                  "temp": "temp", "ppg": "ppg"}  # MNE's names and BIDS channels.tsv's
 _PANAS = {it.lower(): it for it in [*DMER_PANAS, *WESAD_PANAS, *WESAD_PANAS_TSST]}
 _UNIT_SCALE = {"uv": 1e6, "µv": 1e6, "mv": 1e3, "nv": 1e9, "us": 1e6, "µs": 1e6, "ms": 1e3}
 _SUM_TOL = 1e-4

@@ -197,6 +197,10 @@ def generate_bids(out: str | Path, *, seed: int = 0, preset: str = "default",
         if progress:
             print(f"[synth bids] subject {sid} ({k + 1}/{len(cfg.subject_ids)}) "
                   f"{time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    from mne_bids import make_dataset_description
+    make_dataset_description(path=out, name="helo synthetic recordings (DMER-like, seeded)",
+                             dataset_type="raw", overwrite=True, verbose="error")
+    write_text(out / ".bidsignore", "_ground_truth.json\n*_video.json\n*_video.mp4\n")
     write_json(out / "_ground_truth.json", truth, significant=10)
     if return_signals:
         truth = dict(truth, _signals=signals)

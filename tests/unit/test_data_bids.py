@@ -83,9 +83,8 @@ def test_labels_only_and_modality_subset(bids_set):
     assert all(set(t.signals) == {"gsr"} and t.video is None for t in s.trials)
 
 
-def test_distribution_labels_and_extra_eeg_channels(tmp_path):
-    """Physio as extra channels of the EEG file (ECG type), EEGMMIDB-style names, trial ids from
-    trial_type, label distributions in label__ columns."""
+def _handmade(tmp_path):
+    """EEGMMIDB-like: 4 EEG channels named with dots at 160 Hz plus an ECG channel, one EDF."""
     import mne
     from mne_bids import BIDSPath, write_raw_bids
     fs = 160.0
@@ -102,6 +101,13 @@ def test_distribution_labels_and_extra_eeg_channels(tmp_path):
     beh.mkdir()
     (beh / "sub-s1_task-rest_beh.tsv").write_text(
         "trial\tlabel__happy\tlabel__sad\tvalence\n calm\t0.75\t0.25\t6\nangry\t0.1\t0.9\t2\n")
+    return tmp_path, x, fs
+
+
+def test_distribution_labels_and_extra_eeg_channels(tmp_path):
+    """Physio as extra channels of the EEG file (ECG type), EEGMMIDB-style names, trial ids from
+    trial_type, label distributions in label__ columns."""
+    _, x, fs = _handmade(tmp_path)
     s = open_reader("bids", tmp_path).read_subject("s1")
     assert [t.trial_id for t in s.trials] == ["calm", "angry"]
     t = s.trials[1]
@@ -153,3 +159,19 @@ def test_bad_input_names_file_and_subject(bids_set, tmp_path):
     ev.write_text("\n".join(kept) + "\n")
     with pytest.raises(DataError, match=r"subject 05.*have no event"):
         r.read_subject("05", modalities=[])
+
+
+def test_eeg_features_take_any_channel_set(tmp_path):
+    """helo's EEG features on 4 EEGMMIDB channels at 160 Hz: named by the normalised channels;
+    for white noise the Gaussian DE of the beta band is 1/2 ln(2 pi e var * 2B / fs)."""
+    from helo.features import trial_features
+    _handmade(tmp_path)
+    t = open_reader("bids", tmp_path).read_subject("s1", ["eeg"]).trials[1]
+    X, names, notes = trial_features(t, "eeg", {"window_s": 1.0, "longest_window_s": 1.0})
+    assert names[:5] == ["eeg_FC5_delta", "eeg_FC5_theta", "eeg_FC5_alpha", "eeg_FC5_beta",
+                         "eeg_FC5_gamma"]
+    assert X.shape == (6, 20) and np.isfinite(X).all() and notes == [""] * 6
+    var = t.signals["eeg"].data.var(axis=0)
+    want = 0.5 * np.log(2 * np.pi * np.e * var * 2 * 16 / 160.0)
+    beta = X[:, 3::5].mean(axis=0)
+    assert np.all(np.abs(beta - want) < 0.2), (beta, want)
