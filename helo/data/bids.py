@@ -167,7 +167,7 @@ class BidsReader:
             if not p.is_file() or p.name.startswith(".tmp-"):
                 continue
             ents = dict(kv.split("-", 1) for kv in p.name.split("_")[:-1] if "-" in kv)
-            for k, v in ents.items():
+            for v in ents.values():
                 safe_label(v, p)
             if ents.get("sub") != sid:
                 raise DataError(f"file name says sub-{ents.get('sub')}, its folder sub-{sid}",

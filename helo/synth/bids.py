@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import math
 import sys
 import time
@@ -202,6 +201,9 @@ def generate_bids(out: str | Path, *, seed: int = 0, preset: str = "default",
                              dataset_type="raw", overwrite=True, verbose="error")
     write_text(out / ".bidsignore", "_ground_truth.json\n*_video.json\n*_video.mp4\n")
     write_json(out / "_ground_truth.json", truth, significant=10)
+    if progress:
+        print(f"[synth bids] done in {time.perf_counter() - t_start:.1f} s", file=sys.stderr,
+              flush=True)
     if return_signals:
         truth = dict(truth, _signals=signals)
     return truth
