@@ -228,8 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     layouts = sorted(LAYOUTS)
     p = add("synth", cmd_synth, "write a seeded synthetic dataset in a real layout "
-            "(DMER raw/aligned/features or WESAD)")
-    p.add_argument("--layout", choices=["dmer-raw", "dmer-aligned", "dmer-features", "wesad"],
+            "(DMER raw/aligned/features/subject-features, WESAD or BIDS)")
+    p.add_argument("--layout", choices=["dmer-raw", "dmer-aligned", "dmer-features",
+                                        "dmer-subject-features", "wesad", "bids"],
                    default="dmer-raw")
     p.add_argument("--out", help="output folder")
     p.add_argument("--seed", type=int, default=0)

@@ -19,7 +19,8 @@ TINY_SEED = 0
 @pytest.fixture(scope="session")
 def tiny_synth(tmp_path_factory):
     """``tiny_synth(layout) -> Path``: ``helo.synth.generate(layout, ..., seed=0,
-    preset="tiny")`` for any synthetic layout (dmer-raw, dmer-aligned, dmer-features, wesad),
+    preset="tiny")`` for any synthetic layout (dmer-raw, dmer-aligned, dmer-features,
+    dmer-subject-features, wesad, bids),
     generated on first use and shared by the session. Read-only."""
     made: dict[str, Path] = {}
 

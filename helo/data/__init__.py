@@ -14,8 +14,10 @@ LAYOUTS = {
     "dmer-raw": ("helo.data.dmer", "DmerRawReader"),
     "dmer-aligned": ("helo.data.dmer", "DmerAlignedReader"),
     "dmer-features": ("helo.data.dmer", "DmerFeaturesReader"),
+    "dmer-subject-features": ("helo.data.dmer", "DmerSubjectFeaturesReader"),
     "wesad": ("helo.data.wesad", "WesadReader"),
     "generic": ("helo.data.generic", "GenericFeaturesReader"),
+    "bids": ("helo.data.bids", "BidsReader"),
 }
 
 

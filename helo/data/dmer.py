@@ -1,8 +1,9 @@
-"""Readers for the three DMER releases: raw recordings, aligned ``datas.mat`` and 913-d features.
+"""Readers for the DMER releases: raw recordings, aligned ``datas.mat``, 913-d features, and the
+per-subject feature files the dataset's authors' own code reads.
 
-All three return :class:`~helo.data.base.Subject` objects whose trials are the rows
-of the subject's ``*_panas.csv`` (one row per trial, presentation order): ``trial_id`` is the clip
-id as a string, ``order`` the row position, ``category`` positive (0-7) / negative (8-15) / mixed
+All of them return :class:`~helo.data.base.Subject` objects whose trials are the rows
+of the subject's ``*_panas.csv`` (one row per trial, presentation order; without one, the clips
+labelled by ``dis_label``, see below): ``trial_id`` is the clip id as a string, ``order`` the row position, ``category`` positive (0-7) / negative (8-15) / mixed
 (16-31), ``panas`` the 10 scores (NaN where a cell is empty) in :data:`DMER_PANAS` order, and
 ``extra`` holds ``arousal``, ``valence``, ``dominance`` (``Arousal_Valence.csv``, columns assumed
 in that order: the real column order is unsure) and ``amusement``, ``disgust``
@@ -15,8 +16,9 @@ needed. A clip k spans from the sample carrying code ``k+10`` up to (not includi
 carrying code ``k+100``:
 
 * EEG: ``sub<n>/1_raw.edf`` (else the only ``*.edf`` there). The 18 channels are picked by name
-  (case-insensitive; ``EEG `` prefixes and ``-Pz``/``-REF`` style suffixes ignored; others such as
-  A1, A2, X1-X3 dropped). Codes come from a trigger channel (named ``Trigger``/``TRIG``/
+  through :func:`helo.data.channels.normalise_channel` (case, trailing dots, ``EEG `` prefixes,
+  ``-Pz``/``-REF`` style suffixes and the 10-20 aliases T3/T7, T4/T8, T5/P7, T6/P8 do not matter;
+  others such as A1, A2, X1-X3 are dropped); they keep DMER's names (``T3``...). Codes come from a trigger channel (named ``Trigger``/``TRIG``/
   ``Status``/``STI``: an event wherever the rounded value changes to a non-zero code) or, when
   there is none or it holds no code, from EDF+ annotations whose description contains an integer
   code (onset rounded to the nearest sample). EEG time zero is the file's first sample; its
@@ -35,11 +37,27 @@ carrying code ``k+100``:
   ``40`` followed by ``50`` is the rest; ``50`` followed by ``60`` is the practice trial. Both
   are skipped. A clip start without its end (or an end without its start) is an error.
 
-Aligned layout (``<root>/<n>/``): ``datas.mat`` (``eeg_datas`` 20 x N, ``gsr_datas``/``ppg_datas``
-3 x N: signal rows, clip-id row, time row; ``fs_*``; v7.3 files are read with h5py), ``<k>.mp4``
-per trial and the self-report CSVs in the same folder (also looked for in ``<n>/<n>/``). Columns
-are selected by the id row; id 40 (rest) and other ids without a PANAS row are dropped (the
-latter with an error). The video of a trial is the last ``T * fps`` frames of ``<k>.mp4``.
+Aligned layout (``<root>/<n>/``): ``datas.mat`` (``eeg_datas``, ``gsr_datas``, ``ppg_datas``:
+the signal rows (18 / 1 / 1), the clip-id row, then a time row -- 20 x N / 3 x N as the release
+describes -- or without the time row, the clip id as the last row -- 19 x N / 2 x N, as the
+dataset authors' own code reads it; stored N x rows is accepted too; ``fs_*``; v7.3 files are
+read with h5py), ``<k>.mp4`` per trial and the labels. Labels: the self-report CSVs in the same
+folder (also looked for in ``<n>/<n>/``) and/or ``dis_label`` in ``datas.mat`` (32 x 10, the
+label distribution of clip id k in row k, columns in PANAS item order). With PANAS CSVs the
+trials are their rows; when ``dis_label`` is there too, each trial's scores divided by their sum
+must equal its ``dis_label`` row within 1e-3, else an error names both files. With
+``dis_label`` alone the trials are the clip ids of the (smallest) signal matrix's id row in
+order of appearance, and a trial's labels are its ``dis_label`` row: ``Trial.panas`` holds the
+distribution, ``extra["distribution"]`` too and ``extra["label_kind"]`` is ``"distribution"``
+(the generic layout's convention for distribution labels). Columns are selected by the id row;
+id 40 (rest) and other ids without a PANAS row are dropped (the latter with an error). The video
+of a trial is the last ``T * fps`` frames of ``<k>.mp4``.
+
+Subject-features layout (``dmer-subject-features``, ``<root>/<n>/``): the per-subject feature
+files of the authors' code, ``eegfea.mat`` (``feas``), ``perifea.mat`` (``feas_gsr`` N x 28,
+``feas_ppg`` N x 27) and ``videoFea.mat`` (``lbps_all`` N x d, ``vids`` 1 x N), with the labels
+as in the aligned layout (``datas.mat``'s ``dis_label`` and/or the PANAS CSVs); see
+:class:`DmerSubjectFeaturesReader` for how columns are named.
 
 Features layout: ``<root>/<n>.mat`` (``feas`` N x 913, ``vids``) with self-reports in
 ``<root>/<n>/`` (or ``<root>/``, named ``<n>_panas.csv`` ...). ``feas`` is split, in the order
@@ -73,6 +91,7 @@ import numpy as np
 from helo.data.labels import DMER_PANAS
 
 from helo.data.base import DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef
+from helo.data.channels import normalise_channel
 
 EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1",
                 "O2", "F7", "F8", "T6", "T4"]
@@ -348,13 +367,6 @@ def _edf_header_check(path: Path, col: _Collector) -> None:
                        f"({n_rec} records)", path)
 
 
-def _norm_label(name: str) -> str:
-    s = name.strip().upper()
-    s = re.sub(r"^(EEG|EXG)\s+", "", s)
-    s = re.split(r"[-_ ](PZ|REF|A1|A2|LE|AVG|CZ)$", s)[0]
-    return s
-
-
 def _read_edf(path: Path, col: _Collector) -> tuple[np.ndarray, float, list[tuple[int, int]], str]:
     """(data (n, 18) uV, fs, events [(code, sample)], source)."""
     import mne
@@ -369,11 +381,11 @@ def _read_edf(path: Path, col: _Collector) -> tuple[np.ndarray, float, list[tupl
     names = raw.ch_names
     lookup = {}
     for k, nm in enumerate(names):
-        lookup.setdefault(_norm_label(nm), k)
-    missing = [c for c in EEG_CHANNELS if c.upper() not in lookup]
+        lookup.setdefault(normalise_channel(nm), k)
+    missing = [c for c in EEG_CHANNELS if normalise_channel(c) not in lookup]
     if missing:
         raise col.fail(f"EEG channels {missing} not found (channels: {names})", path)
-    picks = [lookup[c.upper()] for c in EEG_CHANNELS]
+    picks = [lookup[normalise_channel(c)] for c in EEG_CHANNELS]
     data = raw.get_data(picks=picks).T * 1e6
     events: list[tuple[int, int]] = []
     source = "none"
@@ -702,6 +714,112 @@ def _load_mat(path: Path, names: Sequence[str], col: _Collector) -> dict:
         raise col.fail(f"cannot read MATLAB v7.3 file: {type(e).__name__}: {e}", path) from None
 
 
+def _signal_matrix(key: str, raw, n_signal: int, path: Path, col: _Collector):
+    """``(signal rows (n_signal, N), clip ids (N,))`` of an aligned signal matrix: the signal
+    rows, then the clip-id row, then optionally the time row (``n_signal + 2`` rows, the aligned
+    release) -- or the clip-id row last (``n_signal + 1`` rows, as the dataset authors' own code
+    reads it). Stored transposed (N rows) is accepted."""
+    arr = np.asarray(raw, dtype=np.float64)
+    shapes = (n_signal + 2, n_signal + 1)
+    if arr.ndim != 2 or not any(r in arr.shape for r in shapes):
+        raise col.fail(f"{key} has shape {arr.shape}, expected ({n_signal} signal rows + a "
+                       f"clip-id row [+ a time row], N): ({n_signal + 1} or {n_signal + 2}, N)",
+                       path)
+    if arr.shape[0] not in shapes:
+        arr = arr.T
+    id_row = n_signal  # the row after the signals, whether a time row follows or not
+    ids = arr[id_row]
+    if np.isnan(ids).any():
+        raise col.fail(f"{key}: the clip-id row (row {id_row + 1}) has NaN", path)
+    if (ids != np.round(ids)).any():
+        raise col.fail(f"{key}: the clip-id row (row {id_row + 1}) holds non-integers: is it "
+                       f"the clip-id row?", path)
+    return arr[:n_signal], ids.astype(np.int64)
+
+
+_DIS_TOL = 1e-3
+
+
+def _dis_label(raw, path: Path, col: _Collector) -> np.ndarray:
+    """``dis_label`` as (32, 10): one label distribution per clip id (row = clip id), columns in
+    :data:`DMER_PANAS` order; rows not summing to 1 are normalised with a warning."""
+    d = np.asarray(raw, dtype=np.float64)
+    if d.shape == (10, 32):
+        d = d.T
+    if d.shape != (32, 10):
+        raise col.fail(f"dis_label has shape {d.shape}, expected (32, 10): one row per clip id "
+                       f"0..31, one column per PANAS item", path)
+    if not np.isfinite(d).all() or (d < 0).any():
+        raise col.fail("dis_label has NaN or negative values", path)
+    sums = d.sum(axis=1)
+    if (sums <= 0).any():
+        raise col.fail(f"dis_label rows {np.flatnonzero(sums <= 0).tolist()} are all zero", path)
+    off = np.flatnonzero(np.abs(sums - 1) > _DIS_TOL)
+    if off.size:
+        col.warn(f"dis_label rows {off.tolist()} do not sum to 1 (e.g. {sums[off[0]]:.6g}); "
+                 "normalised", path)
+    return d / sums[:, None]
+
+
+def _labelled_trials(rep: Path, sid: str, mat_path: Path, col: _Collector, clip_order):
+    """The trials and their labels: the PANAS CSVs when present (checked against ``dis_label``
+    when ``mat_path`` has one), else ``dis_label`` of ``mat_path`` for the clips
+    ``clip_order()`` returns (in that order)."""
+    panas_path = _find(rep, [f"{sid}_panas.csv"], "*_panas.csv")
+    dis = None
+    if mat_path.is_file():
+        try:
+            mat = _load_mat(mat_path, ["dis_label"], col)
+        except DataError as err:
+            col.add(err)
+            mat = {}
+        if "dis_label" in mat:
+            dis = _dis_label(mat["dis_label"], mat_path, col)
+    if panas_path is not None:
+        trials, _ = _read_reports(rep, sid, col)
+        if dis is not None:
+            bad, worst = [], 0.0
+            for t in trials:
+                s = np.asarray(t.panas, dtype=np.float64)
+                if np.isnan(s).any() or s.sum() <= 0:
+                    continue
+                diff = float(np.abs(s / s.sum() - dis[int(t.trial_id)]).max())
+                if diff > _DIS_TOL:
+                    bad.append(int(t.trial_id))
+                    worst = max(worst, diff)
+            if bad:
+                raise col.fail(f"dis_label disagrees with the PANAS scores of {panas_path} for "
+                               f"clips {bad} (largest difference {worst:.3g}; the scores divided "
+                               f"by their sum should equal the clip's dis_label row)", mat_path)
+        return trials
+    if dis is None:
+        raise col.fail(f"no labels: neither a PANAS file ({sid}_panas.csv) nor dis_label in "
+                       f"{mat_path}", rep / f"{sid}_panas.csv")
+    trials = []
+    for k, clip in enumerate(clip_order()):
+        trials.append(Trial(trial_id=str(clip), order=k, category=clip_category(clip),
+                            panas=dis[clip].copy(), panas_items=list(DMER_PANAS),
+                            extra={"distribution": dis[clip].copy(),
+                                   "label_kind": "distribution"}))
+    if not trials:
+        raise col.fail("no clip ids found for the dis_label trials", mat_path)
+    return trials
+
+
+def _clip_ids_in_order(ids: np.ndarray, what: str, path: Path, col: _Collector) -> list[int]:
+    """Distinct clip ids of ``ids`` in order of first appearance, without the rest id (40);
+    an error for any other id outside 0..31."""
+    out = []
+    for c in dict.fromkeys(np.asarray(ids).astype(np.int64).tolist()):
+        if c == REST_ID:
+            continue
+        if not 0 <= c <= 31:
+            raise col.fail(f"{what} holds clip id {c}, not a DMER clip (0..31) nor rest (40)",
+                           path)
+        out.append(int(c))
+    return out
+
+
 class DmerAlignedReader(_DmerReader):
     """The aligned DMER release: ``<root>/<n>/datas.mat``, ``<root>/<n>/<k>.mp4`` and the
     self-report CSVs in ``<root>/<n>/`` (or ``<root>/<n>/<n>/``)."""
@@ -718,11 +836,12 @@ class DmerAlignedReader(_DmerReader):
         if not d.is_dir():
             raise col.fail("participant folder is missing", d)
         rep = d if _find(d, [f"{sid}_panas.csv"], "*_panas.csv") else d / sid
-        trials, by_clip = _read_reports(rep if rep.is_dir() else d, sid, col)
+        mat_path = d / "datas.mat"
+        trials = _labelled_trials(rep if rep.is_dir() else d, sid, mat_path, col,
+                                  lambda: self._clip_order(mat_path, col))
         sig_mods = [m for m in SIGNALS if m in mods or deep]
         seconds: dict[int, float] = {}
         if sig_mods:
-            mat_path = d / "datas.mat"
             names = [f"{m}_datas" for m in sig_mods] + [f"fs_{m}" for m in sig_mods]
             try:
                 mat = _load_mat(mat_path, names, col)
@@ -757,27 +876,30 @@ class DmerAlignedReader(_DmerReader):
                     t.video = VideoRef(vp, start, stop, fps)
         return Subject(sid, trials, self.layout)
 
+    def _clip_order(self, mat_path: Path, col: _Collector) -> list[int]:
+        """Clip ids in order of appearance in the smallest signal matrix (labels from
+        ``dis_label`` need the trials without reading the EEG)."""
+        for m in ("gsr", "ppg", "eeg"):
+            mat = _load_mat(mat_path, [f"{m}_datas"], col)
+            if f"{m}_datas" in mat:
+                _, ids = _signal_matrix(f"{m}_datas", mat[f"{m}_datas"], self._rows[m],
+                                        mat_path, col)
+                return _clip_ids_in_order(ids, f"{m}_datas", mat_path, col)
+        raise col.fail("no gsr_datas, ppg_datas or eeg_datas to find the clips of dis_label",
+                       mat_path)
+
     def _signal(self, m: str, mat: dict, path: Path, trials: list[Trial], col: _Collector,
                 keep: bool, seconds: dict) -> None:
         key = f"{m}_datas"
         if key not in mat:
             raise col.fail(f"variable {key} is missing", path)
-        arr = np.asarray(mat[key], dtype=np.float64)
-        nrow = self._rows[m] + 2
-        if arr.ndim != 2 or nrow not in arr.shape:
-            raise col.fail(f"{key} has shape {arr.shape}, expected ({nrow}, N)", path)
-        if arr.shape[0] != nrow:
-            arr = arr.T
+        data, ids = _signal_matrix(key, mat[key], self._rows[m], path, col)
         fs_raw = mat.get(f"fs_{m}")
         if fs_raw is None:
             col.warn(f"fs_{m} missing; nominal {NOMINAL_FS[m]:g} Hz assumed", path)
             fs = NOMINAL_FS[m]
         else:
             fs = float(np.asarray(fs_raw).ravel()[0])
-        ids = arr[-2]
-        if np.isnan(ids).any():
-            raise col.fail(f"{key}: the clip-id row has NaN", path)
-        ids = ids.astype(np.int64)
         present = _clips_without_report(ids, trials, key, path, col)
         wanted = {int(t.trial_id) for t in trials}
         order = [c for c in present if c in wanted]
@@ -794,7 +916,7 @@ class DmerAlignedReader(_DmerReader):
                 col.warn(f"{key}: clip {clip} has {idx.size} samples, not whole seconds at {fs:g} Hz",
                          path)
             seconds.setdefault(clip, secs)
-            x = arr[:-2, idx].T
+            x = data[:, idx].T
             _nan_warning(x, m.upper(), clip, path, col)
             if keep:
                 t.signals[m] = Signal(x, fs, names)
@@ -869,6 +991,153 @@ class DmerFeaturesReader(_DmerReader):
         return Subject(sid, trials, self.layout)
 
 
+#: EmotionDict's four EEG bands (their ``process_de``: [4, 8, 14, 31, 45] Hz), as helo band edges
+EMOTIONDICT_BANDS = {"theta": [4.0, 8.0], "alpha": [8.0, 14.0], "beta": [14.0, 31.0],
+                     "gamma": [31.0, 45.0]}
+#: per-subject feature files: modality -> (file, variable, helo's width for it)
+SUBJECT_FEATURE_FILES = {"eeg": ("eegfea.mat", "feas", None),
+                         "gsr": ("perifea.mat", "feas_gsr", 28),
+                         "ppg": ("perifea.mat", "feas_ppg", 27),
+                         "video": ("videoFea.mat", "lbps_all", 768)}
+
+
+class DmerSubjectFeaturesReader(_DmerReader):
+    """Per-subject feature files as the DMER authors' own code reads them:
+    ``<root>/<n>/eegfea.mat`` (``feas``), ``perifea.mat`` (``feas_gsr`` N x 28, ``feas_ppg``
+    N x 27), ``videoFea.mat`` (``lbps_all`` N x d, ``vids`` the clip id of each row) and the
+    labels: ``dis_label`` in ``<n>/datas.mat`` and/or the PANAS CSVs (as the aligned reader).
+
+    Rows: row ``j`` of every file belongs to clip ``vids[j]`` (all files have len(vids) rows; a
+    ``vids`` in another file must agree); a clip's rows are its windows 0, 1, ... in file order;
+    rows of the rest (id 40) are dropped. Without PANAS files the trials are the clips of
+    ``vids`` in order of appearance. Names (``FeatureBlock.computed`` where the columns are a
+    helo computation, so models transfer between layouts):
+
+    * ``feas``: (N, 18 x B) channel-major with the band fastest (the features release's order),
+      or 3-D (N, B, 18) / (N, 18, B) (the channel axis is the one of length 18; the authors' code
+      feeds it to its model as a per-channel token matrix). The channels are DMER's 18 in
+      :data:`EEG_CHANNELS` order (the order of ``eeg_datas`` rows). B = 5: helo's five DE bands
+      (``eeg_P3_delta`` ...); B = 4: EmotionDict's bands (:data:`EMOTIONDICT_BANDS`, names
+      ``eeg_P3_theta`` ... ``eeg_P3_gamma`` with those edges); any other width: named by position
+      (``eeg__feas_0`` ...).
+    * ``feas_gsr`` 28 / ``feas_ppg`` 27: helo's Table-6 statistics (``gsr_median`` ...), as the
+      features release; another width is named by position (``gsr__feas_gsr_0`` ...).
+    * ``lbps_all``: 768 wide: helo's LBP-TOP (P = 8, ``video_xy_000`` ...); any other width (the
+      authors' copy holds 32: pooled CNN activations, not LBP-TOP) is named for what it is, the
+      file's variable and column: ``video__lbps_all_0`` ... ``video__lbps_all_31``.
+    """
+
+    layout = "dmer-subject-features"
+
+    def subjects(self) -> list[str]:
+        return [s for s in self._numeric_dirs(self.root)
+                if any((self.root / s / f).is_file() for f in ("eegfea.mat", "perifea.mat",
+                                                               "videoFea.mat"))]
+
+    def _vids(self, d: Path, col: _Collector) -> tuple[np.ndarray, Path]:
+        for fname in ("videoFea.mat", "eegfea.mat", "perifea.mat"):
+            p = d / fname
+            if p.is_file():
+                mat = _load_mat(p, ["vids"], col)
+                if "vids" in mat:
+                    v = np.asarray(mat["vids"], dtype=np.float64).ravel()
+                    if np.isnan(v).any() or (v != np.round(v)).any():
+                        raise col.fail("vids holds NaN or non-integer clip ids", p)
+                    return v.astype(np.int64), p
+        raise col.fail("no vids (the clip id of each feature row) in videoFea.mat, eegfea.mat "
+                       "or perifea.mat", d / "videoFea.mat")
+
+    def _read(self, sid: str, mods: list[str], col: _Collector, deep: bool) -> Subject:
+        d = self.root / sid
+        if not d.is_dir():
+            raise col.fail("participant folder is missing", d)
+        rep = d if _find(d, [f"{sid}_panas.csv"], "*_panas.csv") else d / sid
+        vids_cache: list = []
+
+        def vids():
+            if not vids_cache:
+                vids_cache.append(self._vids(d, col))
+            return vids_cache[0]
+
+        trials = _labelled_trials(rep if rep.is_dir() else d, sid, d / "datas.mat", col,
+                                  lambda: _clip_ids_in_order(vids()[0], "vids", vids()[1], col))
+        want = [m for m in self._modalities if m in mods or deep]
+        if not want:
+            return Subject(sid, trials, self.layout)
+        try:
+            ids, ids_path = vids()
+        except DataError as err:
+            col.add(err)
+            return Subject(sid, trials, self.layout)
+        _clip_ids_in_order(ids, "vids", ids_path, col)
+        _clips_without_report(ids, trials, "vids", ids_path, col)
+        blocks: dict[str, tuple[np.ndarray, dict | None, list[str]]] = {}
+        for m in want:
+            fname, var, width = SUBJECT_FEATURE_FILES[m]
+            path = d / fname
+            try:
+                mat = _load_mat(path, [var, "vids"], col)
+                if var not in mat:
+                    raise col.fail(f"variable {var} is missing", path)
+                if "vids" in mat and path != ids_path:
+                    other = np.asarray(mat["vids"], dtype=np.float64).ravel()
+                    if other.size != ids.size or (other != ids).any():
+                        raise col.fail(f"vids differs from the one in {ids_path}", path)
+                blocks[m] = self._block(m, np.asarray(mat[var], dtype=np.float64), var, width,
+                                        ids.size, path, col)
+            except DataError as err:
+                col.add(err)
+        for t, clip, rows in _clip_positions(trials, ids, "no feature rows for clip {clip} in "
+                                             "vids", ids_path, col):
+            if rows[-1] - rows[0] + 1 != rows.size:
+                col.warn(f"rows of clip {clip} are not contiguous in vids", ids_path)
+            for m, (X, computed, names) in blocks.items():
+                block = X[rows]
+                _nan_warning(block, f"{m} features", clip, d / SUBJECT_FEATURE_FILES[m][0], col)
+                if m in mods:
+                    t.features[m] = FeatureBlock(block.copy(), list(names), computed=computed)
+        return Subject(sid, trials, self.layout)
+
+    @staticmethod
+    def _block(m: str, X: np.ndarray, var: str, width: int | None, n_rows: int, path: Path,
+               col: _Collector):
+        """(rows x features, computed params or None, names when not computed)."""
+        if m == "eeg" and X.ndim == 3:
+            if X.shape[0] != n_rows:
+                raise col.fail(f"{var} has shape {X.shape}: {X.shape[0]} rows but vids has "
+                               f"{n_rows}", path)
+            if X.shape[2] == len(EEG_CHANNELS):
+                X = X.transpose(0, 2, 1)  # (N, B, 18) -> (N, 18, B)
+            elif X.shape[1] != len(EEG_CHANNELS):
+                raise col.fail(f"{var} has shape {X.shape}: no axis of the 18 channels", path)
+            X = X.reshape(n_rows, -1)  # channel-major, band fastest
+        if X.ndim != 2:
+            raise col.fail(f"{var} has shape {X.shape}, expected (N, features)", path)
+        if X.shape[0] != n_rows and X.shape[1] == n_rows:
+            X = X.T
+        if X.shape[0] != n_rows:
+            raise col.fail(f"{var} has {X.shape[0]} rows but vids has {n_rows}", path)
+        k = X.shape[1]
+        positional = [f"{var}_{j}" for j in range(k)]
+        if m == "eeg":
+            n_ch = len(EEG_CHANNELS)
+            if k == 5 * n_ch:
+                return X, {"channels": list(EEG_CHANNELS), "bands": "paper"}, []
+            if k == 4 * n_ch:
+                return X, {"channels": list(EEG_CHANNELS),
+                           "bands": {b: list(e) for b, e in EMOTIONDICT_BANDS.items()}}, []
+            col.warn(f"{var} has {k} columns, not 18 channels x 4 or 5 bands; named by "
+                     f"position ({m}__{var}_0 ...)", path)
+            return X, None, positional
+        if k == width:
+            return X, ({"points": 8} if m == "video" else {}), []
+        what = ("not helo's LBP-TOP (768 = 3 x 256 bins)" if m == "video"
+                else f"not helo's {width} {m.upper()} statistics")
+        col.warn(f"{var} has {k} columns, {what}: stored as {m}__{var}_0 .. "
+                 f"{m}__{var}_{k - 1}", path)
+        return X, None, positional
+
+
 def _read_reports_flat(root: Path, sid: str, col: _Collector):
     """Self-reports named ``<n>_panas.csv``, ``<n>_Arousal_Valence.csv``, ``<n>_emotions.csv``
     directly under the features root (fallback when there is no ``<root>/<n>/`` folder)."""
@@ -899,5 +1168,7 @@ def _read_reports_flat(root: Path, sid: str, col: _Collector):
     return trials, by_clip
 
 
-__all__ = ["DmerRawReader", "DmerAlignedReader", "DmerFeaturesReader", "EEG_CHANNELS",
+__all__ = ["DmerRawReader", "DmerAlignedReader", "DmerFeaturesReader",
+           "DmerSubjectFeaturesReader", "EEG_CHANNELS", "EMOTIONDICT_BANDS",
+           "SUBJECT_FEATURE_FILES",
            "FEATURE_BLOCKS", "N_SIGNAL_FEATURES", "clip_category", "packet_times"]

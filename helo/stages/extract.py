@@ -14,8 +14,8 @@ grid; ``window_s`` the modality's window; EEG ``bands``/``method``/``resample``;
 ``per_trial``/``lbp_ties``; ECG
 ``context_s``; EDA ``work_fs``. The pseudo-modality ``labels`` takes none.
 
-Precomputed layouts (``Trial.features`` filled, e.g. dmer-features, generic) are stored as
-given: row ``w`` of a block is window ``w`` of the grid (``t_end = L + w * step``), columns named
+Precomputed layouts (``Trial.features`` filled: dmer-features, dmer-subject-features, generic)
+are stored as given: row ``w`` of a block is window ``w`` of the grid (``t_end = L + w * step``), columns named
 by :func:`helo.features.block_names` -- helo's own names for what helo computes (so the DMER
 features release and features extracted from DMER recordings get the same columns), the
 source's ``<modality>__<feature>`` for anything else.

@@ -1,9 +1,9 @@
-"""Seeded synthetic datasets written in the real on-disk layouts (DMER raw/aligned/features,
-WESAD), so the readers' real code paths are what reads them.
+"""Seeded synthetic datasets written in the real on-disk layouts (DMER raw/aligned/features/
+subject-features, WESAD, BIDS), so the readers' real code paths are what reads them.
 
 ``generate(layout, out, seed=0, preset="default")`` dispatches to
-:func:`helo.synth.dmer.generate_dmer` or
-:func:`helo.synth.wesad.generate_wesad` and returns the ground truth (also
+:func:`helo.synth.dmer.generate_dmer`, :func:`helo.synth.wesad.generate_wesad` or
+:func:`helo.synth.bids.generate_bids` and returns the ground truth (also
 written as ``out/_ground_truth.json``).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 def generate(layout: str, out: str | Path, *, seed: int = 0, preset: str = "default",
              progress: bool = True, **overrides) -> dict:
-    if layout in ("dmer-raw", "dmer-aligned", "dmer-features"):
+    if layout in ("dmer-raw", "dmer-aligned", "dmer-features", "dmer-subject-features"):
         from helo.synth.dmer import generate_dmer
         return generate_dmer(Path(out), layout=layout.split("-", 1)[1], seed=seed,
                              preset=preset, progress=progress, **overrides)
@@ -21,8 +21,11 @@ def generate(layout: str, out: str | Path, *, seed: int = 0, preset: str = "defa
         from helo.synth.wesad import generate_wesad
         return generate_wesad(Path(out), seed=seed, preset=preset, progress=progress,
                               **overrides)
-    raise ValueError(f"the synthetic generator writes dmer-raw, dmer-aligned, dmer-features or "
-                     f"wesad, not {layout!r}")
+    if layout == "bids":
+        from helo.synth.bids import generate_bids
+        return generate_bids(Path(out), seed=seed, preset=preset, progress=progress, **overrides)
+    raise ValueError(f"the synthetic generator writes dmer-raw, dmer-aligned, dmer-features, "
+                     f"dmer-subject-features, wesad or bids, not {layout!r}")
 
 
 def manifest(folder: str | Path) -> dict[str, dict]:

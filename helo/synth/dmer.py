@@ -51,6 +51,12 @@ Layout choices where the real release description is silent
 * features: ``<root>/<n>.mat`` (``feas`` N x 913, ``vids`` N x 1) and the self-report CSVs in
   ``<root>/<n>/``; ``T - 4`` rows per trial of ``T`` seconds; values carry the emotion but are not
   the output of the real feature code.
+* subject-features (the files the dataset authors' code reads): ``<n>/eegfea.mat`` (``feas``
+  N x 5 x 18, bands x channels), ``<n>/perifea.mat`` (``feas_gsr`` N x 28, ``feas_ppg`` N x 27),
+  ``<n>/videoFea.mat`` (``lbps_all`` N x ``video_dim``, ``vids`` 1 x N) and ``<n>/datas.mat``
+  with ``dis_label`` (32 x 10); the same values as the features layout (``video_dim`` 768).
+* variants (``generate_dmer`` arguments): aligned matrices without the time row (clip id last)
+  and labels as ``dis_label`` in ``datas.mat`` instead of, or besides, the PANAS CSVs.
 """
 from __future__ import annotations
 
@@ -71,7 +77,7 @@ EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T
 BANDS = ["delta", "theta", "alpha", "beta", "gamma"]
 MISSING_IDS = (3, 4, 13, 16, 17, 27, 31)
 RELEASED_IDS = [i for i in range(1, 81) if i not in MISSING_IDS]
-LAYOUTS = ("raw", "aligned", "features")
+LAYOUTS = ("raw", "aligned", "features", "subject-features")
 
 # blocks of the real protocol: positive, negative, mixed A, mixed B (8 clips each)
 _BLOCKS = [list(range(0, 8)), list(range(8, 16)), list(range(16, 24)), list(range(24, 32))]
@@ -643,10 +649,21 @@ def _subject_raw(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: 
                 epoch_ms=plan.epoch_ms)
 
 
-def _subject_aligned(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: dict | None) -> dict:
+def _dis_label(plan: _Plan) -> np.ndarray:
+    """(32, 10) ``dis_label``: row k = clip k's PANAS scores / their sum (uniform for clips the
+    subject did not see, which the real release does not have: every subject saw all 32)."""
+    d = np.full((32, 10), 0.1)
+    for tr in plan.trials:
+        s = np.asarray(tr["panas"], dtype=np.float64)
+        d[tr["clip"]] = s / s.sum()
+    return d
+
+
+def _subject_aligned(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: dict | None,
+                     aligned_rows: str = "id+time", labels: str = "panas") -> dict:
     sid = plan.sid
     d = out / str(sid)
-    files = _write_reports(d, sid, plan.trials)
+    files = _write_reports(d, sid, plan.trials) if labels in ("panas", "both") else {}
     streams = {"eeg": (_eeg_session(cfg, seed, plan), plan.eeg_start_ms, cfg.fs_eeg),
                "gsr": (_gsr_session(cfg, seed, plan)[:, None], plan.wrist_start_ms, cfg.fs_gsr),
                "ppg": (_ppg_session(cfg, seed, plan)[:, None], plan.wrist_start_ms, cfg.fs_ppg)}
@@ -663,7 +680,8 @@ def _subject_aligned(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, ke
             ids = np.full(secs * fs, float(clip))
             tm = np.full(secs * fs, -1.0)
             tm[::fs] = np.arange(secs)
-            cols.append(np.vstack([seg.T, ids, tm]))
+            cols.append(np.vstack([seg.T, ids, tm] if aligned_rows == "id+time" else
+                                  [seg.T, ids]))
             if clip != 40:
                 spans.setdefault(str(clip), {})[m] = [pos, pos + secs * fs]
                 if keep is not None:
@@ -671,6 +689,8 @@ def _subject_aligned(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, ke
             pos += secs * fs
         mat[f"{m}_datas"] = np.concatenate(cols, axis=1)
         mat[f"fs_{m}"] = float(fs)
+    if labels in ("dis_label", "both"):
+        mat["dis_label"] = _dis_label(plan)
     _savemat(d / "datas.mat", mat)
     files["mat"] = str(d / "datas.mat")
     rend = _FaceRenderer(cfg, seed, plan) if cfg.video else None
@@ -694,16 +714,14 @@ def _feature_projections(seed: int) -> dict:
     return {m: r.normal(0, 1, size=(3, FEATURE_DIMS[m])) for m in ("gsr", "ppg", "video")}
 
 
-def _subject_features(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: dict | None) -> dict:
+def _feature_rows(seed: int, plan: _Plan):
+    """``(trial, feas (T - 4, 913))`` per trial: EEG DE 90 | GSR 28 | PPG 27 | LBP-TOP 768."""
     sid = plan.sid
-    files = _write_reports(out / str(sid), sid, plan.trials)
     r = _rng(seed, sid, 60)
     par = _eeg_subject_params(seed, sid)
     proj = _feature_projections(seed)
     offs = {m: r.normal(0, 0.6, FEATURE_DIMS[m]) for m in proj}
     sgain = {m: r.uniform(0.6, 1.4) for m in proj}
-    rows, vids, trials = [], [], []
-    pos = 0
     for tr in plan.trials:
         n = tr["seconds"] - 4
         af = tr["affect"]
@@ -718,7 +736,16 @@ def _subject_features(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, k
                 v = np.exp(0.5 * v).reshape(n, 3, 256)
                 v = (v / v.sum(axis=2, keepdims=True)).reshape(n, 768)
             blocks.append(v)
-        feas = np.concatenate(blocks, axis=1)
+        yield tr, np.concatenate(blocks, axis=1)
+
+
+def _subject_features(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: dict | None) -> dict:
+    sid = plan.sid
+    files = _write_reports(out / str(sid), sid, plan.trials)
+    rows, vids, trials = [], [], []
+    pos = 0
+    for tr, feas in _feature_rows(seed, plan):
+        n = feas.shape[0]
         rows.append(feas)
         vids.append(np.full(n, tr["clip"]))
         trials.append(dict(tr, spans={"rows": [pos, pos + n]}))
@@ -731,11 +758,57 @@ def _subject_features(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, k
     return dict(trials=trials, files=files)
 
 
+def _subject_subject_features(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan,
+                              keep: dict | None, labels: str = "dis_label",
+                              video_dim: int = 768) -> dict:
+    """The authors' per-subject feature files: ``<n>/eegfea.mat`` (``feas`` (N, 5, 18): bands x
+    channels), ``<n>/perifea.mat`` (``feas_gsr``, ``feas_ppg``), ``<n>/videoFea.mat``
+    (``lbps_all`` (N, video_dim), ``vids`` (1, N)) and the labels (``<n>/datas.mat`` holding
+    ``dis_label`` only, and/or the PANAS CSVs)."""
+    sid = plan.sid
+    d = out / str(sid)
+    files = _write_reports(d, sid, plan.trials) if labels in ("panas", "both") else {}
+    rv = _rng(seed, sid, 61)
+    proj = _rng(seed, 999_003).normal(0, 1, size=(3, video_dim))
+    parts: dict[str, list] = {"eeg": [], "gsr": [], "ppg": [], "video": []}
+    vids, trials = [], []
+    pos = 0
+    for tr, feas in _feature_rows(seed, plan):
+        n = feas.shape[0]
+        af = tr["affect"]
+        blocks = {"eeg": feas[:, :90], "gsr": feas[:, 90:118], "ppg": feas[:, 118:145],
+                  "video": feas[:, 145:]}
+        if video_dim != 768:  # another descriptor (the authors' copy: 32 pooled CNN values)
+            state = np.array([af["pos"], af["neg"], af["arousal"]])
+            blocks["video"] = state @ proj + rv.normal(0, 0.35, size=(n, video_dim))
+        for m, v in blocks.items():
+            parts[m].append(v)
+        vids.append(np.full(n, tr["clip"]))
+        trials.append(dict(tr, spans={"rows": [pos, pos + n]}))
+        if keep is not None:
+            keep[tr["trial_id"]] = {m: v.copy() for m, v in blocks.items()}
+        pos += n
+    eeg = np.concatenate(parts["eeg"])
+    _savemat(d / "eegfea.mat", {"feas": eeg.reshape(-1, 18, 5).transpose(0, 2, 1)})
+    _savemat(d / "perifea.mat", {"feas_gsr": np.concatenate(parts["gsr"]),
+                                 "feas_ppg": np.concatenate(parts["ppg"])})
+    _savemat(d / "videoFea.mat", {"lbps_all": np.concatenate(parts["video"]),
+                                  "vids": np.concatenate(vids)[None, :].astype(float)})
+    files.update(eeg=str(d / "eegfea.mat"), peri=str(d / "perifea.mat"),
+                 video=str(d / "videoFea.mat"))
+    if labels in ("dis_label", "both"):
+        _savemat(d / "datas.mat", {"dis_label": _dis_label(plan)})
+        files["mat"] = str(d / "datas.mat")
+    return dict(trials=trials, files=files)
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
 def generate_dmer(out: str | Path, *, layout: str = "raw", seed: int = 0, preset: str = "default",
-                  progress: bool = True, return_signals: bool = False, **overrides) -> dict:
+                  progress: bool = True, return_signals: bool = False,
+                  aligned_rows: str = "id+time", labels: str | None = None,
+                  video_dim: int = 768, **overrides) -> dict:
     """Write a synthetic DMER dataset in ``layout`` (``raw``, ``aligned`` or ``features``) under
     ``out`` and return its ground truth (also written to ``out/_ground_truth.json``).
 
@@ -744,18 +817,43 @@ def generate_dmer(out: str | Path, *, layout: str = "raw", seed: int = 0, preset
     ``trigger`` ("channel"/"annotations"), ``video``, ...). ``return_signals=True`` adds, in the
     returned dict only (file paths in the truth are relative to ``out``), ``"_signals"``: subject -> trial id -> modality -> array of the values
     written for that trial (raw/aligned: ``eeg`` (n, 18) uV, ``gsr``/``ppg`` (n, 1);
-    features: ``feas`` (rows, 913)), for tests.
+    features: ``feas`` (rows, 913); subject-features: ``eeg`` (rows, 90) channel-major, ``gsr``,
+    ``ppg``, ``video``), for tests.
+
+    Variants of the files as the dataset's authors use them: ``aligned_rows`` ("id+time": signal
+    rows + clip-id row + time row, the release; "id": the clip id as the last row),
+    ``labels`` ("panas": the self-report CSVs; "dis_label": ``dis_label`` (32 x 10) in
+    ``datas.mat`` only; "both"; default "panas", and "dis_label" for subject-features) and, for
+    ``layout="subject-features"`` (``eegfea.mat``/``perifea.mat``/``videoFea.mat``),
+    ``video_dim`` (768: LBP-TOP-shaped histograms; another width: a different descriptor).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown DMER layout {layout!r}; choose one of {LAYOUTS}")
+    if aligned_rows not in ("id+time", "id"):
+        raise ValueError(f"aligned_rows is 'id+time' or 'id', not {aligned_rows!r}")
+    labels = labels or ("dis_label" if layout == "subject-features" else "panas")
+    if labels not in ("panas", "dis_label", "both"):
+        raise ValueError(f"labels is 'panas', 'dis_label' or 'both', not {labels!r}")
     cfg = make_config(preset, **overrides)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clip_int = _clip_intensities(seed)
-    writer = {"raw": _subject_raw, "aligned": _subject_aligned, "features": _subject_features}[layout]
+    from functools import partial
+    writer = {"raw": _subject_raw,
+              "aligned": partial(_subject_aligned, aligned_rows=aligned_rows, labels=labels),
+              "features": _subject_features,
+              "subject-features": partial(_subject_subject_features, labels=labels,
+                                          video_dim=video_dim)}[layout]
     truth: dict[str, Any] = {"dataset": "dmer", "layout": f"dmer-{layout}", "seed": seed,
                              "preset": preset, "config": asdict(cfg), "panas_items": DMER_PANAS,
                              "eeg_channels": EEG_CHANNELS, "subjects": {}}
+    variant = {k: v for k, v, default in (
+        ("aligned_rows", aligned_rows, "id+time"), ("labels", labels, "panas"),
+        ("video_dim", video_dim, 768)) if v != default and (
+            layout in ("aligned", "subject-features") if k != "video_dim"
+            else layout == "subject-features")}
+    if variant:  # only when not the default, so the default datasets keep their bytes
+        truth["variant"] = variant
     signals: dict[str, dict] = {}
     t_start = time.perf_counter()
     for k, sid in enumerate(cfg.subject_ids):

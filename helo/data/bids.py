@@ -1,0 +1,545 @@
+"""The ``bids`` layout: anyone's own raw recordings as a BIDS dataset (EEG-BIDS, physio, beh).
+
+BIDS (Brain Imaging Data Structure) is how EEG researchers already share recordings; ``mne-bids``
+reads it. What this reader takes, per subject ``sub-<label>/`` (optionally inside
+``ses-<label>/``), for every *recording* (a task/acq/run: the part of a file name before its
+suffix, e.g. ``sub-01_task-emotion_run-1``):
+
+EEG (optional)
+    ``eeg/<recording>_eeg.<ext>`` in any format MNE reads through ``mne_bids.read_raw_bids``
+    (EDF, BDF, BrainVision ``.vhdr``, EEGLAB ``.set``, FIF), with ``_channels.tsv`` giving channel
+    types. Channels of type EEG form the ``eeg`` signal, in microvolts, their names normalised by
+    :func:`helo.data.channels.normalise_channel` (case, trailing dots as in EEGMMIDB's ``Fp1.``,
+    ``EEG ``/``-REF`` decorations, and the 10-20 aliases T3 -> T7, T4 -> T8, T5 -> P7, T6 -> P8);
+    any channel set is accepted. Other channels of the file become physiological signals:
+    type ECG -> ``ecg``, EMG -> ``emg``, GSR -> ``gsr``, RESP -> ``resp``, TEMP -> ``temp``, and
+    MISC/BIO channels whose name is one of the physio column names below; their values are in
+    the units the file declares (MNE's SI scaling undone). STIM/EOG/other channels are ignored.
+Physiological recordings (optional)
+    ``<datatype>/<recording>[_recording-<label>]_physio.tsv.gz`` + ``.json`` (BIDS
+    "physiological recordings": a header-less, tab-separated, gzip table; the JSON's
+    ``SamplingFrequency`` (Hz), ``StartTime`` (s of the first row relative to the first sample of
+    the recording's EEG file, or to time 0 of its events when there is no EEG) and ``Columns``
+    (one name per column) are required). A column becomes a modality by its name
+    (case-insensitive): ``cardiac``/``ppg``/``bvp``/``pulse`` -> ``ppg``, ``gsr`` -> ``gsr``,
+    ``eda`` -> ``eda``, ``ecg`` -> ``ecg``, ``emg`` -> ``emg``, ``respiratory``/``resp`` -> ``resp``,
+    ``temp``/``temperature`` -> ``temp``, ``acc``/``acc_x``... -> ``acc`` (several columns of one
+    modality are its channels); ``trigger`` columns and unknown names are skipped with a warning.
+    Several physio files of one recording (one per rate, told apart by ``_recording-<label>``)
+    may coexist; one modality in two places (two files, or a file and the EEG file) is an error
+    naming both.
+Events (required)
+    ``<recording>_events.tsv`` next to the EEG (or physio) file, with ``onset`` and ``duration``
+    (s, relative to the EEG file's first sample). **Trials**: the *trial id* of a row is its
+    ``trial`` column when the file has one (a BIDS extra column: describe it in
+    ``_events.json``), else its ``trial_type``; a row is a trial when its id has a row in the
+    subject's self-report table (below) and its duration is positive. Rows whose id has no
+    self-report (rest, practice, fixation markers) are skipped with a warning; a trial id that
+    appears twice in a subject (across runs too) or a self-report without an event is an error.
+    ``Trial.category`` is the row's ``trial_type`` (when the id came from ``trial``), ``order``
+    the trial's position in time (recordings in file-name order: session, task, run).
+Self-reports (required): ``beh/<sub>[_ses]_task-<task>[_run-<r>]_beh.tsv``
+    The BIDS ``beh`` datatype is where behavioural responses recorded outside the neural
+    recording live; one row per trial, every beh table of the subject read (a trial may be in one
+    table only). Columns: ``trial`` (required; matches the events' trial ids), then either
+    PANAS item columns named by the item (``Inspired`` ... ``Distressed``, any of DMER's or
+    WESAD's PANAS items, case-insensitive; scores 1-5; ``n/a`` allowed) or label columns
+    ``label__<item>`` (a label distribution per row, non-negative and summing to 1, or scores,
+    which are normalised; the generic layout's convention). Any other numeric column (arousal,
+    valence...) goes to ``Trial.extra`` under its lower-case name. PANAS and ``label__`` columns
+    together are an error.
+Face video (optional), BEP047 (audio/video recordings of behaving subjects, in review)
+    ``beh/<recording>[_recording-<label>]_video.<mp4|mkv|avi|mov>`` + optional ``.json`` with
+    ``StartTime`` (s of frame 0 on the recording's EEG clock; default 0) and ``FrameRate`` (else
+    the file's). A trial's frames are those from the first frame at or after its onset,
+    ``round(duration * fps)`` of them.
+
+Cutting a trial out of a stream of rate ``fs`` whose first sample lies at ``start`` s: samples
+from ``ceil((onset - start) * fs)`` (the first at or after the onset, 1e-6 sample tolerance),
+``round(duration * fs)`` of them; a trial that runs outside the stream is an error naming the
+file.
+
+Subject ids are the ``sub-<label>`` labels: letters, digits, ``-`` and ``_`` only (they become
+file names in the feature store); anything else is an error naming the folder.
+Which tasks are read: every task, or only ``task`` (a reader option).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings as _warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from helo.data.base import DataError, Problem, Signal, Subject, Trial, VideoRef
+from helo.data.channels import normalise_channels
+from helo.data.labels import DMER_PANAS, WESAD_PANAS, WESAD_PANAS_TSST
+
+__all__ = ["BidsReader", "PHYSIO_COLUMNS", "safe_label"]
+
+_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
+EEG_EXTS = (".edf", ".bdf", ".vhdr", ".set", ".fif")
+VIDEO_EXTS = (".mp4", ".mkv", ".avi", ".mov")
+#: physio column / channel name (lower case) -> modality
+PHYSIO_COLUMNS = {"cardiac": "ppg", "ppg": "ppg", "bvp": "ppg", "pulse": "ppg", "gsr": "gsr",
+                  "eda": "eda", "ecg": "ecg", "emg": "emg", "respiratory": "resp",
+                  "resp": "resp", "temp": "temp", "temperature": "temp", "acc": "acc"}
+#: MNE channel type -> modality (misc/bio go by name)
+_TYPE_MODALITY = {"ecg": "ecg", "emg": "emg", "gsr": "gsr", "resp": "resp", "temperature": "temp",
+                  "temp": "temp", "ppg": "ppg"}  # MNE's names and BIDS channels.tsv's
+_PANAS = {it.lower(): it for it in [*DMER_PANAS, *WESAD_PANAS, *WESAD_PANAS_TSST]}
+_UNIT_SCALE = {"uv": 1e6, "µv": 1e6, "mv": 1e3, "nv": 1e9, "us": 1e6, "µs": 1e6, "ms": 1e3}
+_SUM_TOL = 1e-4
+
+
+def safe_label(label: str, path) -> str:
+    """``label`` if it is letters, digits, ``-`` and ``_`` only; DataError naming ``path``."""
+    if not _SAFE.match(label or ""):
+        raise DataError(f"BIDS label {label!r} is not safe: only letters, digits, '-' and '_' "
+                        "are allowed", path=path)
+    return label
+
+
+def _physio_modality(name: str) -> tuple[str | None, str]:
+    """(modality or None, channel name) of a physio column / channel name."""
+    low = str(name).strip().lower()
+    if low in PHYSIO_COLUMNS:
+        return PHYSIO_COLUMNS[low], low
+    head, _, rest = low.partition("_")
+    if rest and head in PHYSIO_COLUMNS:
+        return PHYSIO_COLUMNS[head], low
+    return None, low
+
+
+def _start(onset: float, start: float, fs: float) -> int:
+    return int(math.ceil((onset - start) * fs - 1e-6))
+
+
+class _Problems:
+    def __init__(self, sid: str):
+        self.sid = sid
+        self.items: list[Problem] = []
+
+    def warn(self, msg: str, path=None) -> None:
+        self.items.append(Problem(self.sid, None if path is None else str(path), msg, "warning"))
+
+    def fail(self, msg: str, path=None) -> DataError:
+        return DataError(msg, path=path, subject=self.sid)
+
+
+class BidsReader:
+    """Reader for the ``bids`` layout (see the module docstring)."""
+
+    layout = "bids"
+
+    def __init__(self, root: str | Path, *, task: str | None = None):
+        self.root = Path(root)
+        self.task = task
+
+    def __repr__(self) -> str:
+        return f"BidsReader({str(self.root)!r})"
+
+    # ------------------------------------------------------------------ discovery
+
+    def subjects(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        out = []
+        for p in sorted(self.root.glob("sub-*")):
+            if p.is_dir():
+                out.append(safe_label(p.name[4:], p))
+        return sorted(out, key=lambda s: [int(t) if t.isdigit() else t
+                                          for t in re.split(r"(\d+)", s)])
+
+    def _subject_dir(self, sid: str) -> Path:
+        safe_label(sid, self.root / f"sub-{sid}")
+        d = self.root / f"sub-{sid}"
+        if not d.is_dir():
+            raise DataError("subject folder is missing", path=d, subject=sid)
+        return d
+
+    def _files(self, d: Path, sid: str) -> list[Path]:
+        out = []
+        for p in sorted(d.rglob(f"sub-{sid}_*")):
+            if not p.is_file() or p.name.startswith(".tmp-"):
+                continue
+            ents = dict(kv.split("-", 1) for kv in p.name.split("_")[:-1] if "-" in kv)
+            for v in ents.values():
+                safe_label(v, p)
+            if ents.get("sub") != sid:
+                raise DataError(f"file name says sub-{ents.get('sub')}, its folder sub-{sid}",
+                                path=p, subject=sid)
+            if self.task is not None and "task" in ents and ents["task"] != self.task:
+                continue
+            out.append(p)
+        return out
+
+    @staticmethod
+    def _recording(p: Path) -> str:
+        """The recording key of a file: its name before the suffix, without ``recording-``."""
+        parts = p.name.split("_")[:-1]
+        return "_".join(x for x in parts if not x.startswith("recording-"))
+
+    def modalities(self) -> list[str]:
+        """Modalities found in the first subject (EEG, physio columns, extra channels, video)."""
+        sids = self.subjects()
+        if not sids:
+            return []
+        d = self._subject_dir(sids[0])
+        mods: list[str] = []
+        for p in self._files(d, sids[0]):
+            if p.name.endswith("_channels.tsv"):
+                import pandas as pd
+                df = pd.read_csv(p, sep="\t", dtype=str)
+                for nm, tp in zip(df.get("name", []), df.get("type", [])):
+                    tp = str(tp).lower()
+                    m = "eeg" if tp == "eeg" else _TYPE_MODALITY.get(tp) or (
+                        _physio_modality(nm)[0] if tp in ("misc", "bio") else None)
+                    if m and m not in mods:
+                        mods.append(m)
+            elif p.name.endswith("_physio.json"):
+                for c in json.loads(p.read_text()).get("Columns", []):
+                    m = _physio_modality(c)[0]
+                    if m and m not in mods:
+                        mods.append(m)
+            elif p.name.endswith(tuple(f"_video{e}" for e in VIDEO_EXTS)) and "video" not in mods:
+                mods.append("video")
+        return mods
+
+    # ------------------------------------------------------------------ reading
+
+    def read_subject(self, subject_id: str, modalities: Sequence[str] | None = None) -> Subject:
+        sid = str(subject_id)
+        col = _Problems(sid)
+        subj = self._read(sid, None if modalities is None else [m.lower() for m in modalities],
+                          col)
+        subj.warnings = [f"{p.path}: {p.message}" if p.path else p.message for p in col.items]
+        return subj
+
+    def check(self) -> list[Problem]:
+        if not self.root.is_dir():
+            return [Problem(None, str(self.root), "dataset root does not exist")]
+        try:
+            sids = self.subjects()
+        except DataError as e:
+            return [Problem.from_error(e)]
+        problems: list[Problem] = []
+        if not sids:
+            problems.append(Problem(None, str(self.root), "no sub-<label> folders found"))
+        for sid in sids:
+            col = _Problems(sid)
+            try:
+                self._read(sid, None, col)
+            except DataError as e:
+                col.items.append(Problem(e.subject or sid, e.path, e.problem, "error"))
+            except Exception as e:  # one subject never stops the others
+                col.items.append(Problem(sid, None, f"unexpected {type(e).__name__}: {e}"))
+            problems.extend(col.items)
+        return problems
+
+    def _read(self, sid: str, mods: list[str] | None, col: _Problems) -> Subject:
+        d = self._subject_dir(sid)
+        files = self._files(d, sid)
+        reports = self._reports([p for p in files if p.name.endswith("_beh.tsv")], d, col)
+        recs: dict[str, dict[str, list[Path]]] = {}
+        for p in files:
+            kind = next((k for k, sfx in (
+                ("eeg", tuple(f"_eeg{e}" for e in EEG_EXTS)), ("events", ("_events.tsv",)),
+                ("physio", ("_physio.tsv.gz",)), ("video", tuple(f"_video{e}" for e in VIDEO_EXTS)))
+                if p.name.endswith(sfx)), None)
+            if kind is not None:
+                recs.setdefault(self._recording(p), {}).setdefault(kind, []).append(p)
+        if not any("events" in r for r in recs.values()):
+            raise col.fail("no _events.tsv: the events define the trials", d)
+        trials: list[Trial] = []
+        seen: dict[str, Path] = {}
+        for key in sorted(recs):
+            r = recs[key]
+            if "events" not in r:
+                if "eeg" in r or "physio" in r:
+                    col.warn("recording has no _events.tsv; skipped", (r.get("eeg") or
+                                                                        r["physio"])[0])
+                continue
+            if len(r.get("eeg", [])) > 1:
+                raise col.fail(f"recording {key} has {len(r['eeg'])} EEG files "
+                               f"({[p.name for p in r['eeg']]}); keep one", r["eeg"][0].parent)
+            ev_path = r["events"][0]
+            rows = self._events(ev_path, reports, col)
+            for tid, *_ in rows:
+                if tid in seen:
+                    raise col.fail(f"trial {tid!r} appears in {seen[tid].name} and "
+                                   f"{ev_path.name}: trial ids must be unique per subject",
+                                   ev_path)
+                seen[tid] = ev_path
+            rec_trials = [self._trial(tid, tt, reports[tid]) for tid, _, _, tt in rows]
+            if mods is None or mods:
+                self._signals(r, rows, rec_trials, mods, col)
+            trials.extend(rec_trials)
+        missing = sorted(set(reports) - set(seen))
+        if missing:
+            raise col.fail(f"self-reports for trials {missing} have no event (no row whose "
+                           f"trial id matches in any _events.tsv)", next(iter(
+                               reports.values()))["_path"] if reports else d)
+        if not trials:
+            raise col.fail("no trials: no event has a self-report", d)
+        for k, t in enumerate(trials):
+            t.order = k
+        return Subject(sid, trials, self.layout)
+
+    # ------------------------------------------------------------------ events and reports
+
+    @staticmethod
+    def _read_tsv(path: Path, col: _Problems, **kw):
+        import pandas as pd
+        try:
+            return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, **kw)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError,
+                UnicodeDecodeError) as e:
+            raise col.fail(f"cannot read table: {type(e).__name__}: {e}", path) from None
+
+    def _events(self, path: Path, reports: dict, col: _Problems) -> list[tuple]:
+        """Trial rows of an events file: ``(trial id, onset, duration, trial_type)``."""
+        df = self._read_tsv(path, col, dtype={"trial": str, "trial_type": str})
+        for c in ("onset", "duration"):
+            if c not in df.columns:
+                raise col.fail(f"column {c!r} is missing (columns: {list(df.columns)})", path)
+        id_col = "trial" if "trial" in df.columns else "trial_type"
+        if id_col not in df.columns:
+            raise col.fail("events need a trial or trial_type column to identify trials", path)
+        out, skipped = [], []
+        for i, row in df.iterrows():
+            tid = row[id_col]
+            if not isinstance(tid, str) or not tid.strip():
+                continue
+            tid = tid.strip()
+            try:
+                onset, dur = float(row["onset"]), float(row["duration"])
+            except (TypeError, ValueError):
+                raise col.fail(f"row {i + 2}: onset/duration not numeric", path) from None
+            if tid not in reports:
+                skipped.append(tid)
+                continue
+            if not (np.isfinite(onset) and np.isfinite(dur) and dur > 0):
+                raise col.fail(f"row {i + 2} (trial {tid!r}): onset {onset} / duration {dur} "
+                               "do not define a span", path)
+            tt = row.get("trial_type") if id_col == "trial" else None
+            out.append((tid, onset, dur, tt if isinstance(tt, str) else None))
+        if skipped:
+            col.warn(f"events without a self-report skipped: {sorted(set(skipped))}", path)
+        out.sort(key=lambda r: r[1])
+        return out
+
+    def _reports(self, paths: list[Path], d: Path, col: _Problems) -> dict[str, dict]:
+        """trial id -> {"panas", "items", "distribution", "kind", "extra", "_path"}."""
+        if not paths:
+            raise col.fail("no self-report table (beh/sub-<label>_task-<task>_beh.tsv)", d / "beh")
+        out: dict[str, dict] = {}
+        for path in paths:
+            df = self._read_tsv(path, col, dtype={"trial": str})
+            if "trial" not in df.columns:
+                raise col.fail(f"column 'trial' is missing (columns: {list(df.columns)})", path)
+            label_cols = [c for c in df.columns if c.startswith("label__")]
+            panas_cols = [c for c in df.columns if c.lower() in _PANAS]
+            if label_cols and panas_cols:
+                raise col.fail(f"both label__ columns {label_cols[:3]} and PANAS item columns "
+                               f"{panas_cols[:3]}: keep one kind of label", path)
+            if not label_cols and not panas_cols:
+                raise col.fail("no label columns: need PANAS item columns (Inspired, ...) or "
+                               "label__<item> columns", path)
+            cols = label_cols or panas_cols
+            items = [c[len("label__"):] for c in label_cols] or [_PANAS[c.lower()] for c in cols]
+            others = [c for c in df.columns if c not in cols and c != "trial"]
+            for i, row in df.iterrows():
+                tid = row["trial"]
+                if not isinstance(tid, str) or not tid.strip():
+                    raise col.fail(f"row {i + 2}: empty trial id", path)
+                tid = tid.strip()
+                if tid in out:
+                    raise col.fail(f"trial {tid!r} has two self-report rows ({out[tid]['_path']}"
+                                   f" and this file)", path)
+                try:
+                    vals = np.array([float(row[c]) for c in cols])
+                except (TypeError, ValueError):
+                    raise col.fail(f"row {i + 2} (trial {tid}): a label value is not a number",
+                                   path) from None
+                rep = {"panas": vals, "items": items, "extra": {}, "_path": path}
+                if label_cols:
+                    if np.isnan(vals).any() or (vals < 0).any() or vals.sum() <= 0:
+                        raise col.fail(f"row {i + 2} (trial {tid}): label values must be "
+                                       f"non-negative numbers, not all zero: {vals.tolist()}",
+                                       path)
+                    s = vals.sum()
+                    rep["kind"] = "distribution" if abs(s - 1) <= _SUM_TOL else "scores"
+                    if rep["kind"] == "scores":
+                        col.warn(f"trial {tid}: label__ values sum to {s:.6g}, not 1; "
+                                 "normalised as scores", path)
+                    rep["distribution"] = vals / s
+                else:
+                    rep["kind"] = "scores"
+                    ok = vals[~np.isnan(vals)]
+                    if ((ok < 1) | (ok > 5)).any():
+                        col.warn(f"trial {tid}: PANAS score outside 1..5", path)
+                for c in others:
+                    try:
+                        rep["extra"][c.lower()] = float(row[c])
+                    except (TypeError, ValueError):
+                        pass  # a text column (notes, condition names): not a self-report value
+                out[tid] = rep
+        return out
+
+    @staticmethod
+    def _trial(tid: str, trial_type: str | None, rep: dict) -> Trial:
+        extra = dict(rep["extra"])
+        if rep["kind"] == "distribution" or "distribution" in rep:
+            extra.update(distribution=rep["distribution"], label_kind=rep["kind"])
+        return Trial(trial_id=tid, category=trial_type, panas=np.asarray(rep["panas"], float),
+                     panas_items=list(rep["items"]), extra=extra)
+
+    # ------------------------------------------------------------------ signals
+
+    def _signals(self, r: dict, rows: list, trials: list[Trial], mods: list[str] | None,
+                 col: _Problems) -> None:
+        want = (lambda m: True) if mods is None else (lambda m: m in mods)
+        streams: dict[str, tuple] = {}  # modality -> (data (n, c), fs, start, names, path)
+        if r.get("eeg") and (mods is None or any(m != "video" for m in mods)):
+            self._eeg(r["eeg"][0], streams, want, col)
+        for p in r.get("physio", []):
+            self._physio(p, streams, want, col)
+        for m, (x, fs, start, names, path) in streams.items():
+            for t, (tid, onset, dur, _) in zip(trials, rows):
+                a = _start(onset, start, fs)
+                n = int(round(dur * fs))
+                if a < 0 or a + n > x.shape[0]:
+                    raise col.fail(f"trial {tid!r} ({onset:g} s + {dur:g} s) runs outside the "
+                                   f"{m} recording ({x.shape[0] / fs:g} s from {start:g} s)", path)
+                seg = x[a:a + n]
+                if np.isnan(seg).any():
+                    col.warn(f"{m} of trial {tid} has {int(np.isnan(seg).sum())} NaN value(s)",
+                             path)
+                t.signals[m] = Signal(seg, fs, list(names))
+        if want("video"):
+            videos = r.get("video", [])
+            if len(videos) > 1:
+                col.warn(f"{len(videos)} videos for one recording; the first "
+                         f"({videos[0].name}) is used", videos[0])
+            if videos:
+                self._video(videos[0], rows, trials, col)
+
+    @staticmethod
+    def _add(streams: dict, m: str, value: tuple, col: _Problems) -> None:
+        if m in streams:
+            raise col.fail(f"modality {m} is in {Path(streams[m][4]).name} and in "
+                           f"{Path(value[4]).name}; keep it in one place", value[4])
+        streams[m] = value
+
+    def _eeg(self, path: Path, streams: dict, want, col: _Problems) -> None:
+        from mne_bids import get_bids_path_from_fname, read_raw_bids
+        try:
+            with _warnings.catch_warnings():
+                _warnings.simplefilter("ignore")
+                bp = get_bids_path_from_fname(path, check=False)
+                bp.update(root=self.root)
+                raw = read_raw_bids(bp, verbose="error")
+        except Exception as e:  # MNE / mne-bids raise many kinds on bad input
+            raise col.fail(f"cannot read EEG: {type(e).__name__}: {e}", path) from None
+        fs = float(raw.info["sfreq"])
+        types = raw.get_channel_types()
+        orig = getattr(raw, "_orig_units", {}) or {}
+        eeg_idx = [i for i, t in enumerate(types) if t == "eeg"]
+        if eeg_idx and want("eeg"):
+            try:
+                names = normalise_channels([raw.ch_names[i] for i in eeg_idx])
+            except ValueError as e:
+                raise col.fail(str(e), path) from None
+            x = raw.get_data(picks=eeg_idx).T * 1e6
+            self._add(streams, "eeg", (x, fs, 0.0, names, path), col)
+        groups: dict[str, list[int]] = {}
+        for i, t in enumerate(types):
+            m = _TYPE_MODALITY.get(t) or (_physio_modality(raw.ch_names[i])[0]
+                                          if t in ("misc", "bio") else None)
+            if m is not None and m != "eeg":
+                groups.setdefault(m, []).append(i)
+        for m, idx in groups.items():
+            if not want(m):
+                continue
+            scale = np.array([_UNIT_SCALE.get(str(orig.get(raw.ch_names[i], "")).lower(), 1.0)
+                              for i in idx])
+            x = raw.get_data(picks=idx).T * scale
+            names = [raw.ch_names[i] for i in idx]
+            self._add(streams, m, (x, fs, 0.0, names, path), col)
+
+    def _physio(self, path: Path, streams: dict, want, col: _Problems) -> None:
+        js = path.with_name(path.name[:-len(".tsv.gz")] + ".json")
+        if not js.is_file():
+            raise col.fail("physio sidecar (.json with SamplingFrequency, StartTime, Columns) "
+                           "is missing", js)
+        try:
+            meta = json.loads(js.read_text())
+        except (OSError, ValueError) as e:
+            raise col.fail(f"cannot read physio sidecar: {e}", js) from None
+        miss = [k for k in ("SamplingFrequency", "StartTime", "Columns") if k not in meta]
+        if miss:
+            raise col.fail(f"physio sidecar lacks {miss}", js)
+        try:
+            fs, start = float(meta["SamplingFrequency"]), float(meta["StartTime"])
+        except (TypeError, ValueError):
+            raise col.fail("SamplingFrequency / StartTime are not numbers", js) from None
+        columns = [str(c) for c in meta["Columns"]]
+        if not fs > 0:
+            raise col.fail(f"SamplingFrequency {fs} is not positive", js)
+        by_mod: dict[str, list[int]] = {}
+        skipped = []
+        for j, c in enumerate(columns):
+            m, _ = _physio_modality(c)
+            if m is None or m == "eeg":
+                skipped.append(c)
+            else:
+                by_mod.setdefault(m, []).append(j)
+        if skipped:
+            col.warn(f"physio columns {skipped} are not a modality helo knows; skipped", js)
+        if not any(want(m) for m in by_mod):
+            return
+        df = self._read_tsv(path, col, header=None, compression="gzip")
+        if df.shape[1] != len(columns):
+            raise col.fail(f"{df.shape[1]} columns but the sidecar names {len(columns)}", path)
+        try:
+            x = df.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError):
+            raise col.fail("non-numeric values", path) from None
+        for m, idx in by_mod.items():
+            if want(m):
+                self._add(streams, m, (x[:, idx], fs, start, [columns[j] for j in idx], path),
+                          col)
+
+    def _video(self, path: Path, rows: list, trials: list[Trial], col: _Problems) -> None:
+        js = path.with_suffix(".json")
+        meta = {}
+        if js.is_file():
+            try:
+                meta = json.loads(js.read_text())
+            except (OSError, ValueError) as e:
+                raise col.fail(f"cannot read video sidecar: {e}", js) from None
+        import cv2
+        cap = cv2.VideoCapture(str(path))
+        try:
+            if not cap.isOpened():
+                col.warn("OpenCV cannot open the video; video=None", path)
+                return
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            fps = float(meta.get("FrameRate") or cap.get(cv2.CAP_PROP_FPS) or 0)
+        finally:
+            cap.release()
+        if not fps > 0:
+            raise col.fail("no frame rate (FrameRate in the sidecar or in the file)", path)
+        start = float(meta.get("StartTime", 0.0))
+        for t, (tid, onset, dur, _) in zip(trials, rows):
+            a = _start(onset, start, fps)
+            b = a + int(round(dur * fps))
+            if a < 0 or (n > 0 and b > n):
+                col.warn(f"trial {tid!r} needs frames {a}..{b} but the video has {n}; "
+                         "video=None", path)
+                continue
+            t.video = VideoRef(path, a, b, fps)

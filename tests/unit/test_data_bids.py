@@ -1,0 +1,177 @@
+"""The BIDS layout: the reader finds exactly what the synthetic BIDS writer put in, channel names
+are normalised one way for every reader, and bad input is named."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helo.data import DataError, open_reader
+from helo.data.channels import normalise_channel, normalise_channels
+from helo.synth import generate
+
+
+@pytest.fixture(scope="module")
+def bids_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bids") / "ds"
+    truth = generate("bids", out, seed=0, preset="tiny", progress=False, return_signals=True)
+    return out, truth
+
+
+@pytest.mark.parametrize("raw,norm", [
+    ("Fp1.", "Fp1"), ("Fc5.", "FC5"), ("Iz..", "Iz"), ("Fcz.", "FCz"), ("T10.", "T10"),
+    ("FP1", "Fp1"), ("fpz", "Fpz"), ("AFZ", "AFz"), ("cp5", "CP5"), ("POz", "POz"),
+    ("EEG Fp1-REF", "Fp1"), ("eeg_fz", "Fz"), ("P3-Pz", "P3"), ("O1 A2", "O1"),
+    ("T3", "T7"), ("T4", "T8"), ("t5", "P7"), ("T6.", "P8"), ("T7", "T7"), ("A1", "A1"),
+])
+def test_channel_normalisation(raw, norm):
+    assert normalise_channel(raw) == norm
+
+
+def test_channel_normalisation_without_aliases_and_collisions():
+    assert normalise_channel("T3", aliases=False) == "T3"
+    assert normalise_channels(["Fp1.", "Fp2.", "Cz.."]) == ["Fp1", "Fp2", "Cz"]
+    with pytest.raises(ValueError, match="'T3' and 'T7'"):
+        normalise_channels(["T3", "Cz", "T7"])
+
+
+def test_reader_returns_what_the_generator_wrote(bids_set):
+    out, truth = bids_set
+    reader = open_reader("bids", out)
+    assert reader.subjects() == ["01", "02", "05"]
+    assert set(reader.modalities()) == {"eeg", "gsr", "ppg", "video"}
+    written = truth["eeg_channels_written"]
+    assert "T3" in written
+    expected_names = [{"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}.get(c, c) for c in written]
+    for lab, st in truth["subjects"].items():
+        subj = reader.read_subject(lab)
+        assert [t.trial_id for t in subj.trials] == [t["trial_id"] for t in st["trials"]]
+        assert [t.order for t in subj.trials] == list(range(len(st["trials"])))
+        for t, tt in zip(subj.trials, st["trials"]):
+            sig = truth["_signals"][lab][t.trial_id]
+            assert t.category == tt["category"]
+            np.testing.assert_array_equal(t.panas, tt["panas"])
+            assert t.panas_items[0] == "Inspired" and len(t.panas_items) == 10
+            assert t.extra["arousal"] == tt["arousal"] and t.extra["disgust"] == tt["disgust"]
+            eeg = t.signals["eeg"]
+            assert eeg.fs == 300.0 and eeg.channels == expected_names
+            assert eeg.data.shape == (tt["seconds"] * 300, 18)
+            # EDF stores 16-bit integers over each channel's physical range: one step apart
+            x = truth["_signals"][lab]
+            full = np.concatenate([v["eeg"] for v in x.values()])
+            step = (full.max(axis=0) - full.min(axis=0)) / 65535
+            assert np.all(np.abs(eeg.data - sig["eeg"]) <= 2 * step + 1e-9)
+            # physio values come back bit for bit, cut at the documented sample
+            for m, fs in (("gsr", 4.0), ("ppg", 100.0)):
+                s = t.signals[m]
+                assert s.fs == fs
+                np.testing.assert_array_equal(s.data, sig[m])
+            assert [t.video.start_frame, t.video.stop_frame] == tt["spans"]["video"]
+            assert t.video.fps == 30.0
+        assert any("practice" in w and "rest" in w for w in subj.warnings)
+
+
+def test_labels_only_and_modality_subset(bids_set):
+    out, _ = bids_set
+    r = open_reader("bids", out)
+    s = r.read_subject("02", modalities=[])
+    assert all(not t.signals and t.video is None for t in s.trials)
+    s = r.read_subject("02", modalities=["gsr"])
+    assert all(set(t.signals) == {"gsr"} and t.video is None for t in s.trials)
+
+
+def _handmade(tmp_path):
+    """EEGMMIDB-like: 4 EEG channels named with dots at 160 Hz plus an ECG channel, one EDF."""
+    import mne
+    from mne_bids import BIDSPath, write_raw_bids
+    fs = 160.0
+    rng = np.random.default_rng(3)
+    names = ["Fc5.", "Fcz.", "T3..", "Iz..", "ECG"]
+    x = rng.normal(0, 20e-6, size=(5, int(30 * fs)))
+    x[4] = rng.normal(0, 1e-3, size=x.shape[1])
+    raw = mne.io.RawArray(x, mne.create_info(names, fs, ["eeg"] * 4 + ["ecg"]), verbose="error")
+    write_raw_bids(raw, BIDSPath(subject="s1", task="rest", datatype="eeg", root=tmp_path),
+                   format="EDF", allow_preload=True, verbose="error")
+    ev = tmp_path / "sub-s1" / "eeg" / "sub-s1_task-rest_events.tsv"
+    ev.write_text("onset\tduration\ttrial_type\n2.0\t5.0\tcalm\n10.5\t6.0\tangry\n20\tn/a\tboundary\n")
+    beh = tmp_path / "sub-s1" / "beh"
+    beh.mkdir()
+    (beh / "sub-s1_task-rest_beh.tsv").write_text(
+        "trial\tlabel__happy\tlabel__sad\tvalence\n calm\t0.75\t0.25\t6\nangry\t0.1\t0.9\t2\n")
+    return tmp_path, x, fs
+
+
+def test_distribution_labels_and_extra_eeg_channels(tmp_path):
+    """Physio as extra channels of the EEG file (ECG type), EEGMMIDB-style names, trial ids from
+    trial_type, label distributions in label__ columns."""
+    _, x, fs = _handmade(tmp_path)
+    s = open_reader("bids", tmp_path).read_subject("s1")
+    assert [t.trial_id for t in s.trials] == ["calm", "angry"]
+    t = s.trials[1]
+    assert t.signals["eeg"].channels == ["FC5", "FCz", "T7", "Iz"]
+    assert t.signals["eeg"].data.shape == (960, 4)
+    a = int(np.ceil(10.5 * fs - 1e-6))
+    step = (x[:4].max(axis=1) - x[:4].min(axis=1)) / 65535 * 1e6
+    assert np.all(np.abs(t.signals["eeg"].data - x[:4, a:a + 960].T * 1e6) <= 2 * step)
+    assert t.signals["ecg"].channels == ["ECG"]
+    np.testing.assert_allclose(t.signals["ecg"].data[:, 0], x[4, a:a + 960] * 1e6,
+                               atol=2 * (x[4].max() - x[4].min()) / 65535 * 1e6)
+    np.testing.assert_allclose(t.extra["distribution"], [0.1, 0.9])
+    assert t.extra["label_kind"] == "distribution" and t.extra["valence"] == 2.0
+    assert t.panas_items == ["happy", "sad"]
+
+
+def _copy(bids_set, tmp_path) -> Path:
+    dst = tmp_path / "ds"
+    shutil.copytree(bids_set[0], dst)
+    return dst
+
+
+def test_unsafe_subject_label_is_named(bids_set, tmp_path):
+    root = _copy(bids_set, tmp_path)
+    (root / "sub-a.b").mkdir()
+    with pytest.raises(DataError, match=r"sub-a\.b.*not safe"):
+        open_reader("bids", root).subjects()
+    problems = open_reader("bids", root).check()
+    assert any("not safe" in p.message for p in problems)
+
+
+def test_bad_input_names_file_and_subject(bids_set, tmp_path):
+    root = _copy(bids_set, tmp_path)
+    r = open_reader("bids", root)
+    js = root / "sub-01" / "eeg" / "sub-01_task-emotion_recording-gsr_physio.json"
+    meta = json.loads(js.read_text())
+    del meta["StartTime"]
+    js.write_text(json.dumps(meta))
+    with pytest.raises(DataError, match=r"subject 01.*recording-gsr_physio.json.*StartTime"):
+        r.read_subject("01", modalities=["gsr"])
+    beh = root / "sub-02" / "beh" / "sub-02_task-emotion_beh.tsv"
+    lines = beh.read_text().splitlines()
+    beh.write_text("\n".join(lines + [lines[1]]) + "\n")  # a trial twice
+    with pytest.raises(DataError, match=r"subject 02.*_beh.tsv.*two self-report rows"):
+        r.read_subject("02", modalities=[])
+    ev = root / "sub-05" / "eeg" / "sub-05_task-emotion_events.tsv"
+    first = ev.read_text().splitlines()
+    kept = [first[0]] + [ln for ln in first[1:] if ln.split("\t")[3] in ("rest", "practice")]
+    ev.write_text("\n".join(kept) + "\n")
+    with pytest.raises(DataError, match=r"subject 05.*have no event"):
+        r.read_subject("05", modalities=[])
+
+
+def test_eeg_features_take_any_channel_set(tmp_path):
+    """helo's EEG features on 4 EEGMMIDB channels at 160 Hz: named by the normalised channels;
+    for white noise the Gaussian DE of the beta band is 1/2 ln(2 pi e var * 2B / fs)."""
+    from helo.features import trial_features
+    _handmade(tmp_path)
+    t = open_reader("bids", tmp_path).read_subject("s1", ["eeg"]).trials[1]
+    X, names, notes = trial_features(t, "eeg", {"window_s": 1.0, "longest_window_s": 1.0})
+    assert names[:5] == ["eeg_FC5_delta", "eeg_FC5_theta", "eeg_FC5_alpha", "eeg_FC5_beta",
+                         "eeg_FC5_gamma"]
+    assert X.shape == (6, 20) and np.isfinite(X).all() and notes == [""] * 6
+    var = t.signals["eeg"].data.var(axis=0)
+    want = 0.5 * np.log(2 * np.pi * np.e * var * 2 * 16 / 160.0)
+    beta = X[:, 3::5].mean(axis=0)
+    assert np.all(np.abs(beta - want) < 0.2), (beta, want)
