@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helo.data.base import safe_id
 from helo.io import atomic_path
 
 META_COLS = ["subject", "trial", "window", "t_end", "note"]
@@ -20,7 +21,10 @@ LABEL_COLS = ["subject", "trial", "order", "category"]
 
 
 def path_of(store: str | Path, modality: str, subject: str) -> Path:
-    return Path(store) / modality / f"{subject}.parquet"
+    """``<store>/<modality>/<subject>.parquet``; both names must be safe ids
+    (:func:`helo.data.base.safe_id`), so no id can point outside the store."""
+    safe_id(modality, what="modality name", path=store)
+    return Path(store) / modality / f"{safe_id(subject, path=store)}.parquet"
 
 
 def done(store: str | Path, modality: str, subject: str) -> bool:
