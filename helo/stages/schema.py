@@ -16,7 +16,8 @@ group one model and one field of :class:`Params`. Model options (``model.<method
 open (``extra="allow"``): each learner takes its own keyword options, and checking them here
 would mean importing every learner (PyTorch included) in every stage; the group name must be a
 known method, ``modalities`` (the ablations' subsets) known modalities, and HeLo's common
-numeric options are type-checked. Keys other helpers' branches introduce
+numeric options are type-checked. Keys are optional here (a ``helo predict`` needs few); the
+stages that use one say when it is missing. Keys other helpers' branches introduce
 (``evaluate.seeds``/``stack``, ``features.video.detector``, ``features.eeg.transition_hz``,
 ``data.labels``, the ``tune`` group) are declared loosely so those branches validate once merged;
 tighten them there.
@@ -68,15 +69,15 @@ class _Group(BaseModel):
 
 class Data(_Group):
     name: str = "dataset"
-    layout: str
-    root: str
+    layout: Optional[str] = None
+    root: Optional[str] = None
     items: Union[str, list[str]] = "dmer"
     labels: Any = None  # another branch's key (label source); typed there
 
     @field_validator("layout")
     @classmethod
     def _layout(cls, v):
-        return _one_of(v, sorted(LAYOUTS), "layout")
+        return v if v is None else _one_of(v, sorted(LAYOUTS), "layout")
 
     @field_validator("items")
     @classmethod
@@ -148,7 +149,7 @@ class Eda(_Modality):
 
 class Features(BaseModel):
     model_config = ConfigDict(extra="allow")  # features.<modality>: checked in _groups
-    modalities: list[str]
+    modalities: list[str] = []
     common: Common = Common()
 
     _validate_modalities = field_validator("modalities")(
@@ -166,8 +167,8 @@ MODALITY_GROUPS: dict[str, type[_Group]] = {"eeg": Eeg, "video": Video, "ecg": E
 
 
 class Assemble(_Group):
-    physiological: list[str]
-    behavioural: list[str]
+    physiological: list[str] = []
+    behavioural: list[str] = []
     nan_policy: Literal["drop", "zero"] = "drop"
 
     _mods = field_validator("physiological", "behavioural")(
@@ -175,8 +176,8 @@ class Assemble(_Group):
 
 
 class Evaluate(_Group):
-    protocols: list[str]
-    methods: list[str]
+    protocols: list[str] = []
+    methods: list[str] = []
     seed: int = 0
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.0, ge=0, lt=1)
@@ -241,11 +242,11 @@ class Orchestrator(_Group):
 
 
 class Params(_Group):
-    data: Data
+    data: Data = Data()
     synth: Synth = Synth()
-    features: Features
-    assemble: Assemble
-    evaluate: Evaluate
+    features: Features = Features()
+    assemble: Assemble = Assemble()
+    evaluate: Evaluate = Evaluate()
     model: dict[str, dict[str, Any]] = {}
     report: Report = Report()
     orchestrator: Orchestrator = Orchestrator()
@@ -333,11 +334,11 @@ def _cross_checks(p: Params) -> list[str]:
     out = []
     mods = p.features.modalities
     for group in ("physiological", "behavioural"):
-        extra = [m for m in getattr(p.assemble, group) if m not in mods]
+        extra = [m for m in getattr(p.assemble, group) if mods and m not in mods]
         if extra:
             out.append(f"assemble.{group}: {extra} not in features.modalities {mods}")
     query = (p.model.get("helo") or {}).get("query")
-    if query is not None and query not in p.assemble.physiological:
+    if query is not None and p.assemble.physiological and query not in p.assemble.physiological:
         out.append(f"model.helo.query: {query!r} is not among assemble.physiological "
                    f"{p.assemble.physiological}")
     return out
