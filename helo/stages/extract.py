@@ -151,12 +151,15 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
     S.safe_id(modality, what="modality name")
     clean_tmp(store / modality)  # leftovers of a killed run
     listed = subjects is None
+    reader = _open(layout, root)
     if listed:
-        subjects = _open(layout, root).subjects()
+        subjects = reader.subjects()
         if not subjects:
             from helo.data import no_subjects_message
             raise DataError(no_subjects_message(layout, root))
     subjects = [str(s) for s in subjects]
+    # one person under two ids (a copied folder) would sit on both sides of a LOSO fold
+    dups = reader.duplicate_subjects() if hasattr(reader, "duplicate_subjects") else {}
     summary = {"modality": modality, "layout": layout, "root": str(root), "params": {
         k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, list, dict,
                                                            type(None)))},
@@ -169,6 +172,10 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
             safe.append(S.safe_id(sid, path=root))
         except DataError as err:
             summary["failed"].append({"subject": sid, "reason": str(err)})
+            continue
+        if sid in dups:
+            safe.pop()
+            summary["failed"].append({"subject": sid, "reason": f"subject {sid}: {dups[sid]}"})
     if listed:  # files of subjects no longer under root would be read by assemble: remove
         stale = sorted(set(S.subjects(store, modality)) - set(safe))
         for sid in stale:
