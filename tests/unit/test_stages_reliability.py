@@ -380,3 +380,14 @@ def test_wrong_layout_says_what_the_folder_looks_like(tiny_dmer_raw, tmp_path, m
     with pytest.raises(DataError, match="looks like dmer-raw"):
         run_extract("wesad", tiny_dmer_raw, tmp_path / "store", "labels", progress=False)
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").rglob("*.parquet"))
+
+
+def test_report_lists_subjects_left_out(tmp_path):
+    from helo.stages.report import _excluded_section
+    path = tmp_path / "excluded.json"
+    assert _excluded_section(path) == []
+    path.write_text(json.dumps({"subjects": 2, "excluded": [
+        {"subject": "7", "reason": "no eeg features (subject 7, file x.edf: EDF is truncated)"}]}))
+    text = "".join(_excluded_section(path))
+    assert "## Subjects left out (1)" in text
+    assert "| 7 | no eeg features (subject 7, file x.edf: EDF is truncated) |" in text
