@@ -371,8 +371,14 @@ def test_dmer_random_byte_video_and_bad_edf_header(tiny_dmer_raw, tmp_path, caps
 
 # ------------------------------------------------------------------- 7: wrong layout
 
-def test_wrong_layout_says_what_the_folder_looks_like(tiny_dmer_raw, tmp_path, monkeypatch,
+def test_wrong_layout_says_what_the_folder_looks_like(tiny_dmer_raw, tmp_path, project,
                                                       capsys):
+    proj, _ = project
+    rc = main(["extract", "--modality", "labels", "-S", "data.layout=wesad", "-S",
+               f"data.root={tiny_dmer_raw}"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "no subjects found" in err and "looks like dmer-raw" in err
+    assert not list(proj.rglob("*.parquet"))
     assert main(["check-data", str(tiny_dmer_raw), "--layout", "wesad"]) == 1
     out = capsys.readouterr().out
     assert "looks like dmer-raw (3 subject(s))" in out
