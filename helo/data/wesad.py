@@ -378,7 +378,11 @@ class WesadReader:
             problems.append(Problem(None, str(self.root),
                                     "no WESAD subject folders (S<n>/S<n>.pkl) found"))
         for sid in listed:
-            problems += self._check_subject(sid)
+            try:
+                problems += self._check_subject(sid)
+            except (MemoryError, RecursionError, OSError) as err:  # a hostile or broken file
+                problems.append(Problem(sid, str(self.root / sid), f"{type(err).__name__} while "
+                                        f"reading the subject: a file is corrupted or malicious"))
         return problems
 
     # -- internals --------------------------------------------------------------------------
