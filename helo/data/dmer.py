@@ -557,7 +557,7 @@ class _DmerReader:
         return f"{type(self).__name__}({str(self.root)!r})"
 
     def read_subject(self, subject_id: str, modalities: Sequence[str] | None = None) -> Subject:
-        sid = str(subject_id)
+        sid = safe_id(subject_id, path=self.root)  # it becomes part of paths below
         mods = _resolve_modalities(modalities, self._modalities)
         col = _Collector(sid)
         subject = self._read(sid, mods, col, deep=False)
@@ -635,7 +635,6 @@ class DmerRawReader(_DmerReader):
         return out
 
     def _read(self, sid: str, mods: list[str], col: _Collector, deep: bool) -> Subject:
-        safe_id(sid, path=self.root)
         d = self.root / sid / sid
         e = self.root / sid / f"sub{sid}"
         if sid.isdigit():

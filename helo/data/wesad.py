@@ -59,7 +59,7 @@ import numpy as np
 from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution, \
     resolve_items
 
-from helo.data.base import DataError, Problem, Signal, Subject, Trial
+from helo.data.base import DataError, Problem, Signal, Subject, Trial, safe_id
 from helo.data.safe_pickle import safe_load
 
 __all__ = ["WesadReader", "parse_quest", "parse_minsec", "Quest", "CONDITIONS", "SIGNALS"]
@@ -387,6 +387,7 @@ class WesadReader:
 
     # -- internals --------------------------------------------------------------------------
     def _folder(self, sid: str) -> Path:
+        safe_id(sid, path=self.root)
         if not _SUBJECT_DIR.match(str(sid)):
             raise DataError("not a WESAD subject id (expected S<n>)", subject=str(sid),
                             path=self.root)

@@ -397,3 +397,12 @@ def test_report_lists_subjects_left_out(tmp_path):
     text = "".join(_excluded_section(path))
     assert "## Subjects left out (1)" in text
     assert "| 7 | no eeg features (subject 7, file x.edf: EDF is truncated) |" in text
+
+
+@pytest.mark.parametrize("layout", ["dmer-raw", "wesad"])
+def test_readers_refuse_unsafe_ids(layout, tiny_dmer_raw, tiny_wesad):
+    root = tiny_dmer_raw if layout == "dmer-raw" else tiny_wesad
+    for bad in ("../1", "..", "/etc"):
+        with pytest.raises(DataError, match="not allowed") as info:
+            open_reader(layout, root).read_subject(bad, [])
+        assert str(root) in str(info.value)
