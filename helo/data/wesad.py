@@ -42,6 +42,10 @@ Self-reports: ``Trial.panas`` holds the raw PANAS scores (NaN for ``Nan``) in WE
 label distribution over ``items``, or ``None`` when a score is missing), ``span`` (chest sample
 span), ``start_s``/``end_s``, ``span_source`` (``"label"`` or ``"quest"``) and the quest times.
 
+A subject folder that is a copy of another (same quest file and pickle under a second id) is
+reported by ``check`` and by :meth:`WesadReader.duplicate_subjects`, which the extraction stage
+consults: both ids fail, naming both folders.
+
 ``read_subject(sid, modalities=[])`` reads only the quest file when its START/END times are
 complete (spans then come from the quest times, ``span_source == "quest"``); a pickle cannot be
 read partially, so the label array is only consulted when signals are requested or the quest
@@ -348,6 +352,35 @@ class WesadReader:
                 found.append((int(m.group(1)), d.name))
         return [name for _, name in sorted(found)]
 
+    def duplicate_subjects(self) -> dict[str, str]:
+        """``{subject: why}`` for subjects whose files are the same recording under another id
+        (a copied folder): equal quest files and pickles (size, first and last MiB). One person
+        on both sides of a leave-one-subject-out fold would leak; both ids are refused."""
+        import hashlib
+        groups: dict[str, list[str]] = {}
+        for sid in self.subjects():
+            h = hashlib.sha256()
+            for f in (self.root / sid / f"{sid}_quest.csv", self.root / sid / f"{sid}.pkl"):
+                if not f.is_file():
+                    h.update(b"-")
+                    continue
+                size = f.stat().st_size
+                h.update(str(size).encode())
+                with open(f, "rb") as fh:
+                    h.update(fh.read(1 << 20))
+                    if size > 2 << 20:
+                        fh.seek(-(1 << 20), 2)
+                        h.update(fh.read())
+            groups.setdefault(h.hexdigest(), []).append(sid)
+        out = {}
+        for group in groups.values():
+            if len(group) > 1:
+                paths = " and ".join(str(self.root / g) for g in group)
+                for g in group:
+                    out[g] = (f"identical recordings under {len(group)} subject ids: {paths} "
+                              f"(a copied folder?)")
+        return out
+
     def read_subject(self, subject_id: str, modalities: Sequence[str] | None = None) -> Subject:
         mods = list(SIGNALS) if modalities is None else list(modalities)
         unknown = [m for m in mods if m not in SIGNALS]
@@ -375,8 +408,12 @@ class WesadReader:
                                         f"subject folder has neither {d.name}.pkl nor "
                                         f"{d.name}_quest.csv"))
         if not listed:
+            from helo.data import no_subjects_message
             problems.append(Problem(None, str(self.root),
-                                    "no WESAD subject folders (S<n>/S<n>.pkl) found"))
+                                    "no WESAD subject folders (S<n>/S<n>.pkl) found; "
+                                    + no_subjects_message(self.layout, self.root)))
+        for sid, why in self.duplicate_subjects().items():
+            problems.append(Problem(sid, str(self.root / sid), why))
         for sid in listed:
             try:
                 problems += self._check_subject(sid)

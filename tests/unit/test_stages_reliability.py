@@ -406,3 +406,31 @@ def test_readers_refuse_unsafe_ids(layout, tiny_dmer_raw, tiny_wesad):
         with pytest.raises(DataError, match="not allowed") as info:
             open_reader(layout, root).read_subject(bad, [])
         assert str(root) in str(info.value)
+
+
+def test_wesad_copied_subject_is_a_duplicate(tiny_wesad, tmp_path, capsys):
+    from helo.stages.extract import run_extract
+    root = tmp_path / "wesad"
+    shutil.copytree(tiny_wesad, root)
+    sids = open_reader("wesad", root).subjects()
+    src = sids[0]
+    (root / "S99").mkdir()
+    shutil.copy(root / src / f"{src}.pkl", root / "S99" / "S99.pkl")
+    shutil.copy(root / src / f"{src}_quest.csv", root / "S99" / "S99_quest.csv")
+    assert main(["check-data", str(root), "--layout", "wesad"]) == 1
+    out = capsys.readouterr().out
+    assert "identical recordings" in out and str(root / "S99") in out and str(root / src) in out
+    summ = run_extract("wesad", root, tmp_path / "store", "labels", progress=False)
+    assert {f["subject"] for f in summ["failed"]} == {src, "S99"}
+    assert set(summ["done"]) == set(sids) - {src}
+
+
+def test_every_ablation_validates():
+    from helo.stages import ablation
+    base = P.load(ROOT / "params.yaml")
+    for sets in ablation.ABLATIONS.values():
+        for s in sets:
+            p = P.merge(base, {})
+            for k, v in s.items():
+                P.set_dotted(p, k, v)
+            validate(p)
