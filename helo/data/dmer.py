@@ -31,6 +31,11 @@ carrying code ``k+100``:
 * Video: ``camera.csv`` (``frame,code,epoch_ms``; rows with code 0 are ignored, so one row per
   frame also works) gives the frame span of each clip in the whole-session ``1_<ms>.mp4``. A
   missing video or camera.csv is a warning (``video=None``), not an error.
+* One file per role: two EDFs without a ``1_raw.edf`` or two ``1_*.mp4`` are an error naming
+  both (never the first in sort order); an unreadable video is an error, in ``check`` and when
+  the video is read alike. Two folders naming one subject number (``02`` beside ``2``) or
+  holding the same recordings under two ids (:meth:`DmerRawReader.duplicate_subjects`: a
+  fingerprint of the self-reports, file sizes and EDF headers) are errors for both ids.
 * Code 40 is both "rest start" and "clip 30 start": ``40`` followed by ``130`` is clip 30,
   ``40`` followed by ``50`` is the rest; ``50`` followed by ``60`` is the practice trial. Both
   are skipped. A clip start without its end (or an end without its start) is an error.
