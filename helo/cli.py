@@ -28,11 +28,19 @@ typical use:
 
 
 def _params(args):
+    """params.yaml with the ``-S`` overrides and ``--allow-partial`` applied, validated against
+    the schema (:mod:`helo.stages.schema`) before any stage does work. The schema is imported
+    here, in the dispatcher, and is deliberately not a DVC dependency of the stages: it can only
+    refuse to run, never change an output."""
     from helo.stages import params as P
+    from helo.stages.schema import validate
     params = P.load(args.params)
     for text in getattr(args, "set", None) or []:
         key, value = P.parse_override(text)
         P.set_dotted(params, key, value)
+    if getattr(args, "allow_partial", False):
+        P.set_dotted(params, "orchestrator.allow_partial", True)
+    validate(params, source=str(args.params))
     return params
 
 
@@ -63,7 +71,7 @@ def _summary(truth):
 
 
 def cmd_check_data(args):
-    from helo.data import open_reader
+    from helo.data import no_subjects_message, open_reader
     from helo.data.base import DataError
     try:
         reader = open_reader(args.layout, args.root)
@@ -72,20 +80,29 @@ def cmd_check_data(args):
     except DataError as err:
         print(f"ERROR: {err}")
         return 1
+    except (MemoryError, RecursionError, OSError) as err:  # a hostile or broken file
+        print(f"ERROR: {args.root}: the data exhausted a resource while being checked "
+              f"({type(err).__name__}: {err}); a file is corrupted or malicious")
+        return 1
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:
         print(p)
+    if not subjects:
+        print(f"ERROR: {no_subjects_message(args.layout, args.root)}")
+        errors.append(None)
     print(f"{len(subjects)} subject(s) under {args.root} ({args.layout}): "
-          f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+          f"{len(errors)} error(s), {len(problems) - len([e for e in errors if e])} warning(s)")
     return 1 if errors else 0
 
 
 def cmd_extract(args):
     from helo.orchestration.run import run_stage
+    from helo.stages.schema import check_modality
+    check_modality(args.modality)
     summary = run_stage("extract", _params(args), params_path=args.params,
                         modality=args.modality, force=args.force)
     _print(_summary(summary))
-    return 0 if not summary.get("all_failed") else 1
+    return 0  # failed subjects raise StageIncomplete (exit 1) unless --allow-partial
 
 
 def cmd_assemble(args):
@@ -131,6 +148,8 @@ def cmd_preset(args):
             print(f"{name:16s} {first}")
         return 0
     P.apply_preset(args.name, args.params)
+    from helo.stages.schema import validate
+    validate(P.load(args.params), source=str(args.params))
     print(f"applied preset {args.name} to {args.params}; now run: dvc repro")
     return 0
 
@@ -205,6 +224,14 @@ def cmd_info(args):
 
 # -- parser ----------------------------------------------------------------------------------
 
+def _partial(p):
+    p.add_argument("--allow-partial", action="store_true",
+                   help="accept results without some subjects (listed with the reason in the "
+                        "stage's summary); default: exit 1 when any subject is missing "
+                        "(param orchestrator.allow_partial)")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     from helo.evaluation.splits import PROTOCOLS
     from helo.data import LAYOUTS
@@ -212,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="helo", description=__doc__, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (default: one line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name, func, help_, params=True):
@@ -250,9 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modality", required=True,
                    help="eeg, gsr, ppg, video, ecg, eda, emg, acc or labels")
     p.add_argument("--force", action="store_true", help="recompute subjects already done")
+    _partial(p)
 
-    add("assemble", cmd_assemble, "join the feature store into one dataset with label "
-        "distributions")
+    _partial(add("assemble", cmd_assemble, "join the feature store into one dataset with label "
+                 "distributions"))
 
     p = add("evaluate", cmd_evaluate, "train and evaluate one method on every fold of a "
             "protocol")
@@ -270,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", required=True, choices=layouts)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--subject", action="append", help="only these subject ids")
+    _partial(p)
 
     p = add("preset", cmd_preset, "apply a named parameter preset to params.yaml")
     p.add_argument("name", nargs="?", help="preset name (see --list)")
@@ -327,12 +358,26 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if args.debug:  # everything raises with its traceback
+        return int(args.func(args) or 0)
     from helo.data.base import DataError
     try:
         return int(args.func(args) or 0)
-    except (DataError, FileNotFoundError, ValueError) as err:
-        print(f"helo {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"helo {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (DataError, FileNotFoundError, ValueError, KeyError) as err:  # the user's to fix
+        print(f"helo {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
+    except Exception as err:  # noqa: BLE001 - one clean line; --debug shows the traceback
+        print(f"helo {args.command}: error: {type(err).__name__}: {_one_line(err)} (run "
+              f"`helo --debug {args.command} ...` for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(text.split()) or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Atomic file writes: write to a temporary file beside the target, then rename.
 
 A file at its final path is therefore always complete; an interrupted run leaves at most a
-``.tmp-*`` file, which readers ignore and the next run overwrites.
+``.tmp-*`` file, which readers ignore and the next run of the stage removes (:func:`clean_tmp`).
 """
 from __future__ import annotations
 
@@ -30,6 +30,20 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def clean_tmp(folder: str | Path) -> list[Path]:
+    """Remove the ``.tmp-*`` leftovers of an interrupted (killed) run directly in ``folder``;
+    returns what was removed. Call it only where no other process is writing at the time (a
+    stage cleaning its own output folder before it starts)."""
+    folder = Path(folder)
+    removed = []
+    if folder.is_dir():
+        for p in folder.glob(".tmp-*"):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -33,5 +33,35 @@ def open_reader(layout: str, root: str | Path, **options) -> Reader:
     return getattr(import_module(module), cls)(root, **options)
 
 
-__all__ = ["open_reader", "LAYOUTS", "DataError", "Problem", "Reader", "Signal", "Subject",
+def layouts_found(root: str | Path, exclude: str | None = None) -> dict[str, int]:
+    """``{layout: number of subjects}`` for every layout (but ``exclude``) whose reader finds
+    subjects under ``root``: what a folder looks like when the requested layout finds nothing.
+    Each reader's own ``subjects()`` is the sniff, so a layout added to :data:`LAYOUTS` is
+    recognised without more code."""
+    found = {}
+    for name in LAYOUTS:
+        if name == exclude:
+            continue
+        try:
+            n = len(open_reader(name, root).subjects())
+        except Exception:  # noqa: BLE001 - a layout that cannot even list the folder: not it
+            continue
+        if n:
+            found[name] = n
+    return found
+
+
+def no_subjects_message(layout: str, root: str | Path) -> str:
+    """The message for "``layout`` finds no subject under ``root``", naming the layouts the
+    folder does look like (or saying that none does)."""
+    found = layouts_found(root, exclude=layout)
+    if found:
+        looks = ", ".join(f"{k} ({n} subject(s))" for k, n in found.items())
+        return (f"no subjects found under {root} as layout {layout!r}; the folder looks like "
+                f"{looks}: set data.layout (or --layout) accordingly")
+    return (f"no subjects found under {root} as layout {layout!r}, and it does not look like "
+            f"any other layout either ({', '.join(sorted(LAYOUTS))}); see README.md")
+
+
+__all__ = ["open_reader", "LAYOUTS", "layouts_found", "no_subjects_message", "DataError", "Problem", "Reader", "Signal", "Subject",
            "Trial", "VideoRef", "FeatureBlock"]

@@ -18,6 +18,7 @@ Conventions
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -38,6 +39,29 @@ class DataError(Exception):
         if path is not None:
             where.append(f"file {path}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+#: what a subject (or trial) id may look like wherever it can become part of a file name:
+#: a letter or digit first, then letters, digits, ``.``, ``_`` and ``-`` (so no ``/``, no backslash,
+#: no ``..``, no leading dot or dash, nothing absolute, no control characters)
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+SAFE_ID_MAX = 128
+
+
+def safe_id(value, *, what: str = "subject id", path: str | Path | None = None) -> str:
+    """``value`` as a string when it is a safe id (:data:`SAFE_ID`, at most 128 characters);
+    else :class:`DataError` naming the id and the file it came from.
+
+    Every id read from untrusted input (a table's ``subject`` column, a folder name, a CLI
+    ``--subject``) passes here before it becomes part of a path (the feature store's
+    ``<modality>/<subject>.parquet``): ``../../x``, ``/abs/x``, ``.``, ``..`` or ``a/b`` can
+    neither write outside the store nor make a subject vanish."""
+    text = str(value)
+    if (len(text) > SAFE_ID_MAX or not SAFE_ID.fullmatch(text) or ".." in text):
+        raise DataError(f"{what} {text!r} is not allowed: ids must match "
+                        f"[A-Za-z0-9][A-Za-z0-9._-]* (at most {SAFE_ID_MAX} characters, no '..')",
+                        path=path)
+    return text
 
 
 @dataclass

@@ -33,6 +33,11 @@ carrying code ``k+100``:
 * Video: ``camera.csv`` (``frame,code,epoch_ms``; rows with code 0 are ignored, so one row per
   frame also works) gives the frame span of each clip in the whole-session ``1_<ms>.mp4``. A
   missing video or camera.csv is a warning (``video=None``), not an error.
+* One file per role: two EDFs without a ``1_raw.edf`` or two ``1_*.mp4`` are an error naming
+  both (never the first in sort order); an unreadable video is an error, in ``check`` and when
+  the video is read alike. Two folders naming one subject number (``02`` beside ``2``) or
+  holding the same recordings under two ids (:meth:`DmerRawReader.duplicate_subjects`: a
+  fingerprint of the self-reports, file sizes and EDF headers) are errors for both ids.
 * Code 40 is both "rest start" and "clip 30 start": ``40`` followed by ``130`` is clip 30,
   ``40`` followed by ``50`` is the rest; ``50`` followed by ``60`` is the practice trial. Both
   are skipped. A clip start without its end (or an end without its start) is an error.
@@ -90,7 +95,8 @@ import numpy as np
 
 from helo.data.labels import DMER_PANAS
 
-from helo.data.base import DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef
+from helo.data.base import DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef, \
+    safe_id
 from helo.data.channels import normalise_channel
 
 EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1",
@@ -244,6 +250,40 @@ def _find(folder: Path, names: Sequence[str], pattern: str | None = None) -> Pat
     return None
 
 
+def _find_one(folder: Path, name: str | None, pattern: str, col: _Collector):
+    """``folder/name`` when it exists, else the one file matching ``pattern`` (None: none);
+    two or more matches are an error naming them, and ``False`` is returned, rather than a
+    silent pick of the first."""
+    if name and (folder / name).is_file():
+        return folder / name
+    hits = sorted(p for p in folder.glob(pattern) if not p.name.startswith(".tmp-"))
+    if len(hits) > 1:
+        col.error(f"ambiguous: {len(hits)} files match {pattern} "
+                  f"({', '.join(str(h) for h in hits)}); keep exactly one", folder)
+        return False
+    return hits[0] if hits else None
+
+
+def _fingerprint(folder: Path) -> str:
+    """A cheap content fingerprint of a raw DMER subject folder: the self-report CSVs' bytes,
+    every file's suffix and size, and the first 64 KiB of each EDF
+    (not whole videos: gigabytes). Equal fingerprints under two ids mean a copied folder."""
+    import hashlib
+    h = hashlib.sha256()
+    files = sorted((p for p in folder.rglob("*") if p.is_file()
+                    and not p.name.startswith(".")), key=lambda p: (p.suffix, p.stat().st_size))
+    if not files:
+        return ""
+    for p in files:
+        h.update(f"{p.suffix}:{p.stat().st_size};".encode())
+        if p.name.endswith(".csv") and p.stat().st_size < (1 << 20):
+            h.update(p.read_bytes())
+        elif p.suffix.lower() == ".edf":
+            with open(p, "rb") as fh:
+                h.update(fh.read(1 << 16))
+    return h.hexdigest()
+
+
 def _read_reports(folder: Path, sid: str, col: _Collector) -> tuple[list[Trial], dict]:
     """Trials from the self-report CSVs in ``folder``; returns (trials, {clip: trial})."""
     panas_path = _find(folder, [f"{sid}_panas.csv"], "*_panas.csv") or folder / f"{sid}_panas.csv"
@@ -352,6 +392,11 @@ def _edf_header_check(path: Path, col: _Collector) -> None:
             n_rec = int(head[236:244].decode("ascii").strip())
             ns = int(head[252:256].decode("ascii").strip())
             hdr_bytes = int(head[184:192].decode("ascii").strip())
+            if ns <= 0 or ns > 4096:
+                raise col.fail(f"EDF header gives {ns} signals", path)
+            if hdr_bytes != 256 * (ns + 1):
+                raise col.fail(f"EDF header byte count is {hdr_bytes}, but {ns} signals need "
+                               f"256 * ({ns} + 1) = {256 * (ns + 1)} bytes (corrupt header)", path)
             sig = fh.read(ns * 256)
             if len(sig) < ns * 256:
                 raise col.fail("EDF header is truncated", path)
@@ -529,7 +574,7 @@ class _DmerReader:
         return f"{type(self).__name__}({str(self.root)!r})"
 
     def read_subject(self, subject_id: str, modalities: Sequence[str] | None = None) -> Subject:
-        sid = str(subject_id)
+        sid = safe_id(subject_id, path=self.root)  # it becomes part of paths below
         mods = _resolve_modalities(modalities, self._modalities)
         col = _Collector(sid)
         subject = self._read(sid, mods, col, deep=False)
@@ -543,7 +588,12 @@ class _DmerReader:
             return [Problem(None, str(self.root), "dataset root does not exist")]
         sids = self.subjects()
         if not sids:
-            problems.append(Problem(None, str(self.root), f"no {self.layout} subjects found"))
+            from helo.data import no_subjects_message
+            problems.append(Problem(None, str(self.root),
+                                    no_subjects_message(self.layout, self.root)))
+        dups = self.duplicate_subjects() if hasattr(self, "duplicate_subjects") else {}
+        for sid, why in dups.items():
+            problems.append(Problem(sid, str(self.root / sid), why))
         for sid in sids:
             col = _Collector(sid)
             try:
@@ -575,16 +625,49 @@ class DmerRawReader(_DmerReader):
         return [s for s in self._numeric_dirs(self.root)
                 if (self.root / s / s).is_dir() or (self.root / s / f"sub{s}").is_dir()]
 
+    def duplicate_subjects(self) -> dict[str, str]:
+        """``{subject: why}`` for every subject that is another one under a second id: folder
+        names naming the same number (``02`` beside ``2``) or the same content (the
+        :func:`_fingerprint` of self-reports, file sizes and the EDF's first 64 KiB). One
+        person on both sides of a leave-one-subject-out fold would leak; both are refused."""
+        sids = self.subjects()
+        out: dict[str, str] = {}
+        by_num: dict[int, list[str]] = {}
+        for s in self._numeric_dirs(self.root):
+            by_num.setdefault(int(s), []).append(s)
+        for group in by_num.values():
+            if len(group) > 1:
+                paths = " and ".join(str(self.root / g) for g in group)
+                for g in group:
+                    out[g] = f"the same subject number under {len(group)} folders: {paths}"
+        by_print: dict[str, list[str]] = {}
+        for s in sids:
+            by_print.setdefault(_fingerprint(self.root / s), []).append(s)
+        for fp, group in by_print.items():
+            if fp and len(group) > 1:
+                paths = " and ".join(str(self.root / g) for g in group)
+                for g in group:
+                    out.setdefault(g, f"identical recordings under {len(group)} subject ids: "
+                                      f"{paths} (a copied folder?)")
+        return out
+
     def _read(self, sid: str, mods: list[str], col: _Collector, deep: bool) -> Subject:
         d = self.root / sid / sid
         e = self.root / sid / f"sub{sid}"
+        if sid.isdigit():
+            twins = [p for p in self._numeric_dirs(self.root) if p != sid and int(p) == int(sid)]
+            if twins:
+                raise col.fail(f"subject number {int(sid)} has folders {sid!r} and {twins}: "
+                               f"which one is the subject is ambiguous", self.root / sid)
         if not d.is_dir():
             raise col.fail("participant folder is missing", d)
         trials, by_clip = _read_reports(d, sid, col)
         spans_by: dict[str, dict] = {}
         if "eeg" in mods or deep:
-            edf = _find(e, ["1_raw.edf"], "*.edf") if e.is_dir() else None
-            if edf is None:
+            edf = _find_one(e, "1_raw.edf", "*.edf", col) if e.is_dir() else None
+            if edf is False:
+                pass  # ambiguous: the error is recorded
+            elif edf is None:
                 col.error("EEG file (sub<n>/1_raw.edf) is missing", e / "1_raw.edf")
             else:
                 try:
@@ -626,8 +709,12 @@ class DmerRawReader(_DmerReader):
         return Subject(sid, trials, self.layout)
 
     def _video(self, d: Path, trials: list[Trial], col: _Collector, spans_by: dict, keep: bool) -> None:
-        video = _find(d, [], "1_*.mp4") or _find(d, [], "*.mp4")
+        video = _find_one(d, None, "1_*.mp4", col)
+        if video is None:
+            video = _find_one(d, None, "*.mp4", col)
         cam = d / "camera.csv"
+        if video is False:
+            return
         if video is None:
             col.warn("no face video (1_<ms>.mp4); video=None for every trial", d)
             return
@@ -642,8 +729,8 @@ class DmerRawReader(_DmerReader):
             return
         spans_by["video"] = spans
         n_frames, fps = _video_info(video)
-        if n_frames is None and fps is None:
-            col.warn("OpenCV cannot open the face video; video=None", video)
+        if n_frames is None and fps is None:  # the same verdict in check-data and extraction
+            col.error("OpenCV cannot read the face video (corrupted or not a video)", video)
             return
         fps = fps or 30.0
         for t in trials:

@@ -67,7 +67,7 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.data.base import DataError, FeatureBlock, Problem, Subject, Trial
+from helo.data.base import DataError, FeatureBlock, Problem, Subject, Trial, safe_id
 
 __all__ = ["GenericFeaturesReader", "TABLE_NAMES", "SIDECAR"]
 
@@ -273,6 +273,12 @@ class GenericFeaturesReader:
         probs: list[Problem] = []
         df["subject"] = df["subject"].astype(str).str.strip()
         df["trial"] = df["trial"].astype(str).str.strip()
+        # subject ids become file names in the feature store (trial ids never do)
+        for value, idx in df.groupby("subject", sort=False).indices.items():
+            try:
+                safe_id(value, path=path)
+            except DataError as err:
+                probs.append(Problem(str(value), path, f"row {idx[0] + 1}: {err.problem}"))
         lab = df[[c for _, c in labels]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
         raw_bad = df[[c for _, c in labels]].notna().to_numpy() & np.isnan(lab)
         for r, k in zip(*np.nonzero(raw_bad)):

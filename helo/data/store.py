@@ -4,7 +4,8 @@
 ``window`` (int), ``t_end`` (float), ``note`` (str, "" when fine), then the features named
 ``<modality>_<what>``. The pseudo-modality ``labels`` holds ``subject, trial, order, category``
 and the raw PANAS scores as ``panas_<Item>``. Writes are atomic, so a file at its final path is
-always complete; ``.tmp-*`` leftovers of an interrupted run are ignored.
+always complete; ``.tmp-*`` leftovers of an interrupted run are ignored (the next extraction
+removes them). Subject and modality names pass :func:`helo.data.base.safe_id` first.
 """
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helo.data.base import safe_id
+
+__all__ = ["path_of", "done", "trial_frame", "write", "write_parquet", "read", "subjects",
+           "feature_columns", "labels_frame", "safe_id", "META_COLS", "LABEL_COLS"]
 from helo.io import atomic_path
 
 META_COLS = ["subject", "trial", "window", "t_end", "note"]
@@ -20,7 +25,10 @@ LABEL_COLS = ["subject", "trial", "order", "category"]
 
 
 def path_of(store: str | Path, modality: str, subject: str) -> Path:
-    return Path(store) / modality / f"{subject}.parquet"
+    """``<store>/<modality>/<subject>.parquet``; both names must be safe ids
+    (:func:`helo.data.base.safe_id`), so no id can point outside the store."""
+    safe_id(modality, what="modality name", path=store)
+    return Path(store) / modality / f"{safe_id(subject, path=store)}.parquet"
 
 
 def done(store: str | Path, modality: str, subject: str) -> bool:

@@ -8,10 +8,27 @@ One subject gives five trials, one per condition: ``Base``, ``TSST``, ``Fun``, `
 ``Medi 2`` (``trial_id`` = ``category`` = condition name, ``order`` = position in ``# ORDER``,
 trials listed in that order). Each condition's span comes from the 700 Hz label array (1
 baseline, 2 stress, 3 amusement, 4 meditation; the two runs of 4 are Medi 1 and Medi 2 in time
-order) and is cross-checked against the quest ``# START``/``# END`` times (a warning when they
-differ by more than ``time_tolerance_s``; the real files' quest spans are about 10 s wider than
-the label runs on each side, hence the 15 s default). A condition missing from the label array
-falls back to the quest times, with a warning.
+order) and is cross-checked against the quest ``# START``/``# END`` times (the real files' quest
+spans are about 10 s wider than the label runs on each side, hence the 15 s default
+``time_tolerance_s``). A condition missing from the label array falls back to the quest times,
+with a warning.
+
+Which source decides what (``# ORDER`` and the label array can disagree):
+
+* The quest file decides *which questionnaire is which trial*: its ``# ORDER`` column ``k``
+  carries the condition name, the ``# START``/``# END`` times and the ``k``-th PANAS/STAI/DIM
+  row; together they are one trial (``trial_id`` = that name, ``order`` = ``k`` among the
+  conditions).
+* The label array decides *where the signals are*: the trial's span is the label run whose
+  times match the quest column's. Base/TSST/Fun are matched by code; the two meditation runs
+  (code 4) go to Medi 1 and Medi 2 by the quest times (least total start+end distance), not by
+  time order, so when the quest's Medi 1 is the later run (the real S14), the Medi 1
+  questionnaire goes with the later run (a warning says so). Without complete Medi times the
+  runs are named in time order (a warning).
+* A matched span whose start or end differs from the quest time by more than the tolerance is an
+  error (:class:`DataError` naming the condition, file and subject), never a silent attachment.
+  So labels-only reads (quest times) and signal reads (label spans) always give a trial the same
+  questionnaire.
 
 Signals of a trial (``Signal.data`` is ``(n, channels)``): chest ``ecg``, ``eda``, ``emg``,
 ``temp``, ``resp`` (1 channel) and ``acc`` (``x, y, z``) at 700 Hz; wrist ``wrist_acc`` (32 Hz,
@@ -24,6 +41,10 @@ Self-reports: ``Trial.panas`` holds the raw PANAS scores (NaN for ``Nan``) in WE
 ``valence`` and ``arousal`` (the ``# DIM`` row), ``sssq`` (TSST only), ``distribution`` (the
 label distribution over ``items``, or ``None`` when a score is missing), ``span`` (chest sample
 span), ``start_s``/``end_s``, ``span_source`` (``"label"`` or ``"quest"``) and the quest times.
+
+A subject folder that is a copy of another (same quest file and pickle under a second id) is
+reported by ``check`` and by :meth:`WesadReader.duplicate_subjects`, which the extraction stage
+consults: both ids fail, naming both folders.
 
 ``read_subject(sid, modalities=[])`` reads only the quest file when its START/END times are
 complete (spans then come from the quest times, ``span_source == "quest"``); a pickle cannot be
@@ -42,7 +63,7 @@ import numpy as np
 from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution, \
     resolve_items
 
-from helo.data.base import DataError, Problem, Signal, Subject, Trial
+from helo.data.base import DataError, Problem, Signal, Subject, Trial, safe_id
 from helo.data.safe_pickle import safe_load
 
 __all__ = ["WesadReader", "parse_quest", "parse_minsec", "Quest", "CONDITIONS", "SIGNALS"]
@@ -305,7 +326,7 @@ class WesadReader:
 
     ``items``: the PANAS items of ``extra["distribution"]`` (``"wesad-all"``,
     ``"wesad-overlap"``, ``"dmer"`` or a list). ``time_tolerance_s``: how far label-array spans
-    and quest START/END may disagree before a warning.
+    and quest START/END may disagree before the trial is refused (an error).
     """
 
     layout = "wesad"
@@ -330,6 +351,35 @@ class WesadReader:
                                      or (d / f"{d.name}_quest.csv").exists()):
                 found.append((int(m.group(1)), d.name))
         return [name for _, name in sorted(found)]
+
+    def duplicate_subjects(self) -> dict[str, str]:
+        """``{subject: why}`` for subjects whose files are the same recording under another id
+        (a copied folder): equal quest files and pickles (size, first and last MiB). One person
+        on both sides of a leave-one-subject-out fold would leak; both ids are refused."""
+        import hashlib
+        groups: dict[str, list[str]] = {}
+        for sid in self.subjects():
+            h = hashlib.sha256()
+            for f in (self.root / sid / f"{sid}_quest.csv", self.root / sid / f"{sid}.pkl"):
+                if not f.is_file():
+                    h.update(b"-")
+                    continue
+                size = f.stat().st_size
+                h.update(str(size).encode())
+                with open(f, "rb") as fh:
+                    h.update(fh.read(1 << 20))
+                    if size > 2 << 20:
+                        fh.seek(-(1 << 20), 2)
+                        h.update(fh.read())
+            groups.setdefault(h.hexdigest(), []).append(sid)
+        out = {}
+        for group in groups.values():
+            if len(group) > 1:
+                paths = " and ".join(str(self.root / g) for g in group)
+                for g in group:
+                    out[g] = (f"identical recordings under {len(group)} subject ids: {paths} "
+                              f"(a copied folder?)")
+        return out
 
     def read_subject(self, subject_id: str, modalities: Sequence[str] | None = None) -> Subject:
         mods = list(SIGNALS) if modalities is None else list(modalities)
@@ -358,14 +408,23 @@ class WesadReader:
                                         f"subject folder has neither {d.name}.pkl nor "
                                         f"{d.name}_quest.csv"))
         if not listed:
+            from helo.data import no_subjects_message
             problems.append(Problem(None, str(self.root),
-                                    "no WESAD subject folders (S<n>/S<n>.pkl) found"))
+                                    "no WESAD subject folders (S<n>/S<n>.pkl) found; "
+                                    + no_subjects_message(self.layout, self.root)))
+        for sid, why in self.duplicate_subjects().items():
+            problems.append(Problem(sid, str(self.root / sid), why))
         for sid in listed:
-            problems += self._check_subject(sid)
+            try:
+                problems += self._check_subject(sid)
+            except (MemoryError, RecursionError, OSError) as err:  # a hostile or broken file
+                problems.append(Problem(sid, str(self.root / sid), f"{type(err).__name__} while "
+                                        f"reading the subject: a file is corrupted or malicious"))
         return problems
 
     # -- internals --------------------------------------------------------------------------
     def _folder(self, sid: str) -> Path:
+        safe_id(sid, path=self.root)
         if not _SUBJECT_DIR.match(str(sid)):
             raise DataError("not a WESAD subject id (expected S<n>)", subject=str(sid),
                             path=self.root)
@@ -474,8 +533,23 @@ class WesadReader:
                                     f"the two longest are used"))
             runs = sorted(sorted(runs, key=lambda r: r[1] - r[0])[-2:])
         if len(runs) == 2:
-            spans["Medi 1"] = (*runs[0], "label")
-            spans["Medi 2"] = (*runs[1], "label")
+            q = {c: (quest.start_s.get(c), quest.end_s.get(c)) for c in ("Medi 1", "Medi 2")}
+            first, second = runs
+            if all(a is not None and b is not None for a, b in q.values()):
+                def miss(c, r):
+                    return abs(r[0] / FS_CHEST - q[c][0]) + abs(r[1] / FS_CHEST - q[c][1])
+                if miss("Medi 1", second) + miss("Medi 2", first) < \
+                        miss("Medi 1", first) + miss("Medi 2", second):
+                    first, second = second, first
+                    warnings.append((quest.path, "the quest START/END of Medi 1 and Medi 2 match "
+                                     "the label array's second and first meditation runs "
+                                     "(as in the real S14): each questionnaire goes with the "
+                                     "run its times match"))
+            else:
+                warnings.append((quest.path, "Medi 1/Medi 2 have no complete START/END; the "
+                                 "meditation runs are named in time order"))
+            spans["Medi 1"] = (*first, "label")
+            spans["Medi 2"] = (*second, "label")
         elif len(runs) == 1:
             a, b = runs[0]
             target = "Medi 1"
@@ -498,9 +572,12 @@ class WesadReader:
                 a, b, _ = spans[c]
                 da, db = a / FS_CHEST - qs, b / FS_CHEST - qe
                 if abs(da) > self.time_tolerance_s or abs(db) > self.time_tolerance_s:
-                    warnings.append((quest.path, f"{c}: label span {a / FS_CHEST:.1f}-"
-                                     f"{b / FS_CHEST:.1f} s and quest START/END {qs:.0f}-{qe:.0f}"
-                                     f" s differ by {da:+.1f} / {db:+.1f} s"))
+                    raise DataError(
+                        f"{c}: the label array's segment {a / FS_CHEST:.1f}-{b / FS_CHEST:.1f} s "
+                        f"and the quest START/END {qs:.0f}-{qe:.0f} s differ by {da:+.1f} / "
+                        f"{db:+.1f} s (tolerance {self.time_tolerance_s:g} s): the "
+                        f"questionnaire of {c} cannot be attached to that segment ('# ORDER' "
+                        f"and the label array disagree?)", path=quest.path, subject=sid)
         return spans
 
     def _trials(self, sid, quest: Quest, data, mods, warnings) -> list[Trial]:

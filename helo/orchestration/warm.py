@@ -49,7 +49,7 @@ PRELOAD = ("numpy", "scipy.signal", "scipy.stats", "pandas", "pyarrow.parquet", 
            "torch", "torch.optim", "torch._dynamo", "pyldl.algorithms", "mne", "cv2", "yaml",
            "tqdm.auto", "matplotlib.pyplot", "helo.cli", "helo.orchestration.run",
            "helo.stages.extract", "helo.stages.assemble", "helo.stages.evaluate",
-           "helo.stages.report", "helo.stages.fit_final", "helo.model.helo",
+           "helo.stages.report", "helo.stages.fit_final", "helo.stages.schema", "helo.model.helo",
            "helo.model.baselines.common", "helo.model.baselines.pyldl_methods")
 # (torch._dynamo: the first torch optimiser imports it, about a second per process. Keras is
 # not preloaded: its import may set global torch state that stages without it never see.)

@@ -23,6 +23,41 @@ FINAL_MODEL = Path("models/helo")
 TIMINGS = Path("outputs/timings")
 
 
+class StageIncomplete(ValueError):
+    """A stage finished but some subject (or fold) that should have produced output did not,
+    and partial results were not allowed (``--allow-partial`` / ``orchestrator.allow_partial``).
+    ``missing``: ``[{"subject": ..., "reason": ...}]``."""
+
+    def __init__(self, stage: str, missing: list[dict], total: int | None = None,
+                 where: str | None = None):
+        self.stage, self.missing = stage, list(missing)
+        shown = "; ".join(f"{m['subject']}: {_short(m['reason'])}" for m in self.missing[:8])
+        more = f"; and {len(self.missing) - 8} more" if len(self.missing) > 8 else ""
+        of = f" of {total}" if total is not None else ""
+        see = f" (all listed in {where})" if where else ""
+        super().__init__(f"{stage}: {len(self.missing)}{of} subject(s) produced no output -- "
+                         f"{shown}{more}{see}. Fix the data, or accept partial results with "
+                         f"--allow-partial (or orchestrator.allow_partial: true)")
+
+
+def _short(text: str, n: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def allow_partial(params: dict) -> bool:
+    """``orchestrator.allow_partial`` (the CLI's ``--allow-partial`` sets it for one run)."""
+    return bool(P.get(params, "orchestrator.allow_partial", False))
+
+
+def require_complete(stage: str, missing: list[dict], params: dict, *, total: int | None = None,
+                     where: str | None = None) -> None:
+    """Raise :class:`StageIncomplete` when ``missing`` is not empty and partial results are not
+    allowed; with them allowed, the caller has already written ``missing`` to its summary."""
+    if missing and not allow_partial(params):
+        raise StageIncomplete(stage, missing, total, where)
+
+
 def feature_params(params: dict, modality: str) -> dict:
     """``features.common`` merged with ``features.<modality>`` (the modality's own win)."""
     return {**(P.get(params, "features.common") or {}),

@@ -5,7 +5,13 @@
 ``get_executor()``, ...); it reads only the modality it needs, computes and writes one parquet
 atomically, and skips a subject whose file is already complete unless ``force``.
 ``run_extract`` runs every subject, catches each subject's failure so the others go on, and
-writes ``<store>/<modality>/_summary.json``.
+writes ``<store>/<modality>/_summary.json`` (every failed subject with its reason). The stage
+(:func:`run`) then fails when any subject failed, unless partial results are allowed
+(``--allow-partial`` / ``orchestrator.allow_partial``); no subject at all is always an error
+(naming the layouts the folder looks like). Before it starts, a run removes the ``.tmp-*``
+leftovers of a killed run and the files of subjects no longer under the root; ``force``
+deletes a subject's file before recomputing it, so a failure never leaves the previous
+parameters' features for ``assemble`` to use.
 
 Params (a flat dict, ``features.common`` merged with ``features.<modality>``): see
 :mod:`helo.features` for the full table. ``step_s`` (1.0) and ``longest_window_s`` (5.0) fix the
@@ -31,7 +37,7 @@ import numpy as np
 
 from helo.data import store as S
 from helo.data.base import DataError
-from helo.io import write_json
+from helo.io import clean_tmp, write_json
 
 
 def _open(layout, root):
@@ -105,6 +111,8 @@ def extract_subject(layout: str, root, subject: str, modality: str, store, param
     if not force and S.done(store, modality, subject):
         status.update(status="skipped", reason="output exists")
         return status
+    if force:  # a failure below must not leave the previous parameters' file behind
+        S.path_of(store, modality, str(subject)).unlink(missing_ok=True)
     reader = _open(layout, root)
     subj = reader.read_subject(str(subject), modalities=[] if modality == "labels"
                                else [modality])
@@ -119,12 +127,15 @@ def extract_subject(layout: str, root, subject: str, modality: str, store, param
 def run(params: dict, modality: str, *, executor: Executor | None = None, force: bool = False,
         progress: bool = True) -> dict:
     """Stage ``extract@<modality>`` (``labels``: the self-reports) from ``params.yaml``."""
-    from helo.stages.common import STORE, data_source, feature_params, write_timing
+    from helo.stages.common import (STORE, data_source, feature_params, require_complete,
+                                    write_timing)
     layout, root = data_source(params)
     fp = feature_params(params, modality) if modality != "labels" else {}
     summary = run_extract(layout, root, STORE, modality, fp, executor=executor, force=force,
                           progress=progress)
     write_timing(f"extract/{modality}", {"seconds": summary["seconds"]})
+    require_complete(f"extract {modality}", summary["failed"], params,
+                     total=summary["n_subjects"], where=str(STORE / modality / "_summary.json"))
     return summary
 
 
@@ -137,15 +148,41 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
     t0 = time.perf_counter()
     params = dict(params or {})
     store = Path(store)
-    if subjects is None:
-        subjects = _open(layout, root).subjects()
+    S.safe_id(modality, what="modality name")
+    clean_tmp(store / modality)  # leftovers of a killed run
+    listed = subjects is None
+    reader = _open(layout, root)
+    if listed:
+        subjects = reader.subjects()
+        if not subjects:
+            from helo.data import no_subjects_message
+            raise DataError(no_subjects_message(layout, root))
     subjects = [str(s) for s in subjects]
+    # one person under two ids (a copied folder) would sit on both sides of a LOSO fold
+    dups = reader.duplicate_subjects() if hasattr(reader, "duplicate_subjects") else {}
     summary = {"modality": modality, "layout": layout, "root": str(root), "params": {
         k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, list, dict,
                                                            type(None)))},
+        "n_subjects": len(subjects),
         "done": [], "skipped": [], "failed": [], "n_fallback": {}, "notes": {}, "rows": 0}
     todo = []
-    for sid in subjects:
+    safe = []
+    for sid in subjects:  # an id that cannot be a file name fails alone; the others go on
+        try:
+            safe.append(S.safe_id(sid, path=root))
+        except DataError as err:
+            summary["failed"].append({"subject": sid, "reason": str(err)})
+            continue
+        if sid in dups:
+            safe.pop()
+            summary["failed"].append({"subject": sid, "reason": f"subject {sid}: {dups[sid]}"})
+    if listed:  # files of subjects no longer under root would be read by assemble: remove
+        stale = sorted(set(S.subjects(store, modality)) - set(safe))
+        for sid in stale:
+            S.path_of(store, modality, sid).unlink(missing_ok=True)
+        if stale:
+            summary["removed_stale"] = stale
+    for sid in safe:
         if not force and S.done(store, modality, sid):
             summary["skipped"].append({"subject": sid, "reason": "output exists"})
         else:

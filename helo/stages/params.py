@@ -66,5 +66,46 @@ def apply_preset(name: str, params_path: str | Path = "params.yaml") -> dict:
         raise ValueError(f"unknown preset {name!r}; available: {sorted(found)}")
     over = yaml.safe_load(found[name].read_text()) or {}
     merged = merge(load(params_path), over)
-    write_text(params_path, yaml.safe_dump(merged, sort_keys=False))
+    write_text(params_path, merge_text(Path(params_path).read_text(), over))
     return merged
+
+
+def merge_text(text: str, over: dict) -> str:
+    """``text`` (a params.yaml) with the values of ``over`` merged in, comments, key order and
+    layout kept (ruamel.yaml's round trip; a replaced list is written in flow style,
+    ``[a, b]``, like the file's own)."""
+    import io
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    rt = YAML()  # round-trip mode
+    rt.preserve_quotes = True
+    rt.width = 4096
+    rt.representer.add_representer(  # keep the file's spelling of null
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
+    doc = rt.load(text) or CommentedMap()
+
+    def plain(v):
+        if isinstance(v, dict):
+            m = CommentedMap()
+            for k, x in v.items():
+                m[k] = plain(x)
+            m.fa.set_flow_style()
+            return m
+        if isinstance(v, list):
+            seq = CommentedSeq(plain(x) for x in v)
+            seq.fa.set_flow_style()
+            return seq
+        return v
+
+    def into(node, o):
+        for k, v in o.items():
+            if isinstance(v, dict) and isinstance(node.get(k), dict):
+                into(node[k], v)
+            else:
+                node[k] = plain(v)
+
+    into(doc, over)
+    buf = io.StringIO()
+    rt.dump(doc, buf)
+    return buf.getvalue()

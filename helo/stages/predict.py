@@ -4,7 +4,10 @@ The recordings go through the same feature code as training (parameters from the
 ``config.json``) into a scratch feature store, rows are joined on the window grid, standardised
 with the training statistics and fed to the model. Written (atomically) to ``out``:
 ``windows.csv`` (one predicted distribution per window) and ``trials.csv`` (the mean over a
-trial's windows, renormalised), plus ``skipped.json`` for rows without usable features.
+trial's windows, renormalised), plus ``skipped.json``: windows without usable features, every
+subject without a prediction and why (a failed extraction -- unreadable video, say -- or no
+window left after the join) and the trials dropped. Skipped subjects make the command fail
+after writing all of that, unless partial results are allowed (``--allow-partial``).
 """
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from helo.data import store as S
+from helo.data.base import DataError
 from helo.data.assemble import KEYS, read_modality
 from helo.evaluation.runner import Standardiser
 from helo.io import atomic_path, write_json
+from helo.stages.common import require_complete
 
 
 def load_trained(model_dir: Path):
@@ -39,11 +44,26 @@ def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, para
         raise FileNotFoundError(f"{model_dir} holds no trained model (config.json missing): "
                                 f"run `dvc repro fit-final` or `helo fit-final` first")
     model, scaler, config = load_trained(model_dir)
+    if subjects:
+        subjects = [S.safe_id(s, what="--subject id") for s in subjects]
+    dropped: dict[str, list[str]] = {}  # subject -> why it has no prediction
+    trial_errors: list[dict] = []
+    known: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="helo-predict-") as scratch:
         store = Path(scratch)
         frames = None
         for m in config["modalities"]:
-            run_extract(layout, root, store, m, config["feature_params"][m], subjects=subjects)
+            summ = run_extract(layout, root, store, m, config["feature_params"][m],
+                               subjects=subjects, progress=False)
+            known |= set(summ["done"]) | {f["subject"] for f in summ["failed"]}
+            for f in summ["failed"]:
+                dropped.setdefault(f["subject"], []).append(f"{m}: {f['reason']}")
+            for sid, errs in summ.get("trial_errors", {}).items():
+                trial_errors += [{"subject": sid, "modality": m, **e} for e in errs]
+            if not summ["done"]:
+                raise DataError(f"no subject of {root} ({layout}) gave {m} features: "
+                                + "; ".join(f"{f['subject']}: {f['reason']}"
+                                            for f in summ["failed"][:5]))
             df = read_modality(store, m)
             names = config["feature_names"][m]
             missing = [c for c in names if c not in df.columns]
@@ -73,5 +93,16 @@ def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, para
         windows.to_csv(tmp, index=False, float_format="%.6f")
     with atomic_path(out / "trials.csv") as tmp:
         trials.to_csv(tmp, index=False, float_format="%.6f")
-    write_json(out / "skipped.json", {"windows_without_features": int((~ok).sum())})
-    return {"windows": int(ok.sum()), "trials": int(len(trials)), "out": str(out)}
+    predicted = set(windows.loc[ok, "subject"].astype(str))
+    for sid in sorted(known - predicted - set(dropped)):
+        dropped[sid] = ["no window with features in every modality (inner join on the grid)"]
+    skipped = [{"subject": sid, "reason": "; ".join(why)}
+               for sid, why in sorted(dropped.items(), key=lambda kv: (len(kv[0]), kv[0]))]
+    write_json(out / "skipped.json", {"windows_without_features": int((~ok).sum()),
+                                      "subjects_predicted": len(predicted),
+                                      "subjects_skipped": len(skipped), "subjects": skipped,
+                                      "trials_skipped": trial_errors})
+    require_complete("predict", skipped, params, total=len(known),
+                     where=str(out / "skipped.json"))
+    return {"windows": int(ok.sum()), "trials": int(len(trials)), "out": str(out),
+            "subjects_skipped": len(skipped)}

@@ -11,7 +11,9 @@ Writes into ``outputs/report``:
   training curves; static PNGs because ``dvc plots show`` HTML needs a CDN;
 * ``plots/*.csv`` -- data behind the DVC plots;
 
-and ``outputs/metrics.json`` (what ``dvc metrics show`` prints).
+and ``outputs/metrics.json`` (what ``dvc metrics show`` prints). Subjects the dataset left out
+(``data/assembled/excluded.json``, only with partial results allowed) are listed with their
+reason at the end of ``comparison.md``.
 """
 from __future__ import annotations
 
@@ -86,7 +88,7 @@ def to_markdown(df: pd.DataFrame, metric_names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_report(eval_dir: Path, out: Path, params: dict) -> dict:
+def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None = None) -> dict:
     import matplotlib
     matplotlib.use("Agg")
     from helo.evaluation.metrics import METRICS
@@ -113,6 +115,8 @@ def build_report(eval_dir: Path, out: Path, params: dict) -> dict:
                                              "average_rank": float(row["average_rank"])}
                              for _, row in df.iterrows()}
         _bars(df, metric_names, protocol, out / "figures" / f"comparison_{protocol}.png")
+    if excluded is not None:
+        md += _excluded_section(Path(excluded))
     write_text(out / "comparison.md", "".join(md))
     # DVC plot data: methods on the hardest protocol present.
     last = [p for p in protocols if p in found][-1]
@@ -125,6 +129,21 @@ def build_report(eval_dir: Path, out: Path, params: dict) -> dict:
     write_json(Path("outputs/metrics.json"), summary)
     return {"protocols": list(found), "methods": sorted({m for r in found.values() for m in r}),
             "figures": figures, "efficiency": eff}
+
+
+def _excluded_section(path: Path) -> list[str]:
+    """Markdown listing every subject the dataset left out and why (``assemble``'s
+    ``excluded.json``, written when partial results were allowed); nothing when none was."""
+    if not path.is_file():
+        return []
+    excluded = json.loads(path.read_text()).get("excluded", [])
+    if not excluded:
+        return []
+    lines = [f"\n## Subjects left out ({len(excluded)})\n\n",
+             "Partial results were allowed (orchestrator.allow_partial): these subjects are in "
+             "no fold.\n\n| subject | reason |\n|---|---|\n"]
+    lines += [f"| {e['subject']} | {str(e['reason']).replace('|', '/')} |\n" for e in excluded]
+    return lines
 
 
 def _bars(df, metric_names, protocol, path):
@@ -290,5 +309,5 @@ def _efficiency(out, params) -> list[dict]:
 
 def run(params: dict) -> dict:
     """Stage ``report``: tables, figures and ``outputs/metrics.json`` from ``outputs/eval``."""
-    from helo.stages.common import EVAL, REPORT
-    return build_report(EVAL, REPORT, params)
+    from helo.stages.common import ASSEMBLED, EVAL, REPORT
+    return build_report(EVAL, REPORT, params, excluded=ASSEMBLED / "excluded.json")

@@ -86,3 +86,37 @@ def test_fit_final_on_a_modality_subset_moves_the_query(trained, tmp_path, subse
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["modalities"] == subset
     assert info is not None
+
+
+def test_predict_names_subjects_dropped_for_unreadable_video(trained, tmp_path, monkeypatch,
+                                                             capsys):
+    """Issue 13, fault 7: a subject whose video cannot be read is listed in skipped.json with
+    the reason; the command fails unless --allow-partial; another layout names the right one."""
+    import json
+    import yaml
+    tmp, ds = trained
+    raw = tmp_path / "raw"
+    shutil.copytree(tmp / "raw", raw)
+    sids = sorted(set(ds.subject.tolist()), key=int)
+    bad = sids[0]
+    video = next((raw / bad / bad).glob("1_*.mp4"))
+    video.write_bytes(np.random.default_rng(1).bytes(2048))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    monkeypatch.chdir(tmp_path)
+    argv = ["predict", "--model", str(tmp / "model"), "--input", str(raw), "--layout",
+            "dmer-raw", "--out", str(tmp_path / "out")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "predict: 1 of" in err and "cannot read the face video" in err
+    skipped = json.loads((tmp_path / "out" / "skipped.json").read_text())
+    assert skipped["subjects_skipped"] == 1
+    assert skipped["subjects"][0]["subject"] == bad and "video" in skipped["subjects"][0]["reason"]
+    assert skipped["subjects_predicted"] == len(sids) - 1
+    win = pd.read_csv(tmp_path / "out" / "windows.csv", dtype={"subject": str})
+    assert set(win["subject"]) == set(sids) - {bad}  # the others are predicted
+    assert main(argv + ["--allow-partial"]) == 0
+    # another layout: says what the folder looks like, not "run the extract stage first"
+    assert main(argv[:-4] + ["--layout", "wesad", "--out", str(tmp_path / "o2")]) == 1
+    err = capsys.readouterr().err
+    assert "looks like dmer-raw" in err and "extract stage" not in err
+    assert not (tmp_path / "o2").exists()

@@ -1,0 +1,352 @@
+"""The schema of ``params.yaml``: one validation before any stage does work.
+
+:func:`validate` checks the whole parameter tree (after ``-S`` overrides) and raises one
+:class:`ParamsError` (a ``ValueError``) that lists every problem, each naming the dotted key, what
+was found and what is allowed -- unknown keys, wrong types, unknown layouts, modalities, methods,
+protocols, EEG band sets -- instead of a run in which every subject fails, or a traceback.
+
+Names come from the registries, not from this file: layouts from :data:`helo.data.LAYOUTS`,
+modalities from :data:`helo.features.MODALITIES`, methods from
+:data:`helo.model.registry.METHODS`, protocols from :data:`helo.evaluation.splits.PROTOCOLS`, PANAS
+item sets from :data:`helo.data.labels.ITEM_SETS`. A new entry there is valid here at once.
+
+Extending: each params group is one pydantic model below (``extra="forbid"``: an unknown key is
+an error naming the allowed ones). A new key is one annotated field with its default; a new
+group one model and one field of :class:`Params`. Model options (``model.<method>``) are left
+open (``extra="allow"``): each learner takes its own keyword options, and checking them here
+would mean importing every learner (PyTorch included) in every stage; the group name must be a
+known method, ``modalities`` (the ablations' subsets) known modalities, and HeLo's common
+numeric options are type-checked. Keys are optional here (a ``helo predict`` needs few); the
+stages that use one say when it is missing. Keys other helpers' branches introduce
+(``evaluate.seeds``/``stack``, ``features.video.detector``, ``features.eeg.transition_hz``,
+``data.labels``, the ``tune`` group) are declared loosely so those branches validate once merged;
+tighten them there.
+
+The ``helo`` command calls :func:`validate` in its dispatcher (``helo.cli._params``), so it is
+not part of any DVC stage's dependencies: it can refuse to run, never change an output.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, \
+    model_validator
+
+from helo.data import LAYOUTS
+from helo.data.labels import ITEM_SETS
+from helo.evaluation.splits import PROTOCOLS
+from helo.features import MODALITIES
+from helo.model.registry import METHODS
+
+__all__ = ["validate", "ParamsError", "Params", "check_modality"]
+
+Number = Union[int, float]
+
+
+class ParamsError(ValueError):
+    """params.yaml does not fit the schema; the message lists every problem by dotted key."""
+
+    def __init__(self, problems: list[str], source: str = "params.yaml"):
+        self.problems = list(problems)
+        super().__init__(f"{source}: {len(problems)} problem(s): " + "; ".join(problems))
+
+
+def _one_of(value, allowed, what: str):
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(map(str, allowed))}")
+    return value
+
+
+def _modality(v):
+    return _one_of(v, list(MODALITIES), "modality")
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------------- groups
+
+class Data(_Group):
+    name: str = "dataset"
+    layout: Optional[str] = None
+    root: Optional[str] = None
+    items: Union[str, list[str]] = "dmer"
+    labels: Any = None  # another branch's key (label source); typed there
+
+    @field_validator("layout")
+    @classmethod
+    def _layout(cls, v):
+        return v if v is None else _one_of(v, sorted(LAYOUTS), "layout")
+
+    @field_validator("items")
+    @classmethod
+    def _items(cls, v):
+        if isinstance(v, str):
+            _one_of(v, sorted(ITEM_SETS), "PANAS item set (or give a list of item names)")
+        return v
+
+
+class Synth(_Group):
+    preset: str = "default"
+    seed: int = 0
+
+
+class Common(_Group):
+    step_s: float = Field(1.0, gt=0)
+    longest_window_s: float = Field(5.0, gt=0)
+
+
+class _Modality(_Group):
+    window_s: Optional[float] = Field(None, gt=0)
+
+
+class Eeg(_Modality):
+    bands: Any = "paper"  # paper | official | {name: [lo, hi]} | [[lo, hi], ...]
+    method: Literal["gaussian", "spectral"] = "gaussian"
+    resample: Optional[Number] = None
+    nfft: int = Field(1024, gt=0)
+    l_trans_bandwidth: Union[Number, Literal["auto"], None] = "auto"
+    h_trans_bandwidth: Union[Number, Literal["auto"], None] = "auto"
+    transition_hz: Any = None  # another branch's key; typed there
+
+    @field_validator("bands")
+    @classmethod
+    def _bands(cls, v):
+        allowed = "allowed: paper, official, {name: [low, high]} or [[low, high], ...] in Hz"
+        if isinstance(v, str):
+            return _one_of(v, ["paper", "official"], "band set")
+        if not isinstance(v, (dict, list)) or not v:
+            raise ValueError(f"not a band set; {allowed}")
+        for p in (v.values() if isinstance(v, dict) else v):
+            ok = isinstance(p, (list, tuple)) and len(p) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in p)
+            if not ok or not 0 <= p[0] < p[1]:
+                raise ValueError(f"band {p!r} is not [low, high] with 0 <= low < high; {allowed}")
+        return v
+
+
+class Video(_Modality):
+    face_size: int = Field(128, gt=0)
+    detect_every: int = Field(1, ge=1)
+    detect_width: int = Field(160, gt=0)
+    points: int = Field(8, gt=0)
+    radius: Number = Field(1, gt=0)
+    time_radius: int = Field(1, ge=1)
+    per_trial: bool = False
+    lbp_ties: Literal["skimage", "up"] = "skimage"
+    lbp_engine: Literal["auto", "jit", "numpy"] = "auto"
+    detector: Any = None  # another branch's key; typed there
+
+
+class Ecg(_Modality):
+    context_s: Optional[float] = Field(None, gt=0)
+
+
+class Eda(_Modality):
+    work_fs: Number = Field(50, gt=0)
+
+
+class Features(BaseModel):
+    model_config = ConfigDict(extra="allow")  # features.<modality>: checked in _groups
+    modalities: list[str] = []
+    common: Common = Common()
+
+    _validate_modalities = field_validator("modalities")(
+        classmethod(lambda cls, v: [_modality(m) for m in v]))
+
+    @model_validator(mode="after")
+    def _groups(self):
+        for key in self.model_extra or {}:
+            _one_of(key, ["common", "modalities", *MODALITIES], "features group")
+        return self
+
+
+#: features.<modality> -> its model (a modality without options of its own: the base)
+MODALITY_GROUPS: dict[str, type[_Group]] = {"eeg": Eeg, "video": Video, "ecg": Ecg, "eda": Eda}
+
+
+class Assemble(_Group):
+    physiological: list[str] = []
+    behavioural: list[str] = []
+    nan_policy: Literal["drop", "zero"] = "drop"
+
+    _mods = field_validator("physiological", "behavioural")(
+        classmethod(lambda cls, v: [_modality(m) for m in v]))
+
+
+class Evaluate(_Group):
+    protocols: list[str] = []
+    methods: list[str] = []
+    seed: int = 0
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    val_fraction: float = Field(0.0, ge=0, lt=1)
+    normalise: Literal["fold", "subject"] = "fold"
+    seeds: Any = None  # another branch's key; typed there
+    stack: Any = None  # another branch's key; typed there
+
+    @field_validator("protocols")
+    @classmethod
+    def _protocols(cls, v):
+        return [_one_of(p, list(PROTOCOLS), "protocol") for p in v]
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v):
+        return [_one_of(m, list(METHODS), "method") for m in v]
+
+
+class MethodOptions(BaseModel):
+    """``model.<method>``: open (each learner's own options), with the shared ones typed."""
+
+    model_config = ConfigDict(extra="allow")
+    modalities: Optional[list[str]] = None
+    epochs: Optional[int] = Field(None, ge=0)
+    batch_size: Optional[int] = Field(None, gt=0)
+    lr: Optional[float] = Field(None, gt=0)
+    weight_decay: Optional[float] = Field(None, ge=0)
+    device: Optional[str] = None
+    dropout: Optional[float] = Field(None, ge=0, lt=1)
+
+    @field_validator("modalities")
+    @classmethod
+    def _mods(cls, v):
+        return None if v is None else [_modality(m) for m in v]
+
+
+class HeloOptions(MethodOptions):
+    query: Optional[str] = None
+    d: Optional[int] = Field(None, gt=0)
+    tokens: Optional[int] = Field(None, gt=0)
+    heads: Optional[int] = Field(None, gt=0)
+    depth: Optional[int] = Field(None, ge=0)
+    tokenizer: Optional[Literal["linear", "channels"]] = None
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v):
+        return None if v is None else _modality(v)
+
+
+class Report(_Group):
+    figure_samples: int = Field(6, ge=0)
+
+
+class Orchestrator(_Group):
+    engine: Literal["local", "auto", "prefect"] = "local"
+    task_runner: Literal["threads", "processes", "dask", "ray"] = "processes"
+    workers: int = Field(2, ge=1)
+    address: Optional[str] = None
+    warm: bool = True
+    allow_partial: bool = False
+
+
+class Params(_Group):
+    data: Data = Data()
+    synth: Synth = Synth()
+    features: Features = Features()
+    assemble: Assemble = Assemble()
+    evaluate: Evaluate = Evaluate()
+    model: dict[str, dict[str, Any]] = {}
+    report: Report = Report()
+    orchestrator: Orchestrator = Orchestrator()
+    tune: Optional[dict[str, Any]] = None  # another branch's group; typed there
+
+
+# --------------------------------------------------------------------------------- checks
+
+def _loc(loc) -> str:
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and (
+        p.startswith("function-") or p in ("list[float]", "list[int]", "str", "int", "float",
+                                            "bool", "literal['paper','official']"))))
+
+
+def _messages(err: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
+              ) -> list[str]:
+    out = []
+    for e in err.errors():
+        key = ".".join(x for x in (prefix, _loc(e["loc"])) if x)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            parent = key.rsplit(".", 1)[0] if "." in key else ""
+            allowed = _allowed(model, parent[len(prefix) + 1:] if prefix else parent)
+            msg = "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+        elif e["type"] == "missing":
+            msg = "required key missing"
+        shown = e["type"] not in ("extra_forbidden", "missing") and not isinstance(
+            e.get("input"), (dict, list)) and repr(e.get("input")) not in msg
+        out.append(f"{key}: {msg} (found {e['input']!r})" if shown else f"{key}: {msg}")
+    return out
+
+
+def _allowed(model, dotted: str) -> list[str]:
+    node = model
+    for part in [p for p in dotted.split(".") if p]:
+        field = node.model_fields.get(part) if node is not None else None
+        ann = getattr(field, "annotation", None)
+        node = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return sorted(node.model_fields) if node is not None else []
+
+
+def validate(params: dict, source: str = "params.yaml") -> Params:
+    """Check ``params`` (the whole tree); return the parsed model or raise :class:`ParamsError`
+    listing every problem."""
+    problems: list[str] = []
+    if not isinstance(params, dict):
+        raise ParamsError([f"the top level must be a mapping of groups, found "
+                           f"{type(params).__name__}"], source)
+    parsed = None
+    try:
+        parsed = Params.model_validate(params)
+    except ValidationError as err:
+        problems += _messages(err, model=Params)
+    feats = params.get("features") if isinstance(params.get("features"), dict) else {}
+    for m, cls in MODALITY_GROUPS.items():
+        if isinstance(feats.get(m), dict):
+            try:
+                cls.model_validate(feats[m])
+            except ValidationError as err:
+                problems += _messages(err, f"features.{m}", cls)
+    for m in MODALITIES:
+        if m not in MODALITY_GROUPS and isinstance(feats.get(m), dict):
+            try:
+                _Modality.model_validate(feats[m])
+            except ValidationError as err:
+                problems += _messages(err, f"features.{m}", _Modality)
+    models = params.get("model") if isinstance(params.get("model"), dict) else {}
+    for name, opts in models.items():
+        if name not in METHODS:
+            problems.append(f"model.{name}: unknown method; allowed: {', '.join(METHODS)}")
+            continue
+        cls = HeloOptions if name == "helo" else MethodOptions
+        try:
+            cls.model_validate(opts or {})
+        except ValidationError as err:
+            problems += _messages(err, f"model.{name}", cls)
+    if parsed is not None:
+        problems += _cross_checks(parsed)
+    if problems:
+        raise ParamsError(problems, source)
+    return parsed
+
+
+def _cross_checks(p: Params) -> list[str]:
+    out = []
+    mods = p.features.modalities
+    for group in ("physiological", "behavioural"):
+        extra = [m for m in getattr(p.assemble, group) if mods and m not in mods]
+        if extra:
+            out.append(f"assemble.{group}: {extra} not in features.modalities {mods}")
+    query = (p.model.get("helo") or {}).get("query")
+    if query is not None and p.assemble.physiological and query not in p.assemble.physiological:
+        out.append(f"model.helo.query: {query!r} is not among assemble.physiological "
+                   f"{p.assemble.physiological}")
+    return out
+
+
+def check_modality(modality: str) -> str:
+    """A ``--modality`` value: a modality or the pseudo-modality ``labels``."""
+    if modality != "labels" and modality not in MODALITIES:
+        raise ParamsError([f"--modality: unknown modality {modality!r}; allowed: "
+                           f"{', '.join([*MODALITIES, 'labels'])}"], "helo extract")
+    return modality
