@@ -151,3 +151,60 @@ def test_acc_twelve():
     assert X[0, names.index("acc_z_peak_freq")] == pytest.approx(3.0, abs=0.11)
     assert X[0, names.index("acc_y_mean")] == pytest.approx(0.5, abs=0.01)
     assert X[0, names.index("acc_y_absint")] == pytest.approx(2.5, abs=0.05)
+
+
+# ------------------------------------------------------------- HRV at exact ties (issue 12.2)
+def _tied_peaks(fs, rr, offset):
+    """R-peak samples from integer RR intervals, starting far into a recording (large sample
+    indices are where ``diff(peaks / fs)`` used to round a tie upwards)."""
+    return offset + np.concatenate([[0], np.cumsum(rr)]).astype(np.int64)
+
+
+@pytest.mark.parametrize("fs,rr,offset", [
+    # 100 Hz: successive differences of exactly 5 samples = 50 ms and 2 samples = 20 ms
+    (100.0, [80, 85, 80, 75, 77, 82, 80, 86, 81, 81, 76, 78, 73, 83, 80, 82], 987_654),
+    # 700 Hz: exactly 14 samples = 20 ms, 35 samples = 50 ms, 7 samples = 10 ms
+    (700.0, [560, 574, 560, 546, 553, 567, 602, 567, 574, 574, 581, 595, 560, 525, 532],
+     2_345_678),
+])
+def test_hrv_counts_exact_ties_like_neurokit(fs, rr, offset):
+    import neurokit2 as nk
+    peaks = _tied_peaks(fs, rr, offset)
+    dd = np.diff(np.asarray(rr))
+    thr = {k: int(k * fs / 1000) for k in (50, 20, 10)}  # thresholds in whole samples here
+    assert any(np.abs(dd) == thr[50]) and any(np.abs(dd) == thr[20])  # ties are present
+    # the old conversion (differences of converted times) rounds some of these ties upwards
+    old = np.diff(np.diff(peaks / fs) * 1000.0)
+    assert np.sum(np.abs(old) > 50) + np.sum(np.abs(old) > 20) > \
+        np.sum(np.abs(dd) > thr[50]) + np.sum(np.abs(dd) > thr[20])
+    out = ecg.hrv_window(peaks, fs, len(rr) * 0.8)
+    names = list(ecg.ECG_NAMES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ht = nk.hrv_time(peaks, sampling_rate=fs)
+        hn = nk.hrv_nonlinear(peaks, sampling_rate=fs)
+    # hand counts on integers (a tie does not count), the percentage over len(dd) + 1 intervals
+    for k in (50, 20, 10):
+        ref = np.sum(np.abs(dd) > thr[k]) / (dd.size + 1) * 100
+        key = f"ecg_hrv_pnn{k}" if k != 10 else "ecg_ibi_pnn10"
+        assert out[names.index(key)] == pytest.approx(ref, abs=1e-12), k
+    assert out[names.index("ecg_hrv_pnn50")] == pytest.approx(float(ht["HRV_pNN50"].iloc[0]))
+    assert out[names.index("ecg_hrv_pnn20")] == pytest.approx(float(ht["HRV_pNN20"].iloc[0]))
+    # Porta's and Guzik's asymmetry indices: equal intervals (dd == 0) are on the identity line
+    assert np.sum(dd == 0) > 0
+    pi_ref = np.sum(dd < 0) / np.sum(dd != 0) * 100
+    assert out[names.index("ecg_hrv_pi")] == pytest.approx(pi_ref, abs=1e-12)
+    assert out[names.index("ecg_hrv_pi")] == pytest.approx(float(hn["HRV_PI"].iloc[0]))
+    assert out[names.index("ecg_hrv_gi")] == pytest.approx(float(hn["HRV_GI"].iloc[0]))
+
+
+def test_hrv_exact_where_neurokit_rounds():
+    """At 700 Hz NeuroKit2's per-interval ``/ fs * 1000`` can itself land a 20 ms tie a hair
+    above 20 (400 -> 386 samples); helo's integer decision still does not count it."""
+    fs = 700.0
+    rr = [400, 386, 400, 386, 400]
+    r = np.asarray(rr) / fs * 1000
+    nk_style = np.sum(np.abs(np.diff(r)) > 20)
+    out = ecg.hrv_window(_tied_peaks(fs, rr, 0), fs, 5.0)
+    assert out[list(ecg.ECG_NAMES).index("ecg_hrv_pnn20")] == 0.0
+    assert nk_style > 0  # the reference's round-off, which helo does not share
