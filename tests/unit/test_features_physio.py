@@ -208,3 +208,69 @@ def test_hrv_exact_where_neurokit_rounds():
     out = ecg.hrv_window(_tied_peaks(fs, rr, 0), fs, 5.0)
     assert out[list(ecg.ECG_NAMES).index("ecg_hrv_pnn20")] == 0.0
     assert nk_style > 0  # the reference's round-off, which helo does not share
+
+
+# ------------------------------------------------------ flatness per modality (issue 12.5)
+def test_acc_still_wrist_is_a_measurement():
+    """bit-constant accelerometer windows (a body at rest) give the hand-computed features"""
+    from helo.features import MODALITIES, flat_is_fault
+    assert not flat_is_fault("acc") and not MODALITIES["acc"].flat_is_fault
+    n = int(10 * FS)
+    t = np.arange(n) / FS
+    x = np.column_stack([np.full(n, -0.25), np.full(n, 0.96875), np.full(n, 0.0)])
+    x[int(6 * FS):, 2] = np.sin(2 * np.pi * 2.0 * t[int(6 * FS):])  # z moves after 6 s
+    ends = grid_ends(10.0)
+    X, names = acc.acc_features(x, FS, ends)
+    assert np.isfinite(X).all()
+    for k, (axis, c) in enumerate((("x", -0.25), ("y", 0.96875))):
+        for w in range(ends.size):
+            assert X[w, names.index(f"acc_{axis}_mean")] == pytest.approx(c, abs=1e-12)
+            assert X[w, names.index(f"acc_{axis}_std")] == 0.0
+            assert X[w, names.index(f"acc_{axis}_absint")] == pytest.approx(abs(c) * 5.0,
+                                                                              rel=1e-12)
+            assert X[w, names.index(f"acc_{axis}_peak_freq")] == 0.0
+    # z: 0 until 6 s, so the first window (0-5 s) is all zero: integral 0, std 0
+    row = dict(zip(names, X[0]))
+    assert (row["acc_z_mean"], row["acc_z_std"], row["acc_z_absint"], row["acc_z_peak_freq"]) \
+        == (0.0, 0.0, 0.0, 0.0)
+    seg = x[int(5 * FS):int(10 * FS), 2]  # the last window (5-10 s) holds the movement
+    assert X[-1, names.index("acc_z_std")] == pytest.approx(seg.std())
+    assert X[-1, names.index("acc_z_peak_freq")] == pytest.approx(2.0, abs=0.21)
+    # an entirely still recording still gives a row per window, and no fault note
+    from helo.data.base import Signal, Trial
+    from helo.features import trial_features
+    still = Trial("t1", signals={"acc": Signal(np.tile([0.1, -0.2, 0.97], (n, 1)), FS,
+                                               ["x", "y", "z"])})
+    Xs, _, notes = trial_features(still, "acc", {"window_s": 5.0})
+    assert Xs.shape == (6, 12) and np.isfinite(Xs).all() and notes == [""] * 6
+    assert Xs[0, names.index("acc_z_absint")] == pytest.approx(0.97 * 5.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("modality,fs", [("gsr", 4.0), ("ppg", 100.0), ("eda", 700.0),
+                                         ("emg", 700.0), ("ecg", 700.0)])
+def test_flat_physiology_stays_a_fault(modality, fs):
+    from helo.data.base import Signal, Trial
+    from helo.features import flat_is_fault, trial_features
+    assert flat_is_fault(modality)
+    n = int(8 * fs)
+    x = np.full((n, 1), 2.5)
+    X, _, notes = trial_features(Trial("t1", signals={modality: Signal(x, fs, [modality])}),
+                                 modality, {"window_s": 5.0})
+    assert X.shape[0] == 4 and np.isnan(X).all()
+    assert all("flat" in nt for nt in notes)
+
+
+def test_flat_eeg_channel_stays_a_fault():
+    from helo.data.base import Signal, Trial
+    from helo.features import flat_is_fault, trial_features
+    assert flat_is_fault("eeg")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((int(6 * 250), 2))
+    x[:, 1] = -3.0
+    X, names, _ = trial_features(Trial("t1", signals={"eeg": Signal(x, 250.0, ["Fz", "Cz"])}),
+                                 "eeg", {"window_s": 1.0})
+    assert np.isfinite(X[:, :5]).all() and np.isnan(X[:, 5:]).all()
+    x[:, 0] = 1.0  # every channel flat: the whole window is a fault with a note
+    X, _, notes = trial_features(Trial("t1", signals={"eeg": Signal(x, 250.0, ["Fz", "Cz"])}),
+                                 "eeg", {"window_s": 1.0})
+    assert np.isnan(X).all() and all("flat" in nt for nt in notes)
