@@ -26,7 +26,11 @@ bands (eeg)            paper      paper | official | {name: [lo, hi]} | [[lo, hi
 method (eeg)           gaussian   gaussian (1/2 ln 2 pi e var) | spectral (SEED log2 power)
 resample (eeg)         None       spectral only: resample to this rate first (EmotionDict: 100)
 nfft (eeg)             1024       spectral only
-l/h_trans_bandwidth    auto       gaussian only: MNE FIR transition bands
+filter (eeg)           fft        gaussian only: fft (one FFT per channel, band gains applied
+                                  in the frequency domain) | mne (MNE FIR band-pass)
+transition_hz (eeg)    1.0        fft only: width of each band edge (Hz), half power at the
+                                  nominal edge, nothing passes beyond half of it; 0: brick wall
+l/h_trans_bandwidth    auto       filter mne only: MNE FIR transition bands
 face_size (video)      128        face crop side (pixels)
 detect_every (video)   1          run the Haar detector every k-th frame (boxes are held in
                                   between; see docs/benchmarks.md for the speed)
