@@ -88,6 +88,12 @@ def cmd_extract(args):
     return 0 if not summary.get("all_failed") else 1
 
 
+def cmd_feature_params(args):
+    from helo.orchestration.run import run_stage
+    _print(run_stage("feature-params", _params(args)))
+    return 0
+
+
 def cmd_assemble(args):
     from helo.orchestration.run import run_stage
     _print(run_stage("assemble", _params(args)))
@@ -213,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     layouts = sorted(LAYOUTS)
     p = add("synth", cmd_synth, "write a seeded synthetic dataset in a real layout "
-            "(DMER raw/aligned/features or WESAD)")
-    p.add_argument("--layout", choices=["dmer-raw", "dmer-aligned", "dmer-features", "wesad"],
+            "(DMER raw/aligned/features, WESAD, or generic with label distributions)")
+    p.add_argument("--layout", choices=["dmer-raw", "dmer-aligned", "dmer-features", "wesad",
+                                        "generic"],
                    default="dmer-raw")
     p.add_argument("--out", help="output folder")
     p.add_argument("--seed", type=int, default=0)
@@ -235,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="eeg, gsr, ppg, video, ecg, eda, emg, acc or labels")
     p.add_argument("--force", action="store_true", help="recompute subjects already done")
 
+    add("feature-params", cmd_feature_params, "write each modality's extraction params to "
+        "data/params/features/<modality>.json (what DVC's extract stages depend on)")
     add("assemble", cmd_assemble, "join the feature store into one dataset with label "
         "distributions")
 

@@ -1,6 +1,7 @@
 """What every stage shares: the fixed paths DVC tracks and the parameter helpers.
 
-Each DVC stage has its module in :mod:`helo.stages` (``synthesize``, ``extract``, ``assemble``,
+Each DVC stage has its module in :mod:`helo.stages` (``synthesize``, ``feature_params``,
+``extract``, ``assemble``,
 ``evaluate``, ``fit_final``, ``report``) with a ``run(params, ...)`` function; the ``helo``
 command and the Prefect flows call those. Paths are fixed relative to the project folder so
 ``dvc.yaml`` can name them.
@@ -14,6 +15,8 @@ from helo.stages import params as P
 
 SYNTH_ROOT = Path("data/raw/synth")
 STORE = Path("data/features")
+#: per-modality extraction params, one JSON file each (the ``feature-params`` stage)
+FEATURE_PARAMS = Path("data/params/features")
 ASSEMBLED = Path("data/assembled")
 EVAL = Path("outputs/eval")
 REPORT = Path("outputs/report")

@@ -1,9 +1,9 @@
 """Seeded synthetic datasets written in the real on-disk layouts (DMER raw/aligned/features,
-WESAD), so the readers' real code paths are what reads them.
+WESAD, generic with label distributions), so the readers' real code paths are what reads them.
 
 ``generate(layout, out, seed=0, preset="default")`` dispatches to
-:func:`helo.synth.dmer.generate_dmer` or
-:func:`helo.synth.wesad.generate_wesad` and returns the ground truth (also
+:func:`helo.synth.dmer.generate_dmer`, :func:`helo.synth.wesad.generate_wesad` or
+:func:`helo.synth.generic.generate_generic` and returns the ground truth (also
 written as ``out/_ground_truth.json``).
 """
 from __future__ import annotations
@@ -21,8 +21,12 @@ def generate(layout: str, out: str | Path, *, seed: int = 0, preset: str = "defa
         from helo.synth.wesad import generate_wesad
         return generate_wesad(Path(out), seed=seed, preset=preset, progress=progress,
                               **overrides)
-    raise ValueError(f"the synthetic generator writes dmer-raw, dmer-aligned, dmer-features or "
-                     f"wesad, not {layout!r}")
+    if layout == "generic":
+        from helo.synth.generic import generate_generic
+        return generate_generic(Path(out), seed=seed, preset=preset, progress=progress,
+                                **overrides)
+    raise ValueError(f"the synthetic generator writes dmer-raw, dmer-aligned, dmer-features, "
+                     f"wesad or generic, not {layout!r}")
 
 
 def manifest(folder: str | Path) -> dict[str, dict]:

@@ -160,6 +160,7 @@ def stage_items() -> dict[str, list[tuple[str, list[str]]]]:
     extract = ENTRY + ["helo.stages.extract", "helo.orchestration.flow_extract"] + readers
     return {
         "synthesize": [("", ENTRY + ["helo.stages.synthesize"])],
+        "feature-params": [("", ENTRY + ["helo.stages.feature_params"])],
         "labels": [("", extract)],
         "extract": [(m, extract + [f"helo.features.{m}"]) for m in MODALITIES],
         "assemble": [("", ENTRY + ["helo.stages.assemble"])],
@@ -190,8 +191,8 @@ def expected_deps(group: str) -> tuple[list[set[str]], set[str]]:
     return per_item, set().union(*per_item)
 
 
-@pytest.mark.parametrize("group", ["synthesize", "labels", "extract", "assemble", "evaluate",
-                                   "fit-final", "report"])
+@pytest.mark.parametrize("group", ["synthesize", "feature-params", "labels", "extract",
+                                   "assemble", "evaluate", "fit-final", "report"])
 def test_dvc_stage_deps_are_the_import_closure(group):
     """No stage misses a module its command imports, and none lists a module that no item of
     its group imports. DVC's templating cannot give each item of a foreach/matrix group its own
@@ -232,6 +233,7 @@ def test_stage_processes_import_torch_only_where_needed():
         for n in ast.parse(MODULES[m].read_text()).body)}
     items = stage_items()
     light = {"synthesize": items["synthesize"][0][1], "labels": items["labels"][0][1],
+             "feature-params": items["feature-params"][0][1],
              "assemble": items["assemble"][0][1]}
     light.update({f"extract@{m}": e for m, e in items["extract"]})
     light.update({f"evaluate@{m}": e for m, e in items["evaluate"] if m in ("mean", "pt-svm",
