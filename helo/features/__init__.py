@@ -222,5 +222,6 @@ def explain(X, notes, modality):
     return out
 
 
-__all__ = ["MODALITIES", "ModalityInfo", "module", "flat_is_fault", "trial_features", "signal_features",
+__all__ = ["MODALITIES", "ModalityInfo", "module", "flat_is_fault", "trial_features",
+           "signal_features",
            "feature_names", "is_feature_name", "block_names", "grid", "grid_ends"]
