@@ -105,6 +105,12 @@ def cmd_extract(args):
     return 0  # failed subjects raise StageIncomplete (exit 1) unless --allow-partial
 
 
+def cmd_feature_params(args):
+    from helo.orchestration.run import run_stage
+    _print(run_stage("feature-params", _params(args)))
+    return 0
+
+
 def cmd_assemble(args):
     from helo.orchestration.run import run_stage
     _print(run_stage("assemble", _params(args)))
@@ -200,15 +206,16 @@ def cmd_warm(args):
 def cmd_code_deps(args):
     from helo.orchestration import codedeps
     out = Path(args.out)
+    mods = codedeps.params_modalities(args.params)
     if args.check:
-        bad = codedeps.stale(out)
+        bad = codedeps.stale(out, mods)
         if bad:
             print(f"helo code-deps: {len(bad)} stale digest(s) in {out}/: {', '.join(bad)}; "
                   "run `helo code-deps` (the code-deps stage of dvc repro does)", file=sys.stderr)
             return 1
         print(f"{out}/: every digest matches the code")
         return 0
-    _print(codedeps.write(out))
+    _print(codedeps.write(out, mods))
     return 0
 
 
@@ -257,9 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     layouts = sorted(LAYOUTS)
     p = add("synth", cmd_synth, "write a seeded synthetic dataset in a real layout "
-            "(DMER raw/aligned/features/subject-features, WESAD or BIDS)")
+            "(DMER raw/aligned/features/subject-features, WESAD, BIDS, or generic with label "
+            "distributions)")
     p.add_argument("--layout", choices=["dmer-raw", "dmer-aligned", "dmer-features",
-                                        "dmer-subject-features", "wesad", "bids"],
+                                        "dmer-subject-features", "wesad", "bids", "generic"],
                    default="dmer-raw")
     p.add_argument("--out", help="output folder")
     p.add_argument("--seed", type=int, default=0)
@@ -281,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute subjects already done")
     _partial(p)
 
+    add("feature-params", cmd_feature_params, "write each modality's extraction params to "
+        "data/params/features/<modality>.json (what DVC's extract stages depend on)")
     _partial(add("assemble", cmd_assemble, "join the feature store into one dataset with label "
                  "distributions"))
 
@@ -336,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
             "inside helo/ with file hashes) into codedeps/: what DVC re-runs a stage on "
             "(helo/orchestration/codedeps.py)", params=False)
     p.add_argument("--out", default="codedeps", help="digest folder (default: codedeps)")
+    p.add_argument("--params", default="params.yaml",
+                   help="its features.modalities without a feature module (a generic table's "
+                        "own) get digests too")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 when a digest differs from the code")
 

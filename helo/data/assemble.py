@@ -1,8 +1,11 @@
 """Assemble the feature store into one dataset: X per modality, label distribution, ids.
 
 Rows of every modality are joined on ``(subject, trial, window)`` (the shared window grid, see
-``docs/design.md``); the label distribution of a row is its trial's PANAS scores over the chosen
-item set, normalised to sum 1 (shared by every window of the trial). Rows where a modality's
+``docs/design.md``); the label distribution of a row is its trial's (shared by every window of
+the trial), from the label values in the store's ``labels`` table as ``labels`` says
+(:func:`helo.data.labels.to_distributions`): PANAS scores over the chosen item set normalised
+to sum 1, a distribution taken as it is (checked: non-negative, sums to 1), or other scores
+normalised with a warning; ``auto`` tells them apart. Rows where a modality's
 features are NaN (flat signal, no face, trial too short ...) are dropped or zero-filled
 (``nan_policy``); what was dropped and why is written to ``assembly.json``.
 """
@@ -15,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import warnings
+
 from helo.io import atomic_path, write_json
-from helo.data.labels import panas_to_distribution, resolve_items
+from helo.data.labels import LabelError, to_distributions
 
 KEYS = ["subject", "trial", "window"]
 META_COLS = {"subject", "trial", "window", "t_end", "note"}
@@ -59,7 +64,7 @@ def read_modality(store: Path, modality: str) -> pd.DataFrame:
 
 def assemble(store: str | Path, modalities: list[str], *, items="dmer",
              physiological: list[str], behavioural: list[str], nan_policy: str = "drop",
-             out: str | Path | None = None) -> Dataset:
+             labels: str = "auto", out: str | Path | None = None) -> Dataset:
     store = Path(store)
     if nan_policy not in ("drop", "zero"):
         raise ValueError("nan_policy must be 'drop' or 'zero'")
@@ -67,26 +72,34 @@ def assemble(store: str | Path, modalities: list[str], *, items="dmer",
         if m not in modalities:
             raise ValueError(f"modality {m!r} is listed as physiological/behavioural but not in "
                              f"the modalities {modalities}")
+    label_kind = labels
     labels = read_modality(store, "labels")
     item_cols = [c for c in labels.columns if c.startswith("panas_")]
     score_items = [c[len("panas_"):] for c in item_cols]
-    wanted = resolve_items(items)
     report = {"dropped": {}, "label_errors": []}
 
-    # Label distribution per trial; trials whose report is unusable are dropped with a reason.
-    dist_rows = []
-    for _, row in labels.iterrows():
-        try:
-            d = panas_to_distribution(row[item_cols].to_numpy(dtype=float), score_items, wanted)
-        except ValueError as err:
-            report["label_errors"].append(
-                {"subject": row["subject"], "trial": row["trial"], "reason": str(err)})
-            continue
-        dist_rows.append({"subject": row["subject"], "trial": row["trial"],
-                          **{f"y_{w}": v for w, v in zip(wanted, d)}})
-    if not dist_rows:
-        raise ValueError(f"no trial under {store / 'labels'} has a usable self-report")
-    lab = pd.DataFrame(dist_rows)
+    # Label distribution per trial; trials whose labels are unusable are dropped with a reason.
+    where = [f"subject {s}, trial {t}" for s, t in zip(labels["subject"], labels["trial"])]
+    try:
+        D, wanted, kind, skipped, warns = to_distributions(
+            labels[item_cols].to_numpy(dtype=float), score_items, kind=label_kind,
+            items=items, where=where)
+    except LabelError as err:
+        raise LabelError(f"{Path(store) / 'labels'}: {err}") from None
+    for i, reason in skipped:
+        report["label_errors"].append({"subject": labels["subject"].iat[i],
+                                       "trial": labels["trial"].iat[i], "reason": reason})
+    for w in warns:
+        warnings.warn(w, stacklevel=2)
+    report.update(label_kind=kind, label_warnings=warns)
+    ok = np.isfinite(D).all(axis=1)
+    if not ok.any():
+        raise ValueError(f"no trial under {store / 'labels'} has a usable self-report "
+                         f"(labels read as {kind}; first reason: "
+                         f"{report['label_errors'][0]['reason'] if skipped else 'none'})")
+    lab = pd.DataFrame({"subject": labels["subject"].to_numpy()[ok],
+                        "trial": labels["trial"].to_numpy()[ok],
+                        **{f"y_{w}": D[ok, k] for k, w in enumerate(wanted)}})
 
     merged = None
     names: dict[str, list[str]] = {}

@@ -17,9 +17,14 @@ Table columns (one row per window of a trial):
   feature name (``ecg__hr_mean`` -> modality ``ecg``, feature ``hr_mean``); NaN features are
   allowed (missing values), non-numeric ones are not;
 * ``label__<item>``: the label of the trial, one column per item (``label__Happy``). Either a
-  distribution (non-negative, each row sums to 1) or raw scores (e.g. PANAS 1-5), which are
-  normalised as ``d = s / sum(s)``. Labels must be the same on every row of a trial, must not be
-  NaN or negative, and must not all be zero.
+  distribution (non-negative, each row sums to 1 within 1e-3) or raw scores (e.g. PANAS 1-5),
+  which are normalised as ``d = s / sum(s)``. Labels must be the same on every row of a trial,
+  must not be NaN or negative, and must not all be zero. The ``assemble`` stage takes the
+  values as ``data.labels`` says (``auto`` by default: PANAS when ``data.items``' items are
+  there with values 1-5, a distribution when every trial's labels sum to 1, else scores,
+  normalised with a warning; :func:`helo.data.labels.to_distributions`): a distribution goes
+  into the dataset as it is. The label set is every ``label__`` column in table order (the
+  sidecar's ``labels`` order when given), or ``data.items`` when that is an explicit list.
 
 Any other column is an error (so a typo such as ``ecg_hr`` with one underscore is caught).
 
@@ -68,13 +73,14 @@ from typing import Sequence
 import numpy as np
 
 from helo.data.base import DataError, FeatureBlock, Problem, Subject, Trial, safe_id
+from helo.data.labels import DISTRIBUTION_TOL
 
 __all__ = ["GenericFeaturesReader", "TABLE_NAMES", "SIDECAR"]
 
 TABLE_NAMES = ("features.csv", "features.parquet", "features.mat")
 SIDECAR = "helo.json"
 META = ("subject", "trial", "window", "order", "category")
-_SUM_TOL = 1e-4
+_SUM_TOL = DISTRIBUTION_TOL
 
 
 def _natural(s: str):

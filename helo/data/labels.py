@@ -1,6 +1,13 @@
-"""PANAS self-reports -> emotion label distributions.
+"""Self-reports and label distributions -> the emotion label distributions of a dataset.
 
-A vector of PANAS scores ``s`` (1 = not at all ... 5 = extremely) becomes ``d = s / sum(s)``,
+What a trial's label values are is a parameter (``data.labels``, :func:`to_distributions`):
+PANAS scores (``panas``), a distribution already (``distribution``: LDL data sets, DMER's
+``dis_label``, a generic table's ``label__*`` columns), other non-negative scores (``scores``),
+or ``auto`` (the default): PANAS when the item set is there with values 1..5, else a
+distribution when every row sums to 1 (within :data:`DISTRIBUTION_TOL`), else scores with a
+warning.
+
+PANAS: a vector of PANAS scores ``s`` (1 = not at all ... 5 = extremely) becomes ``d = s / sum(s)``,
 over a chosen set of items. Which items form the label set is a parameter:
 
 * ``dmer`` -- DMER's 10 items (5 positive, 5 negative), the paper's label set;
@@ -64,3 +71,125 @@ def panas_to_distribution(scores: np.ndarray, score_items: Sequence[str],
         raise ValueError("PANAS scores must lie in 1..5")
     d = sel / sel.sum(axis=1, keepdims=True)
     return d[0] if one else d
+
+
+# ------------------------------------------------------------------ labels of any kind
+#: how a trial's label values become a distribution (``data.labels``)
+LABEL_KINDS = ("auto", "panas", "distribution", "scores")
+#: a row of distribution labels may miss 1 by this much (labels written with 3-4 decimals:
+#: ten items rounded to 4 decimals are off by up to 5e-4); it is renormalised exactly
+DISTRIBUTION_TOL = 1e-3
+
+
+class LabelError(ValueError):
+    """Labels that cannot be what they are declared to be (the message names the rows)."""
+
+
+def detect_kind(values: np.ndarray, value_items: Sequence[str],
+                items: str | Sequence[str] = "dmer", tol: float = DISTRIBUTION_TOL) -> str:
+    """What ``auto`` takes labels ``values`` (one row per trial, columns ``value_items``) for:
+
+    1. ``panas`` when every item of ``items`` is a column and every finite value of those
+       columns lies in 1..5 (a PANAS report);
+    2. else ``distribution`` when every row whose selected values are all finite is
+       non-negative and sums to 1 within ``tol`` (an LDL data set, DMER's ``dis_label``);
+    3. else ``scores`` (normalised ``s / sum(s)``, with a warning).
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    lower = [v.lower() for v in value_items]
+    if not isinstance(items, str) or items in ITEM_SETS:
+        wanted = resolve_items(items)
+        if all(w.lower() in lower for w in wanted):
+            sel = values[:, [lower.index(w.lower()) for w in wanted]]
+            fin = sel[np.isfinite(sel)]
+            if fin.size and ((fin >= 1) & (fin <= 5)).all():
+                return "panas"
+    sel = values[:, _label_columns(value_items, items)]
+    rows = sel[np.isfinite(sel).all(axis=1)]
+    if rows.size and (rows >= 0).all() and np.all(np.abs(rows.sum(axis=1) - 1) <= tol):
+        return "distribution"
+    return "scores"
+
+
+def _label_columns(value_items: Sequence[str], items) -> list[int]:
+    """columns of ``value_items`` forming the label set for distributions and scores: an
+    explicit list of ``items`` (in its order), else every column (a named PANAS item set means
+    nothing for labels that are not PANAS scores)"""
+    if isinstance(items, str):
+        return list(range(len(value_items)))
+    lower = [v.lower() for v in value_items]
+    missing = [w for w in items if w.lower() not in lower]
+    if missing:
+        raise LabelError(f"label items {missing} are not among the labels ({list(value_items)})")
+    return [lower.index(w.lower()) for w in items]
+
+
+def label_items(value_items: Sequence[str], kind: str, items="dmer") -> list[str]:
+    """The label names a dataset gets for labels of ``kind`` (see :func:`to_distributions`)."""
+    if kind == "panas":
+        return resolve_items(items)
+    return [value_items[k] for k in _label_columns(value_items, items)]
+
+
+def to_distributions(values: np.ndarray, value_items: Sequence[str], *, kind: str = "auto",
+                     items: str | Sequence[str] = "dmer", tol: float = DISTRIBUTION_TOL,
+                     where: Sequence[str] | None = None):
+    """Label values of trials (one row each, columns ``value_items``) -> distributions.
+
+    ``kind`` (``data.labels``):
+
+    * ``panas``: PANAS scores 1..5 over the item set ``items``, ``d = s / sum(s)``
+      (:func:`panas_to_distribution`); a trial whose report is unusable is left out;
+    * ``distribution``: the values are the distribution (every column, or the explicit list
+      ``items``): non-negative, each row summing to 1 within ``tol``, renormalised exactly;
+      a violation raises :class:`LabelError` naming the rows (``where[i]`` describes row i);
+    * ``scores``: non-negative scores normalised ``s / sum(s)``, with a warning (a row that is
+      negative or all zero raises :class:`LabelError`);
+    * ``auto``: :func:`detect_kind`.
+
+    A row with a NaN among its label values is left out (a missing label) with a reason.
+    Returns ``(D, label_names, kind, skipped, warnings)``: ``D`` ``(n, l)`` with NaN rows for
+    the trials left out, ``skipped`` ``[(row, reason)]``, ``warnings`` a list of strings.
+    """
+    if kind not in LABEL_KINDS:
+        raise ValueError(f"data.labels must be one of {LABEL_KINDS}, not {kind!r}")
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    where = list(where) if where is not None else [f"row {i + 1}" for i in range(len(values))]
+    used = detect_kind(values, value_items, items, tol) if kind == "auto" else kind
+    names = label_items(value_items, used, items)
+    D = np.full((len(values), len(names)), np.nan)
+    skipped: list[tuple[int, str]] = []
+    warns: list[str] = []
+    if used == "panas":
+        for i, row in enumerate(values):
+            try:
+                D[i] = panas_to_distribution(row, value_items, names)
+            except ValueError as err:
+                skipped.append((i, str(err)))
+        return D, names, used, skipped, warns
+    sel = values[:, _label_columns(value_items, items)]
+    bad: list[str] = []
+    for i, row in enumerate(sel):
+        if not np.isfinite(row).all():
+            miss = [names[k] for k in np.flatnonzero(~np.isfinite(row))]
+            skipped.append((i, f"label missing (NaN) for items {miss}"))
+            continue
+        s = row.sum()
+        if (row < 0).any():
+            bad.append(f"{where[i]}: negative label for "
+                       f"{[names[k] for k in np.flatnonzero(row < 0)]}")
+        elif s <= 0:
+            bad.append(f"{where[i]}: labels are all zero")
+        elif used == "distribution" and abs(s - 1) > tol:
+            bad.append(f"{where[i]}: labels sum to {s:.6g}, not 1 (+- {tol:g})")
+        else:
+            D[i] = row / s
+    if bad:
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise LabelError(f"labels declared as {used} ({', '.join(names)}) are not: "
+                         + "; ".join(bad[:5]) + more)
+    if used == "scores":
+        warns.append(f"labels ({', '.join(names)}) are neither PANAS scores 1-5 over the item "
+                     f"set nor distributions summing to 1: normalised as scores s / sum(s) "
+                     f"(set data.labels to say what they are)")
+    return D, names, used, skipped, warns

@@ -26,7 +26,11 @@ bands (eeg)            paper      paper | official | {name: [lo, hi]} | [[lo, hi
 method (eeg)           gaussian   gaussian (1/2 ln 2 pi e var) | spectral (SEED log2 power)
 resample (eeg)         None       spectral only: resample to this rate first (EmotionDict: 100)
 nfft (eeg)             1024       spectral only
-l/h_trans_bandwidth    auto       gaussian only: MNE FIR transition bands
+filter (eeg)           fft        gaussian only: fft (one FFT per channel, band gains applied
+                                  in the frequency domain) | mne (MNE FIR band-pass)
+transition_hz (eeg)    1.0        fft only: width of each band edge (Hz), half power at the
+                                  nominal edge, nothing passes beyond half of it; 0: brick wall
+l/h_trans_bandwidth    auto       filter mne only: MNE FIR transition bands
 face_size (video)      128        face crop side (pixels)
 detect_every (video)   1          run the Haar detector every k-th frame (boxes are held in
                                   between; see docs/benchmarks.md for the speed)
@@ -54,9 +58,21 @@ from helo.features.windows import grid_ends, window_notes
 
 @dataclass(frozen=True)
 class ModalityInfo:
+    """What the pipeline knows about a modality before computing it.
+
+    ``flat_is_fault``: whether a window in which every channel is exactly constant is a
+    recorded fault (its features NaN, a note in the feature store) or a measurement. A flat
+    EEG, GSR, PPG, ECG, EDA or EMG trace means a detached electrode, a saturated or stalled
+    converter: a fault. A constant accelerometer is a body at rest, which a still wrist or chest
+    really gives (bit-constant samples at 32-700 Hz): a measurement, with defined features
+    (std 0, peak frequency 0, mean and absolute integral of the constant). NaN and windows past
+    the recording stay faults for every modality. EEG judges flatness per channel (a dead
+    channel's DE is NaN, :mod:`helo.features.eeg`).
+    """
     window_s: float  # default window length (s)
     dim: int | None  # expected dimension (EEG: 90 for DMER's 18 channels)
     source: str = "signal"  # "signal" or "video"
+    flat_is_fault: bool = True  # a constant window is a fault (NaN), not a measurement
 
 
 #: Each modality's features live in ``helo.features.<modality>``, imported only when used (so
@@ -71,7 +87,7 @@ MODALITIES: dict[str, ModalityInfo] = {
     "ecg": ModalityInfo(5.0, 73),
     "eda": ModalityInfo(5.0, 4),
     "emg": ModalityInfo(5.0, 14),
-    "acc": ModalityInfo(5.0, 12),
+    "acc": ModalityInfo(5.0, 12, flat_is_fault=False),
 }
 
 
@@ -80,6 +96,12 @@ def module(modality: str) -> ModuleType:
     if modality not in MODALITIES:
         raise KeyError(f"unknown modality {modality!r}; known: {sorted(MODALITIES)}")
     return importlib.import_module(f"helo.features.{modality}")
+
+
+def flat_is_fault(modality: str) -> bool:
+    """:attr:`ModalityInfo.flat_is_fault` of ``modality`` (True for a name not registered)."""
+    mi = MODALITIES.get(modality)
+    return True if mi is None else mi.flat_is_fault
 
 
 def window_s(modality: str, params: dict | None = None) -> float:
@@ -117,7 +139,8 @@ def trial_features(trial, modality: str, params: dict | None = None, info: dict 
         raise KeyError(f"trial {trial.trial_id} has no {modality} signal")
     ends = grid(sig.duration, params)
     X, names = signal_features(modality, sig.data, sig.fs, ends, params, channels=sig.channels)
-    _, notes = window_notes(sig.data, sig.fs, ends, params["window_s"], what=modality)
+    _, notes = window_notes(sig.data, sig.fs, ends, params["window_s"], what=modality,
+                            flat_is_fault=mi.flat_is_fault)
     return X, names, explain(X, notes, modality)
 
 
@@ -199,5 +222,6 @@ def explain(X, notes, modality):
     return out
 
 
-__all__ = ["MODALITIES", "ModalityInfo", "module", "trial_features", "signal_features",
+__all__ = ["MODALITIES", "ModalityInfo", "module", "flat_is_fault", "trial_features",
+           "signal_features",
            "feature_names", "is_feature_name", "block_names", "grid", "grid_ends"]

@@ -56,12 +56,15 @@ def _periodogram(W, fs):
 def usable_windows(x: np.ndarray, fs: float, ends, window_s: float, what: str):
     """``(ends, start, stop, ok)`` for per-window features of ``x`` (samples along axis 0):
     window bounds in samples and which windows lie inside the recording and hold no recorded fault
-    (NaN, flat; see :func:`helo.features.windows.window_notes`)."""
+    (NaN; flat where the modality ``what`` says a flat window is a fault,
+    :attr:`helo.features.ModalityInfo.flat_is_fault`; see
+    :func:`helo.features.windows.window_notes`)."""
+    from helo.features import flat_is_fault
     ends = np.asarray(ends, dtype=np.float64)
     n = x.shape[0]
     if ends.size == 0 or n == 0:
         empty = np.zeros(ends.size, np.int64)
         return ends, empty, empty, np.zeros(ends.size, bool)
-    bad, _ = window_notes(x, fs, ends, window_s, what=what)
+    bad, _ = window_notes(x, fs, ends, window_s, what=what, flat_is_fault=flat_is_fault(what))
     start, stop = window_bounds(ends, fs, window_s)
     return ends, start, stop, valid_windows(start, stop, n) & ~bad

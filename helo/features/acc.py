@@ -8,6 +8,11 @@ ACC (12)
     peak frequency = arg max of the periodogram of the mean-removed window, DC excluded).
     Table 7's "summed over all axes" mean and absolute integral are sums of the per-axis ones
     (exactly redundant), so the count 12 = 4 x 3 keeps the per-axis set.
+
+A constant window (a still body) is a measurement, not a fault
+(:attr:`helo.features.ModalityInfo.flat_is_fault` is False for ``acc``): an axis constant at
+``c`` over the window gives mean ``c``, std exactly 0, absint ``|c| * window_s`` and peak
+frequency 0 (no oscillation: the arg max of an all-zero periodogram would be an arbitrary bin).
 """
 from __future__ import annotations
 
@@ -36,9 +41,10 @@ def acc_features(x, fs, ends, window_s: float = 5.0):
         for k in range(3):
             W = take_windows(x[:, k], start[idx], n)
             f, p = _periodogram(W, fs)
+            flat = np.ptp(W, axis=1) == 0  # exactly constant: no spread, no oscillation
             X[idx, 4 * k:4 * k + 4] = np.column_stack([
-                W.mean(axis=1), W.std(axis=1), np.abs(W).sum(axis=1) / fs,
-                f[np.argmax(p[:, 1:], axis=1) + 1]])
+                W.mean(axis=1), np.where(flat, 0.0, W.std(axis=1)), np.abs(W).sum(axis=1) / fs,
+                np.where(flat, 0.0, f[np.argmax(p[:, 1:], axis=1) + 1])])
     return X, list(ACC_NAMES)
 
 

@@ -30,6 +30,10 @@ ECG (73)
     R-peak amplitude on the cleaned ECG ``ecg_ramp_{mean, std}``; the cleaned ECG itself
     ``ecg_sig_{std, range}``.
     Ratios with a zero denominator (perfectly regular beats) are 0, not inf.
+    RR intervals are integer R-peak sample differences converted to ms once; the threshold
+    counts (pNN50/20/10: ``|dRR| > x ms``) and the signs behind the phase and Guzik indices are
+    decided on the integer differences, so an exact tie (50 ms at 100 Hz, 20 ms = 14 samples at
+    700 Hz) does not count (NeuroKit2's ``hrv_time`` convention, without its round-off).
 """
 from __future__ import annotations
 
@@ -71,15 +75,35 @@ def r_peaks(ecg: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64), clean
 
 
-def hrv_window(peaks_s: np.ndarray, window_s: float, *, context_peaks_s: np.ndarray | None = None,
-               context_s: float | None = None, t_end: float | None = None,
-               amps: np.ndarray | None = None, sig_std: float = np.nan,
-               sig_range: float = np.nan) -> np.ndarray:
-    """The 73 ECG features of one window from its R-peak times (s); see the module doc."""
+def rr_intervals(peaks: np.ndarray, fs: float) -> np.ndarray:
+    """RR intervals (ms) of integer R-peak sample indices: the integer sample differences,
+    converted once (``np.diff(peaks) / fs * 1000``, NeuroKit2's order), never differences of
+    converted times (those carry round-off that breaks exact ties)."""
+    return np.diff(np.asarray(peaks, dtype=np.int64)) / fs * 1000.0
+
+
+def count_over(dd: np.ndarray, fs: float, threshold_ms: float) -> int:
+    """How many successive RR differences ``dd`` (integer samples) exceed ``threshold_ms``,
+    decided on integers: ``|dd| * 1000 > threshold_ms * fs`` (exact for integer ``fs``; a
+    difference of exactly 50 ms does not count for pNN50)."""
+    return int(np.sum(np.abs(np.asarray(dd, dtype=np.int64)) * 1000.0 > threshold_ms * fs))
+
+
+def hrv_window(peaks: np.ndarray, fs: float, window_s: float, *,
+               context_peaks: np.ndarray | None = None, context_s: float | None = None,
+               t_end: float | None = None, amps: np.ndarray | None = None,
+               sig_std: float = np.nan, sig_range: float = np.nan) -> np.ndarray:
+    """The 73 ECG features of one window from its R-peak sample indices (integers at rate
+    ``fs``); see the module doc. Counts and signs (pNN50/20/10, phase and Guzik indices) are
+    decided on the integer sample differences, so exact ties (a 50 ms difference at 100 Hz,
+    20 ms = 14 samples at 700 Hz) never count as larger."""
     out = np.zeros(73)
-    n = peaks_s.size
-    rri = np.diff(peaks_s) * 1000.0
-    t_rri = peaks_s[1:]
+    peaks = np.asarray(peaks, dtype=np.int64)
+    n = peaks.size
+    di = np.diff(peaks)
+    dd = np.diff(di)  # successive RR differences in samples (exact)
+    rri = rr_intervals(peaks, fs)
+    t_rri = peaks[1:] / fs
     d = np.diff(rri)
     meannn = rri.mean()
     sdnn = rri.std(ddof=1)
@@ -88,9 +112,7 @@ def hrv_window(peaks_s: np.ndarray, window_s: float, *, context_peaks_s: np.ndar
     med = np.median(rri)
     madnn = _mad(rri)
     q10, q20, q25, q75, q80, q90 = np.percentile(rri, [10, 20, 25, 75, 80, 90])
-    nn50 = np.sum(np.abs(d) > 50)
-    nn20 = np.sum(np.abs(d) > 20)
-    nn10 = np.sum(np.abs(d) > 10)
+    nn50, nn20, nn10 = (count_over(dd, fs, thr) for thr in (50, 20, 10))
     binsize = 1000.0 / 128
     bins = np.arange(0, rri.max() + binsize, binsize)
     hist, _ = np.histogram(rri, bins=bins)
@@ -125,13 +147,12 @@ def hrv_window(peaks_s: np.ndarray, window_s: float, *, context_peaks_s: np.ndar
     T, L = 4 * sd1, 4 * sd2
     put(sd1, sd2, _div(sd1, sd2), np.pi * sd1 * sd2, _div(L, T),
         np.log10(L * T) if L * T > 0 else 0.0, _div(L * L, T))
-    nz = d[d != 0]
-    put(_div(np.sum(nz < 0) * 100.0, nz.size), _div(ad[d > 0].sum() * 100.0, ad.sum()))
+    put(_div(np.sum(dd < 0) * 100.0, np.sum(dd != 0)), _div(ad[dd > 0].sum() * 100.0, ad.sum()))
     # frequency domain of the tachogram
-    if context_peaks_s is None:
-        context_peaks_s, context_s = peaks_s, window_s
-    put(*_tachogram_powers(context_peaks_s, context_s, t_end if t_end is not None
-                           else peaks_s[-1]))
+    if context_peaks is None:
+        context_peaks, context_s = peaks, window_s
+    put(*_tachogram_powers(np.asarray(context_peaks, dtype=np.int64), fs, context_s,
+                           t_end if t_end is not None else peaks[-1] / fs))
     if amps is not None and amps.size:
         put(amps.mean(), amps.std())
     else:
@@ -140,9 +161,9 @@ def hrv_window(peaks_s: np.ndarray, window_s: float, *, context_peaks_s: np.ndar
     return out
 
 
-def _tachogram_powers(peaks_s, context_s, t_end, fs_i: float = 4.0, nfft: int = 256):
-    rri = np.diff(peaks_s) * 1000.0
-    t = peaks_s[1:]
+def _tachogram_powers(peaks, fs, context_s, t_end, fs_i: float = 4.0, nfft: int = 256):
+    rri = rr_intervals(peaks, fs)
+    t = peaks[1:] / fs
     tg = np.arange(t_end - context_s, t_end, 1.0 / fs_i)
     if rri.size < 2 or tg.size < 4:
         return [0.0] * 12
@@ -181,7 +202,7 @@ def ecg_features(x, fs, ends, window_s: float = 5.0, *, context_s: float | None 
         pk = peaks[a:b]
         ca = np.searchsorted(peaks, max(cstart[w], 0))
         seg = clean[start[w]:stop[w]]
-        X[w] = hrv_window(pk / fs, window_s, context_peaks_s=peaks[ca:b] / fs, context_s=ctx,
+        X[w] = hrv_window(pk, fs, window_s, context_peaks=peaks[ca:b], context_s=ctx,
                           t_end=ends[w], amps=clean[pk], sig_std=seg.std(),
                           sig_range=np.ptp(seg))
     return X, list(ECG_NAMES)

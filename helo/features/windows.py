@@ -69,11 +69,13 @@ def fill_nan(x: np.ndarray) -> np.ndarray:
 
 
 def window_notes(x: np.ndarray, fs: float, ends, window_s: float, *, what: str = "signal",
-                 flat_tol: float = 0.0) -> tuple[np.ndarray, list[str]]:
+                 flat_tol: float = 0.0, flat_is_fault: bool = True
+                 ) -> tuple[np.ndarray, list[str]]:
     """Quality of each window: ``(bad mask, notes)``; a note is "" for a good window.
 
-    A window is bad when it runs past the recording, holds a NaN/inf, or every channel is flat
-    (peak-to-peak <= ``flat_tol``).
+    A window is bad when it runs past the recording, holds a NaN/inf, or -- when
+    ``flat_is_fault`` (the modality's :attr:`helo.features.ModalityInfo.flat_is_fault`) --
+    every channel is flat (peak-to-peak <= ``flat_tol``).
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
@@ -100,8 +102,7 @@ def window_notes(x: np.ndarray, fs: float, ends, window_s: float, *, what: str =
             bad[i] = True
             notes[i] = f"{what}: {n_bad} NaN/inf samples in window"
             continue
-        seg = xf[a:b]
-        if (np.ptp(seg, axis=0) <= flat_tol).all():
+        if flat_is_fault and (np.ptp(xf[a:b], axis=0) <= flat_tol).all():
             bad[i] = True
             notes[i] = f"{what}: flat signal in window"
     return bad, notes

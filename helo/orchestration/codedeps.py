@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -110,11 +111,13 @@ def closure(entries: list[str]) -> set[str]:
     return seen
 
 
-def stage_entries() -> dict[str, list[str]]:
+def stage_entries(modalities: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Digest name -> the modules its stage command imports by name (see module docstring).
 
     ``extract-<modality>`` and ``evaluate-<method>`` serve the items of the ``extract`` and
-    ``evaluate`` stage groups; ``labels`` is ``helo extract --modality labels``."""
+    ``evaluate`` stage groups; ``labels`` is ``helo extract --modality labels``. ``modalities``
+    adds digests for modalities without a feature module (a generic table's own, e.g. ``hrv``,
+    whose extraction only reads the table)."""
     from helo.data import LAYOUTS
     from helo.features import MODALITIES
     from helo.model.registry import METHODS, module_of
@@ -122,6 +125,8 @@ def stage_entries() -> dict[str, list[str]]:
     extract = ENTRY + ["helo.stages.extract", "helo.orchestration.flow_extract"] + readers
     out = {"synthesize": ENTRY + ["helo.stages.synthesize"], "labels": extract}
     out.update({f"extract-{m}": extract + [f"helo.features.{m}"] for m in MODALITIES})
+    out.update({f"extract-{m}": extract for m in modalities if m not in MODALITIES})
+    out["feature-params"] = ENTRY + ["helo.stages.feature_params"]
     out["assemble"] = ENTRY + ["helo.stages.assemble"]
     out.update({f"evaluate-{m}": ENTRY + ["helo.stages.evaluate",
                                           "helo.orchestration.flow_evaluate", module_of(m)]
@@ -144,25 +149,42 @@ def digest(entries: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def digests() -> dict[str, str]:
+def digests(modalities: tuple[str, ...] = ()) -> dict[str, str]:
     """Digest file name -> content, for every stage command."""
-    return {f"{name}.txt": digest(entries) for name, entries in stage_entries().items()}
+    return {f"{name}.txt": digest(entries)
+            for name, entries in stage_entries(modalities).items()}
 
 
-def stale(out: Path) -> list[str]:
+def params_modalities(params_path: str | Path = "params.yaml") -> tuple[str, ...]:
+    """``features.modalities`` of a params file (none when there is no such file)."""
+    import yaml
+    try:
+        params = yaml.safe_load(Path(params_path).read_text()) or {}
+    except FileNotFoundError:
+        return ()
+    mods = (params.get("features") or {}).get("modalities") or []
+    bad = [m for m in mods if not isinstance(m, str)
+           or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", m)]
+    if bad:  # digest names become file names
+        raise ValueError(f"{params_path}: features.modalities has names that are not "
+                         f"identifiers: {bad}")
+    return tuple(mods)
+
+
+def stale(out: Path, modalities: tuple[str, ...] = ()) -> list[str]:
     """Digest files in ``out`` that are missing, differ from the code, or belong to nothing."""
-    want = digests()
+    want = digests(modalities)
     have = {p.name for p in out.glob("*.txt")} if out.is_dir() else set()
     bad = [n for n, text in sorted(want.items())
            if n not in have or (out / n).read_text() != text]
     return bad + sorted(have - set(want))
 
 
-def write(out: Path) -> dict:
+def write(out: Path, modalities: tuple[str, ...] = ()) -> dict:
     """Write every digest into ``out`` (only the files whose bytes change; stale ones removed)."""
     from helo.io import write_text
     out.mkdir(parents=True, exist_ok=True)
-    want = digests()
+    want = digests(modalities)
     changed = []
     for name, text in sorted(want.items()):
         target = out / name

@@ -53,7 +53,8 @@ PRELOAD = ("numpy", "scipy.signal", "scipy.stats", "pandas", "pyarrow.parquet", 
            "helo.model.baselines.common", "helo.model.baselines.pyldl_methods")
 # (torch._dynamo: the first torch optimiser imports it, about a second per process. Keras is
 # not preloaded: its import may set global torch state that stages without it never see.)
-STAGE_COMMANDS = ("code-deps", "synth", "extract", "assemble", "evaluate", "report", "fit-final")
+STAGE_COMMANDS = ("code-deps", "synth", "feature-params", "extract", "assemble", "evaluate",
+                  "report", "fit-final")
 
 
 def code_key() -> str:

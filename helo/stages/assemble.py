@@ -1,5 +1,7 @@
 """Stage ``assemble``: the feature store joined into one dataset with label distributions
-(:func:`helo.data.assemble.assemble`) under ``data/assembled``.
+(:func:`helo.data.assemble.assemble`) under ``data/assembled``. Params: ``features.modalities``,
+``assemble.*``, ``data.items`` (the PANAS item set, or an explicit list of label items) and
+``data.labels`` (what the label values are: auto | panas | distribution | scores).
 
 Rows are joined (an inner join) on every modality and the labels, so a subject that lacks one
 of them would vanish without a word; the stage therefore names every subject that was
@@ -58,7 +60,8 @@ def run(params: dict) -> dict:
                   items=P.get(params, "data.items", "dmer"),
                   physiological=list(P.get(params, "assemble.physiological")),
                   behavioural=list(P.get(params, "assemble.behavioural")),
-                  nan_policy=P.get(params, "assemble.nan_policy", "drop"), out=ASSEMBLED)
+                  nan_policy=P.get(params, "assemble.nan_policy", "drop"),
+                  labels=P.get(params, "data.labels", "auto"), out=ASSEMBLED)
     kept = set(ds.subject.tolist())
     excluded = excluded_subjects(STORE, modalities + ["labels"], kept)
     write_json(ASSEMBLED / "excluded.json", {"subjects": len(kept), "excluded": excluded})

@@ -1,6 +1,7 @@
 """What every stage shares: the fixed paths DVC tracks and the parameter helpers.
 
-Each DVC stage has its module in :mod:`helo.stages` (``synthesize``, ``extract``, ``assemble``,
+Each DVC stage has its module in :mod:`helo.stages` (``synthesize``, ``feature_params``,
+``extract``, ``assemble``,
 ``evaluate``, ``fit_final``, ``report``) with a ``run(params, ...)`` function; the ``helo``
 command and the Prefect flows call those. Paths are fixed relative to the project folder so
 ``dvc.yaml`` can name them.
@@ -14,6 +15,8 @@ from helo.stages import params as P
 
 SYNTH_ROOT = Path("data/raw/synth")
 STORE = Path("data/features")
+#: per-modality extraction params, one JSON file each (the ``feature-params`` stage)
+FEATURE_PARAMS = Path("data/params/features")
 ASSEMBLED = Path("data/assembled")
 EVAL = Path("outputs/eval")
 REPORT = Path("outputs/report")
@@ -88,17 +91,27 @@ def channels_of(dataset_dir: Path = ASSEMBLED) -> dict:
 
 
 def method_params(params: dict, method: str) -> tuple[dict, list[str] | None]:
-    """``(model params, modality subset or None)`` of ``model.<method>``. With a modality
-    subset (the ablations) whose physiological part lacks the configured ``query``, the query
-    becomes the first physiological modality left (None when none is): CAPF needs its query
-    among the inputs."""
+    """``(model params, modality subset or None)`` of ``model.<method>``. When the configured
+    ``query`` is not among the physiological modalities in use (``assemble.physiological``,
+    within the modality subset of an ablation), the query becomes the first of them (None when
+    there is none): CAPF needs its query among the inputs, and a dataset without the default
+    query (``eeg``; a generic table of ``hrv`` and ``eye`` features) should run without the user
+    editing the model's params. A warning says so, unless an ablation's subset removed it."""
     model_params = dict(P.get(params, f"model.{method}") or {})
     modalities = model_params.pop("modalities", None) or None
+    phys = list(P.get(params, "assemble.physiological") or [])
     if modalities is not None:
         modalities = list(modalities)
-        phys = [m for m in P.get(params, "assemble.physiological") if m in modalities]
-        if "query" in model_params and model_params["query"] not in phys:
-            model_params["query"] = phys[0] if phys else None
+        phys = [m for m in phys if m in modalities]
+    query = model_params.get("query")
+    if query is not None and query not in phys:
+        model_params["query"] = phys[0] if phys else None
+        removed = modalities is not None and query in (P.get(params, "assemble.physiological")
+                                                       or [])
+        if not removed:
+            import warnings
+            warnings.warn(f"model.{method}.query {query!r} is not among the physiological "
+                          f"modalities {phys}: using {model_params['query']!r}", stacklevel=2)
     return model_params, modalities
 
 

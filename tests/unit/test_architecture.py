@@ -89,6 +89,7 @@ def test_no_import_cycles():
 # the committed code (so the committed dvc.lock reproduces).
 
 DIGEST_OF = {"synthesize": "codedeps/synthesize.txt", "labels": "codedeps/labels.txt",
+             "feature-params": "codedeps/feature-params.txt",
              "extract": "codedeps/extract-${item}.txt", "assemble": "codedeps/assemble.txt",
              "evaluate": "codedeps/evaluate-${item.method}.txt",
              "fit-final": "codedeps/fit-final.txt", "report": "codedeps/report.txt"}
@@ -127,10 +128,13 @@ def test_digests_are_the_import_closures():
     assert "helo/model/baselines/carat.py" in codedeps.digests()["evaluate-carat.txt"]
     assert "helo/model/baselines/carat.py" not in codedeps.digests()["evaluate-amanda.txt"]
     assert "helo/features/eeg.py" not in codedeps.digests()["extract-gsr.txt"]
+    # a generic table's own modality: the extraction code without a feature module
+    own = codedeps.digests(("hrv",))["extract-hrv.txt"]
+    assert own == codedeps.digests()["labels.txt"]
 
 
 def test_committed_digests_match_the_code():
-    bad = codedeps.stale(ROOT / codedeps.OUT)
+    bad = codedeps.stale(ROOT / codedeps.OUT, codedeps.params_modalities(ROOT / "params.yaml"))
     assert not bad, (f"stale digests {bad}: run `helo code-deps` (or dvc repro) and commit "
                      "codedeps/ with dvc.lock")
 
@@ -175,7 +179,8 @@ def test_stage_processes_import_torch_only_where_needed():
             or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "torch"))
         for n in ast.parse(MODULES[m].read_text()).body)}
     light = {name: entries for name, entries in codedeps.stage_entries().items()
-             if name in ("synthesize", "labels", "assemble", "evaluate-mean", "evaluate-pt-svm",
+             if name in ("synthesize", "feature-params", "labels", "assemble", "evaluate-mean",
+                         "evaluate-pt-svm",
                          "evaluate-aa-knn") or name.startswith("extract-")}
     heavy = {name: sorted(closure(entries) & torch_modules) for name, entries in light.items()}
     assert not any(heavy.values()), {k: v for k, v in heavy.items() if v}

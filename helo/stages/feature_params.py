@@ -1,0 +1,37 @@
+"""Stage ``feature-params``: each listed modality's extraction params as one small JSON file,
+``data/params/features/<modality>.json``, which ``extract@<modality>`` depends on.
+
+Why a stage: a DVC params dependency on ``features.<modality>`` fails ("Parameters ... are
+missing from params.yaml") when that group does not exist, and a modality read from a generic
+table (``hrv``, ``eye``: features computed elsewhere) has no feature parameters, so its user
+should not have to write an empty group. This stage depends on the whole ``features`` group
+and writes, per modality in ``features.modalities``, ``features.common`` merged with
+``features.<modality>`` when there is one (:func:`helo.stages.common.feature_params`, exactly
+what the extraction uses), keys sorted. DVC compares the files by content, so changing
+``features.eeg`` re-runs this cheap stage and ``extract@eeg`` only: every other modality's
+file is byte-identical and its extraction stays up to date.
+"""
+from __future__ import annotations
+
+import json
+
+from helo.io import write_text
+from helo.stages import params as P
+from helo.stages.common import FEATURE_PARAMS, feature_params
+
+
+def params_text(params: dict, modality: str) -> str:
+    """The file's text for ``modality`` (sorted keys, so equal params give equal bytes)."""
+    return json.dumps(feature_params(params, modality), indent=2, sort_keys=True,
+                      default=str) + "\n"
+
+
+def run(params: dict) -> dict:
+    mods = list(P.get(params, "features.modalities") or [])
+    FEATURE_PARAMS.mkdir(parents=True, exist_ok=True)
+    for old in FEATURE_PARAMS.glob("*.json"):
+        if old.stem not in mods:
+            old.unlink()
+    for m in mods:
+        write_text(FEATURE_PARAMS / f"{m}.json", params_text(params, m))
+    return {"modalities": mods, "folder": str(FEATURE_PARAMS)}
