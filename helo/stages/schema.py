@@ -18,9 +18,12 @@ would mean importing every learner (PyTorch included) in every stage; the group 
 known method, ``modalities`` (the ablations' subsets) known modalities, and HeLo's common
 numeric options are type-checked. Keys are optional here (a ``helo predict`` needs few); the
 stages that use one say when it is missing. Keys other helpers' branches introduce
-(``evaluate.seeds``/``stack``, ``features.video.detector``, ``features.eeg.transition_hz``,
-``data.labels``, the ``tune`` group) are declared loosely so those branches validate once merged;
-tighten them there.
+(``evaluate.seeds``/``stack``, ``features.video.detector``, the ``tune`` group) are declared
+loosely until their code lands.
+
+Modality names: with ``data.layout: generic`` a table brings its own modalities (``hrv``,
+``eye``), so ``features.modalities`` and the ``assemble`` groups accept any identifier there;
+every other layout takes the modalities helo extracts (:data:`helo.features.MODALITIES`).
 
 The ``helo`` command calls :func:`validate` in its dispatcher (``helo.cli._params``), so it is
 not part of any DVC stage's dependencies: it can refuse to run, never change an output.
@@ -61,6 +64,13 @@ def _modality(v):
     return _one_of(v, list(MODALITIES), "modality")
 
 
+def _identifier(v):
+    import re
+    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", v):
+        raise ValueError(f"modality name {v!r} is not an identifier (letters, digits, _ and -)")
+    return v
+
+
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -72,7 +82,7 @@ class Data(_Group):
     layout: Optional[str] = None
     root: Optional[str] = None
     items: Union[str, list[str]] = "dmer"
-    labels: Any = None  # another branch's key (label source); typed there
+    labels: Literal["auto", "panas", "distribution", "scores"] = "auto"
 
     @field_validator("layout")
     @classmethod
@@ -108,7 +118,8 @@ class Eeg(_Modality):
     nfft: int = Field(1024, gt=0)
     l_trans_bandwidth: Union[Number, Literal["auto"], None] = "auto"
     h_trans_bandwidth: Union[Number, Literal["auto"], None] = "auto"
-    transition_hz: Any = None  # another branch's key; typed there
+    filter: Literal["fft", "mne"] = "fft"
+    transition_hz: Number = Field(1.0, ge=0)
 
     @field_validator("bands")
     @classmethod
@@ -153,7 +164,7 @@ class Features(BaseModel):
     common: Common = Common()
 
     _validate_modalities = field_validator("modalities")(
-        classmethod(lambda cls, v: [_modality(m) for m in v]))
+        classmethod(lambda cls, v: [_identifier(m) for m in v]))  # known ones: _cross_checks
 
     @model_validator(mode="after")
     def _groups(self):
@@ -172,7 +183,7 @@ class Assemble(_Group):
     nan_policy: Literal["drop", "zero"] = "drop"
 
     _mods = field_validator("physiological", "behavioural")(
-        classmethod(lambda cls, v: [_modality(m) for m in v]))
+        classmethod(lambda cls, v: [_identifier(m) for m in v]))  # known ones: _cross_checks
 
 
 class Evaluate(_Group):
@@ -333,14 +344,20 @@ def validate(params: dict, source: str = "params.yaml") -> Params:
 def _cross_checks(p: Params) -> list[str]:
     out = []
     mods = p.features.modalities
+    if p.data.layout != "generic":  # a generic table brings its own modality names
+        for key, names in (("features.modalities", mods),
+                           ("assemble.physiological", p.assemble.physiological),
+                           ("assemble.behavioural", p.assemble.behavioural)):
+            unknown = [m for m in names if m not in MODALITIES]
+            if unknown:
+                out.append(f"{key}: unknown modality {unknown} for layout {p.data.layout!r}; "
+                           f"allowed: {', '.join(MODALITIES)} (any name with layout generic)")
     for group in ("physiological", "behavioural"):
         extra = [m for m in getattr(p.assemble, group) if mods and m not in mods]
         if extra:
             out.append(f"assemble.{group}: {extra} not in features.modalities {mods}")
-    query = (p.model.get("helo") or {}).get("query")
-    if query is not None and p.assemble.physiological and query not in p.assemble.physiological:
-        out.append(f"model.helo.query: {query!r} is not among assemble.physiological "
-                   f"{p.assemble.physiological}")
+    # model.helo.query outside assemble.physiological is no error: HeLo falls back to the first
+    # physiological modality with a warning (helo.model.helo.default_query)
     return out
 
 
