@@ -98,8 +98,9 @@ def cmd_check_data(args):
 def cmd_extract(args):
     from helo.orchestration.run import run_stage
     from helo.stages.schema import check_modality
-    check_modality(args.modality)
-    summary = run_stage("extract", _params(args), params_path=args.params,
+    params = _params(args)
+    check_modality(args.modality, params)
+    summary = run_stage("extract", params, params_path=args.params,
                         modality=args.modality, force=args.force)
     _print(_summary(summary))
     return 0  # failed subjects raise StageIncomplete (exit 1) unless --allow-partial

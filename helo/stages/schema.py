@@ -245,7 +245,7 @@ class Report(_Group):
 
 class Orchestrator(_Group):
     engine: Literal["local", "auto", "prefect"] = "local"
-    task_runner: Literal["threads", "processes", "dask", "ray"] = "processes"
+    task_runner: Literal["serial", "threads", "processes", "dask", "ray"] = "processes"  # executors.KINDS
     workers: int = Field(2, ge=1)
     address: Optional[str] = None
     warm: bool = True
@@ -361,8 +361,15 @@ def _cross_checks(p: Params) -> list[str]:
     return out
 
 
-def check_modality(modality: str) -> str:
-    """A ``--modality`` value: a modality or the pseudo-modality ``labels``."""
+def check_modality(modality: str, params: dict | None = None) -> str:
+    """A ``--modality`` value: a modality or the pseudo-modality ``labels`` (with
+    ``data.layout: generic``, any identifier: a table's own modality)."""
+    layout = ((params or {}).get("data") or {}).get("layout")
+    if layout == "generic" and modality != "labels":
+        try:
+            return _identifier(modality)
+        except ValueError as err:
+            raise ParamsError([f"--modality: {err}"], "helo extract") from None
     if modality != "labels" and modality not in MODALITIES:
         raise ParamsError([f"--modality: unknown modality {modality!r}; allowed: "
                            f"{', '.join([*MODALITIES, 'labels'])}"], "helo extract")
