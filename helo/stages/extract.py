@@ -10,7 +10,7 @@ writes ``<store>/<modality>/_summary.json``.
 Params (a flat dict, ``features.common`` merged with ``features.<modality>``): see
 :mod:`helo.features` for the full table. ``step_s`` (1.0) and ``longest_window_s`` (5.0) fix the
 grid; ``window_s`` the modality's window; EEG ``bands``/``method``/``resample``; video
-``face_size``/``detect_every``/``detect_width``/``points``/``radius``/``time_radius``/
+``face_size``/``detect_every``/``detector``/``detect_width``/``min_face``/``points``/``radius``/``time_radius``/
 ``per_trial``/``lbp_ties``; ECG
 ``context_s``; EDA ``work_fs``. The pseudo-modality ``labels`` takes none.
 
