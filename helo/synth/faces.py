@@ -98,13 +98,15 @@ def draw_params(rng: np.random.Generator, face_px=(60, 250), rotate=25.0, turn=0
             "v": float(rng.random())}
 
 
-def compose(rng: np.random.Generator, size=(640, 480), face: bool = True, **kw):
+def compose(rng: np.random.Generator, size=(640, 480), face: bool = True,
+            fixed: dict | None = None, **kw):
     """One RGB frame ``(H, W, 3)`` uint8 and its truth box ``[x, y, w, h]`` (None: no face),
-    plus the parameters drawn."""
+    plus the parameters drawn; ``fixed`` overrides some of them (e.g. ``{"width": 80,
+    "rotate": 0}``; ``u``, ``v`` in [0, 1] place the face)."""
     import cv2
     W, H = size
     bg = background(rng, size)
-    p = draw_params(rng, **kw)
+    p = {**draw_params(rng, **kw), **(fixed or {})}
     if not face:
         return _photometric(bg, rng, p), None, p
     patch, alpha = head_patch()
