@@ -2,12 +2,12 @@
 
 A real face photograph that ships inside scikit-image (``skimage.data.astronaut()``, Eileen
 Collins, NASA, public domain) is composited into ``640 x 480`` frames over backgrounds cut from
-the other photographs scikit-image ships (coffee, rocket, cat, bricks, grass, gravel, the
-cameraman, coins, the Hubble deep field, a page of text). Each face frame draws, from one seeded
-generator: the face width (60-250 px by default), the position, an in-plane rotation, a turned
-head (a horizontal squeeze of the head plus a perspective tilt, as a head turned away from the
-camera looks), mirroring, lighting (gain, gamma, a shading gradient across the frame), blur and
-sensor noise. A no-face frame ("a cut") is a background alone with the same photometric
+the other photographs scikit-image ships without a human face (coffee, rocket, cat, bricks,
+grass, gravel, coins, the Hubble deep field, a page of text, stained tissue, a retina). Each
+face frame draws, from one seeded generator: the face width (60-250 px by default), the
+position, an in-plane rotation, a turned head (a horizontal squeeze of the head plus a
+perspective tilt, as a head turned away from the camera looks), mirroring, lighting (gain,
+gamma, a shading gradient across the frame), blur and sensor noise. A no-face frame ("a cut") is a background alone with the same photometric
 changes, to count false positives.
 
 The truth box is the square the face occupies: in the source photograph it is centred at
@@ -29,7 +29,9 @@ FACE_SIDE = 96.0
 HEAD = (120, 0, 330, 250)
 HEAD_ELLIPSE = ((224.0, 112.0), (76.0, 116.0))
 
-BACKGROUNDS = ("coffee", "rocket", "chelsea", "brick", "grass", "gravel", "camera", "coins",
+#: Backgrounds: shipped photographs without a human face (not ``camera``: the cameraman's face
+#: is real; the cat and the coins' profiles are kept as hard negatives).
+BACKGROUNDS = ("coffee", "rocket", "chelsea", "brick", "grass", "gravel", "coins",
                "hubble_deep_field", "page", "immunohistochemistry", "retina")
 
 
