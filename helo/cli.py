@@ -24,7 +24,7 @@ typical use:
   helo ablate queue --set components && dvc queue start && helo ablate summary
   helo prefect up                    start a local Prefect server and serve helo/full
   helo predict --input /data/new --layout dmer-raw --out preds/
-  helo inspect-video /data/DMER/1/sub1/trial_3.avi --out faces/   check the face crops first
+  helo inspect-video session1.mp4 --out faces/    check the face crops of a video first
 """
 
 
