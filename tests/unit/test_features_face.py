@@ -164,3 +164,13 @@ def test_inspect_video_cli_reads_params_and_flags(tmp_path):
         (146, 4 * 128, 3)
     assert main(["inspect-video", str(tmp_path / "nope.avi"), "--out", str(tmp_path / "o"),
                  "--params", str(params)]) == 1
+
+
+def test_threads_give_the_serial_boxes():
+    """each thread has its own networks (orchestrator.task_runner: threads)"""
+    from concurrent.futures import ThreadPoolExecutor
+    imgs = [frame(w, seed=w)[0] for w in (70, 120, 200)]
+    det = face.make_detector({})
+    serial = [det(i) for i in imgs]
+    with ThreadPoolExecutor(3) as ex:
+        assert list(ex.map(det, imgs * 2)) == serial * 2
