@@ -174,3 +174,20 @@ def test_threads_give_the_serial_boxes():
     serial = [det(i) for i in imgs]
     with ThreadPoolExecutor(3) as ex:
         assert list(ex.map(det, imgs * 2)) == serial * 2
+
+
+def test_extraction_uses_the_params_detector():
+    """video.trial_features builds its detector from the same params as inspect-video"""
+    from helo.data.base import Trial
+    from helo.features import video
+    img, truth = frame(70, seed=3)  # found by MTCNN, too small for Haar at 160 px
+    frames = np.repeat(img[None], 6 * 30, axis=0)
+    base = {"face_size": 32, "detect_every": 30, "longest_window_s": 5.0, "window_s": 1.0}
+    got = {}
+    for det in ("mtcnn", "haar"):
+        info = {}
+        X, names, notes = video.trial_features(Trial("0", extra={"frames": frames, "fps": 30.0}),
+                                               {**base, "detector": det}, info)
+        assert X.shape == (2, 768) and not np.isnan(X).any()
+        got[det] = info["n_fallback"]
+    assert got == {"mtcnn": 0, "haar": 6 * 30}
