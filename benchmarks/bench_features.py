@@ -164,9 +164,11 @@ def bench_video(rng, n_windows=4):
     frames = np.full((60, 480, 640), 90, np.uint8)
     for i in range(60):
         cv2.ellipse(frames[i], (320 + i % 7, 240), (90, 120), 0, 0, 360, 200, -1)
-    for k in (1, 10, 30):
-        w, _ = timed(lambda: face.crop_faces(frames, 128, detect_every=k))
-        report(f"face crop 640x480 detect_every={k}", 2.0, w)
+    for name in ("haar", "mtcnn"):  # features.video.detector (defaults: haar 160, mtcnn 320)
+        det = face.make_detector({"detector": name})
+        for k in (1, 10, 30):
+            w, _ = timed(lambda: face.crop_faces(frames, 128, detect_every=k, detector=det))
+            report(f"face crop 640x480 {name} detect_every={k}", 2.0, w)
 
 
 def bench_wesad(T, rng):

@@ -24,6 +24,7 @@ typical use:
   helo ablate queue --set components && dvc queue start && helo ablate summary
   helo prefect up                    start a local Prefect server and serve helo/full
   helo predict --input /data/new --layout dmer-raw --out preds/
+  helo inspect-video session1.mp4 --out faces/    check the face crops of a video first
 """
 
 
@@ -144,6 +145,28 @@ def cmd_predict(args):
     out = predict_recordings(Path(args.model), args.layout, Path(args.input), Path(args.out),
                              params, subjects=args.subject)
     _print(out)
+    return 0
+
+
+def cmd_inspect_video(args):
+    from helo.features.face import inspect_video
+    from helo.stages import params as P
+    video = {}
+    if Path(args.params).exists():
+        params = _params(args)
+        video = {**(P.get(params, "features.common", {}) or {}),
+                 **(P.get(params, "features.video", {}) or {})}
+    elif args.params != "params.yaml" or args.set:
+        raise FileNotFoundError(f"{args.params} not found")
+    for key, value in (("detector", args.detector), ("detect_width", args.detect_width),
+                       ("min_face", args.min_face), ("detect_every", args.detect_every),
+                       ("face_size", args.face_size)):
+        if value is not None:
+            video[key] = value
+    if video.get("detect_width") == 0:
+        video["detect_width"] = None
+    _print(inspect_video(args.video, args.out, video, n_crops=args.crops, cols=args.cols,
+                         fps=args.fps))
     return 0
 
 
@@ -312,6 +335,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--subject", action="append", help="only these subject ids")
     _partial(p)
+
+    p = add("inspect-video", cmd_inspect_video, "check the face crops of one video before "
+            "extracting: faces.json (per-frame detections and crop boxes) and a contact sheet "
+            "faces.png, with the detector settings of params.yaml features.video (defaults "
+            "when there is no params.yaml) and the flags below on top")
+    p.add_argument("video", help="a video file OpenCV can read (.avi, .mp4, ...)")
+    p.add_argument("--out", required=True, help="folder for faces.json and faces.png")
+    p.add_argument("--detector", choices=["mtcnn", "haar"],
+                   help="face detector (features.video.detector; default mtcnn)")
+    p.add_argument("--detect-width", type=int,
+                   help="the detector sees a copy scaled down to this width, 0 = full frame "
+                        "(features.video.detect_width; mtcnn 320, haar 160)")
+    p.add_argument("--min-face", type=int,
+                   help="smallest face in pixels of the frame (features.video.min_face; "
+                        "mtcnn 40, haar 24)")
+    p.add_argument("--detect-every", type=int,
+                   help="detect on every k-th frame, hold the box between "
+                        "(features.video.detect_every)")
+    p.add_argument("--face-size", type=int, help="crop side in pixels (features.video.face_size)")
+    p.add_argument("--crops", type=int, default=48,
+                   help="crops on the contact sheet, evenly spaced (default 48)")
+    p.add_argument("--cols", type=int, default=8, help="crops per row of the sheet (default 8)")
+    p.add_argument("--fps", type=float, help="frame rate, when the file does not say")
 
     p = add("preset", cmd_preset, "apply a named parameter preset to params.yaml")
     p.add_argument("name", nargs="?", help="preset name (see --list)")

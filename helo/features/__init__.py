@@ -32,9 +32,13 @@ transition_hz (eeg)    1.0        fft only: width of each band edge (Hz), half p
                                   nominal edge, nothing passes beyond half of it; 0: brick wall
 l/h_trans_bandwidth    auto       filter mne only: MNE FIR transition bands
 face_size (video)      128        face crop side (pixels)
-detect_every (video)   1          run the Haar detector every k-th frame (boxes are held in
+detect_every (video)   1          run the face detector every k-th frame (boxes are held in
                                   between; see docs/benchmarks.md for the speed)
-detect_width (video)   160        the detector runs on a copy scaled to this width
+detector (video)       mtcnn      mtcnn (MTCNN cascade) | haar (OpenCV frontal-face cascade);
+                                  :mod:`helo.features.face`
+detect_width (video)   320        the detector runs on a copy scaled down to this width
+                                  (haar: 160; null or 0: the full frame)
+min_face (video)       40         smallest face searched for, px of the frame (haar: 24)
 points / radius        8 / 1      LBP P and R (video)
 time_radius (video)    1          LBP radius along time (frames); DMER's LBP-TOP code used 4
 per_trial (video)      False      one LBP-TOP per trial, repeated on its rows

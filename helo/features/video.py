@@ -85,9 +85,7 @@ def trial_features(trial, params: dict, info: dict):
     from helo.features import grid
     size = int(params.get("face_size", 128))
     win = float(params.get("window_s", 1.0))
-    if params.get("detector") is None:
-        params = {**params, "detector": face.haar_detector(
-            detect_width=int(params.get("detect_width", 160)))}
+    params = {**params, "detector": face.make_detector(params)}
     frames = trial.extra.get("frames") if trial.extra else None
     valid = None
     n_fallback, vnotes = 0, []

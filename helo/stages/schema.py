@@ -18,7 +18,7 @@ would mean importing every learner (PyTorch included) in every stage; the group 
 known method, ``modalities`` (the ablations' subsets) known modalities, and HeLo's common
 numeric options are type-checked. Keys are optional here (a ``helo predict`` needs few); the
 stages that use one say when it is missing. Keys other helpers' branches introduce
-(``evaluate.seeds``/``stack``, ``features.video.detector``, the ``tune`` group) are declared
+(``evaluate.seeds``/``stack``, the ``tune`` group) are declared
 loosely until their code lands.
 
 Modality names: with ``data.layout: generic`` a table brings its own modalities (``hrv``,
@@ -140,14 +140,15 @@ class Eeg(_Modality):
 class Video(_Modality):
     face_size: int = Field(128, gt=0)
     detect_every: int = Field(1, ge=1)
-    detect_width: int = Field(160, gt=0)
+    detect_width: Optional[int] = Field(320, ge=0)  # null / 0: full frame
     points: int = Field(8, gt=0)
     radius: Number = Field(1, gt=0)
     time_radius: int = Field(1, ge=1)
     per_trial: bool = False
     lbp_ties: Literal["skimage", "up"] = "skimage"
     lbp_engine: Literal["auto", "jit", "numpy"] = "auto"
-    detector: Any = None  # another branch's key; typed there
+    detector: Literal["mtcnn", "haar"] = "mtcnn"  # helo.features.face.DETECTORS
+    min_face: Optional[int] = Field(None, gt=0)
 
 
 class Ecg(_Modality):

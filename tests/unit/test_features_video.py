@@ -166,7 +166,7 @@ def test_crop_faces_fallbacks():
     assert len(calls) == 2
 
 
-def test_haar_cascade_loads_and_falls_back_to_centre():
+def test_default_detector_loads_and_falls_back_to_centre():
     frames = np.full((3, 120, 160), 128, np.uint8)
     crops, n_fb, notes = face.crop_faces(frames, size=32)
     assert crops.shape == (3, 32, 32) and n_fb == 3 and "centre" in notes[0]
