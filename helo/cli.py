@@ -96,11 +96,27 @@ def cmd_check_data(args):
     return 1 if errors else 0
 
 
+def _check_table_modality(modality: str, params: dict) -> None:
+    """A generic table's own modality must be one the table has (else every subject fails)."""
+    from helo.features import MODALITIES
+    from helo.stages import params as P
+    if P.get(params, "data.layout") != "generic" or modality in (*MODALITIES, "labels"):
+        return
+    from helo.data import open_reader
+    from helo.stages.schema import ParamsError
+    root = P.get(params, "data.root")
+    have = open_reader("generic", root).modalities()
+    if modality not in have:
+        raise ParamsError([f"--modality: the generic table in {root} has no modality "
+                           f"{modality!r}; it has: {', '.join(have)}"], "helo extract")
+
+
 def cmd_extract(args):
     from helo.orchestration.run import run_stage
     from helo.stages.schema import check_modality
     params = _params(args)
     check_modality(args.modality, params)
+    _check_table_modality(args.modality, params)
     summary = run_stage("extract", params, params_path=args.params,
                         modality=args.modality, force=args.force)
     _print(_summary(summary))
