@@ -304,11 +304,9 @@ def write_params(path: str | Path, method: str, values: dict) -> None:
     doc = yaml.load(path.read_text())
     model = doc.setdefault("model", CommentedMap())
     group = model.get(method)
-    if not isinstance(group, CommentedMap) or not group:
-        flow = not isinstance(group, CommentedMap) or group.fa.flow_style()
+    if not isinstance(group, CommentedMap) or not group:  # absent or `{}`: a flow mapping
         group = CommentedMap()
-        if flow:
-            group.fa.set_flow_style()
+        group.fa.set_flow_style()
         model[method] = group
     for k, v in values.items():
         group[k] = v.item() if hasattr(v, "item") else v
