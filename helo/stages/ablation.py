@@ -275,7 +275,7 @@ def _plot(df, path):
                 error_kw={"lw": 0.8})
         if base.any():
             ax.axvline(float(d.loc[base, "kl"].iloc[0]), color="k", ls="--", lw=0.8)
-        ax.set_title(f"{p}: KL, 95 % CI over folds; * differs from the full model "
+        ax.set_title(f"{p}: KL with its CI over folds; * differs from the full model "
                      f"(Wilcoxon, Holm)", fontsize=9)
         ax.tick_params(labelsize=7)
     fig.suptitle("HeLo ablations")

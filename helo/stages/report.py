@@ -232,6 +232,11 @@ def significance_markdown(protocol: str, per: pd.DataFrame, omni: pd.DataFrame,
     lines = [f"\n## {protocol}\n"]
     for _, o in omni.iterrows():
         p = o["friedman_p"]
+        if not np.isfinite(p):
+            lines.append(f"- Friedman ({METRIC_LABELS.get(o['metric'], o['metric'])}): not "
+                         f"applicable ({int(o['k'])} methods x {int(o['n_blocks'])} shared "
+                         f"folds; needs at least 3 x 2)")
+            continue
         lines.append(f"- Friedman ({METRIC_LABELS.get(o['metric'], o['metric'])}): "
                      f"chi2 = {o['friedman_stat']:.3f}, p = {p:.3g} over {int(o['k'])} methods "
                      f"x {int(o['n_blocks'])} folds"
