@@ -265,7 +265,7 @@ def significance_markdown(protocol: str, per: pd.DataFrame, omni: pd.DataFrame,
     return "\n".join(lines) + "\n"
 
 
-def beats_mean_notes(eval_dir: Path, protocol: str, df: pd.DataFrame, per: pd.DataFrame | None,
+def beats_mean_notes(eval_dir: Path, protocol: str, df: pd.DataFrame,
                      tune_root: Path = Path("outputs/tune")) -> dict[str, str]:
     """``{method: reason}`` for every method whose mean KL is not below the mean predictor's.
     The reason is read from its predictions: over-confident (mean entropy of the predicted
@@ -384,7 +384,7 @@ def build_report(eval_dir: Path, out: Path, params: dict) -> dict:
         df = comparison_table(results, metric_names, folds, confidence)
         per, omni = significance(folds, metric_names, confidence=confidence, alpha=alpha,
                                  zero_method=zero_method)
-        notes = beats_mean_notes(eval_dir, protocol, df, per)
+        notes = beats_mean_notes(eval_dir, protocol, df)
         df["beats_mean_predictor"] = [("" if m == "mean" else str(m not in notes).lower())
                                       for m in df["method"]]
         df["note"] = df["method"].map(notes).fillna("")

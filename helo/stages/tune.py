@@ -46,7 +46,8 @@ Search (every method the same way, so the comparison is fair):
 
 Writes ``outputs/tune/<protocol>/<method>/``: ``study.csv`` (every trial: number, state,
 values, objective, the other metrics, seconds), ``best.json`` (baseline, best, what was
-written) and ``history.png`` (objective per trial and the running best). ``params.yaml`` is
+written) and ``history.png`` (objective per trial and the running best); and
+``outputs/tune/summary.csv``, one row per tuned protocol and method. ``params.yaml`` is
 edited with ruamel.yaml's round trip, so comments, order and layout stay as they were; only the
 tuned keys of ``model.<method>`` change.
 """
@@ -239,6 +240,9 @@ def run(params: dict, method: str, protocol: str, *, trials: int | None = None,
                    if protocol == "loso" else None),
     }
     _write_record(out, records, record, baseline["kl"])
+    table = summary_table(out_root)
+    with atomic_path(Path(out_root) / "summary.csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
     return record
 
 
@@ -322,7 +326,7 @@ def write_params(path: str | Path, method: str, values: dict) -> None:
 
 
 def summary_table(root: str | Path = TUNE_ROOT) -> pd.DataFrame:
-    """Every ``best.json`` under ``root`` as one row (for docs and the report's notes)."""
+    """Every ``best.json`` under ``root`` as one row (``outputs/tune/summary.csv``)."""
     rows = []
     for p in sorted(Path(root).glob("*/*/best.json")):
         r = json.loads(p.read_text())

@@ -90,6 +90,9 @@ def test_tune_searches_records_and_writes_params(dataset, tmp_path, monkeypatch)
     assert len(study) == 4 and (study["state"] == "COMPLETE").all()
     assert dry["best"]["val"]["kl"] == pytest.approx(study["val_kl"].min())
     assert (tmp_path / "tune" / "subject-dependent" / "aa-knn" / "history.png").exists()
+    summary = pd.read_csv(tmp_path / "tune" / "summary.csv")
+    assert summary[["protocol", "method", "trials"]].values.tolist() == \
+        [["subject-dependent", "aa-knn", 4]]
     # seeded: the same trials again
     rec = tune.run(params, "aa-knn", "subject-dependent", **kw)
     again = pd.read_csv(tmp_path / "tune" / "subject-dependent" / "aa-knn" / "study.csv")
@@ -132,3 +135,7 @@ def test_search_spaces_name_real_parameters():
     # HeLo's keys are keywords HeLoLearner accepts
     from helo.model.helo import NET_DEFAULTS, TRAIN_DEFAULTS
     assert {d.key for d in SPACES["helo"]} <= set(NET_DEFAULTS) | set(TRAIN_DEFAULTS)
+    # what sets a deep method's cost is not searched (equal trials, no slower default run)
+    cost = {"epochs", "d", "dz", "tokens", "n_tokens", "hidden", "depth", "head_hidden"}
+    for method in ("helo", "carat", "rsm-ual", "amanda", "conformer"):
+        assert not cost & {d.key for d in SPACES[method]}, method
