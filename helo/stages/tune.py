@@ -263,7 +263,7 @@ def _write_record(out: Path, records: list[dict], record: dict, baseline_kl: flo
         ok = df[df["state"] == "COMPLETE"]
         ax.plot(ok["number"], ok["val_kl"], "o", ms=4, label="trial")
         ax.step(ok["number"], ok["val_kl"].cummin(), where="post", label="best so far")
-    ax.axhline(baseline_kl, color="k", ls="--", lw=0.8, label="current params.yaml")
+    ax.axhline(baseline_kl, color="k", ls="--", lw=0.8, label="settings before tuning")
     ax.set_xlabel("trial")
     ax.set_ylabel("mean validation KL")
     ax.set_title(f"{record['protocol']} / {record['method']}: optimisation history", fontsize=9)
