@@ -245,6 +245,16 @@ def significance_markdown(protocol: str, per: pd.DataFrame, omni: pd.DataFrame,
         lines.append(f"\n(no {reference} results: no paired tests)\n")
         return "\n".join(lines) + "\n"
     head = ["Method"] + [METRIC_LABELS.get(k, k) for k in metric_names]
+    tested = per[(per["method"] != reference) & per["n_paired"].notna()]
+    if len(tested):
+        n = int(tested["n_paired"].min())
+        m = int(tested["method"].nunique())
+        floor = min(1.0, m * 2.0 / 2 ** n)
+        lines += ["", f"Power: with {n} paired folds the smallest two-sided exact Wilcoxon p is "
+                  f"2/2^{n} = {2.0 / 2 ** n:.3g}, and after Holm over {m} methods "
+                  f"{floor:.3g}" + (f" -- above alpha = {alpha:g}: no difference can reach "
+                                   f"significance with this many folds (more subjects, or "
+                                   f"seeds, are needed)" if floor >= alpha else "") + "."]
     lines += ["", f"Difference of the mean from {reference} (method - {reference}), Wilcoxon "
               f"p after Holm; `*` significant at {alpha:g}, better/worse said for those:", "",
               "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -267,11 +277,9 @@ def significance_markdown(protocol: str, per: pd.DataFrame, omni: pd.DataFrame,
 
 def beats_mean_notes(eval_dir: Path, protocol: str, df: pd.DataFrame,
                      tune_root: Path = Path("outputs/tune")) -> dict[str, str]:
-    """``{method: reason}`` for every method whose mean KL is not below the mean predictor's.
-    The reason is read from its predictions: over-confident (mean entropy of the predicted
-    distributions under half the ground truth's, which KL punishes hard) or collapsed (the
-    predictions vary across windows less than a tenth as much as the ground truth); and whether
-    ``helo tune`` has searched it under this protocol (``outputs/tune``; informational)."""
+    """``{method: reason}`` for every method whose mean KL is not below the mean predictor's:
+    what its predictions show (:func:`_prediction_diagnosis`) and whether ``helo tune`` has
+    searched it under this protocol (``outputs/tune``; informational, not a DVC dependency)."""
     if "mean" not in set(df["method"]):
         return {}
     ref = float(df.loc[df["method"] == "mean", "kl"].iloc[0])
@@ -282,25 +290,11 @@ def beats_mean_notes(eval_dir: Path, protocol: str, df: pd.DataFrame,
             continue
         parts = [f"KL {row['kl']:.4f} vs the mean predictor's {ref:.4f}"]
         path = Path(eval_dir) / protocol / m / "predictions.parquet"
+        mean_path = Path(eval_dir) / protocol / "mean" / "predictions.parquet"
         if path.exists():
-            pr = pd.read_parquet(path)
-            labels = [c[5:] for c in pr.columns if c.startswith("true_")]
-            t = pr[[f"true_{c}" for c in labels]].to_numpy(dtype=float)
-            q = pr[[f"pred_{c}" for c in labels]].to_numpy(dtype=float)
-
-            def entropy(a):
-                a = np.clip(a, 1e-12, 1.0)
-                return float(np.mean(-(a * np.log(a)).sum(axis=1)))
-            ht, hq = entropy(t), entropy(q)
-            spread_t, spread_q = float(t.std(axis=0).mean()), float(q.std(axis=0).mean())
-            if hq < 0.5 * ht:
-                parts.append(f"over-confident predictions (mean entropy {hq:.2f} vs ground "
-                             f"truth {ht:.2f}; KL punishes near-zero probabilities)")
-            elif spread_q < 0.1 * spread_t:
-                parts.append(f"predictions collapsed to nearly one distribution (spread "
-                             f"{spread_q:.4f} vs ground truth {spread_t:.4f})")
-            else:
-                parts.append("no single cause found in its predictions")
+            parts.append(_prediction_diagnosis(pd.read_parquet(path),
+                                               pd.read_parquet(mean_path)
+                                               if mean_path.exists() else None, ref))
         best = Path(tune_root) / protocol / m / "best.json"
         if best.exists():
             rec = json.loads(best.read_text())
@@ -310,6 +304,42 @@ def beats_mean_notes(eval_dir: Path, protocol: str, df: pd.DataFrame,
             parts.append("not tuned under this protocol (`helo tune`)")
         notes[m] = "; ".join(parts)
     return notes
+
+
+def _prediction_diagnosis(pred: pd.DataFrame, mean_pred: pd.DataFrame | None,
+                          mean_kl: float) -> str:
+    """Why a method's predictions score no better than the mean predictor, read from them:
+    over-confident (mean entropy under half the ground truth's: KL punishes near-zero
+    probabilities); close to the training mean (mean KL from the mean predictor's output, same
+    fold and window, under a tenth of the mean predictor's own KL: little signal learned); or
+    collapsed (spread across windows under a quarter of the ground truth's)."""
+    labels = [c[5:] for c in pred.columns if c.startswith("true_")]
+    t = pred[[f"true_{c}" for c in labels]].to_numpy(dtype=float)
+    q = pred[[f"pred_{c}" for c in labels]].to_numpy(dtype=float)
+
+    def entropy(a):
+        a = np.clip(a, 1e-12, 1.0)
+        return float(np.mean(-(a * np.log(a)).sum(axis=1)))
+    ht, hq = entropy(t), entropy(q)
+    if hq < 0.5 * ht:
+        return (f"over-confident predictions (mean entropy {hq:.2f} vs ground truth {ht:.2f}; "
+                f"KL punishes near-zero probabilities)")
+    if mean_pred is not None:
+        keys = ["fold", "row"]
+        joined = pred[keys].merge(mean_pred[keys + [f"pred_{c}" for c in labels]], on=keys,
+                                  how="left")
+        mq = joined[[f"pred_{c}" for c in labels]].to_numpy(dtype=float)
+        if len(mq) == len(q) and np.isfinite(mq).all():
+            a, b = np.clip(mq, 1e-12, 1.0), np.clip(q, 1e-12, 1.0)
+            to_mean = float(np.mean((a * np.log(a / b)).sum(axis=1)))
+            if to_mean < 0.1 * mean_kl:
+                return (f"predictions stay close to the training mean (KL from the mean "
+                        f"predictor's output {to_mean:.4f}): little signal learned")
+    spread_t, spread_q = float(t.std(axis=0).mean()), float(q.std(axis=0).mean())
+    if spread_q < 0.25 * spread_t:
+        return (f"predictions collapsed to nearly one distribution (spread {spread_q:.4f} vs "
+                f"ground truth {spread_t:.4f})")
+    return "no single cause found in its predictions"
 
 
 def cd_diagram(folds_by_protocol: dict[str, dict[str, pd.DataFrame]], metric: str, path: Path,
