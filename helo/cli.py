@@ -22,6 +22,7 @@ typical use:
   helo check-data /data/WESAD --layout wesad
   helo preset synth-wesad && dvc repro
   helo ablate queue --set components && dvc queue start && helo ablate summary
+  helo tune --method ldl-lrr --protocol subject-dependent   then: dvc repro
   helo prefect up                    start a local Prefect server and serve helo/full
   helo predict --input /data/new --layout dmer-raw --out preds/
   helo inspect-video session1.mp4 --out faces/    check the face crops of a video first
@@ -217,6 +218,13 @@ def cmd_ablate(args):
     return 0
 
 
+def cmd_tune(args):
+    from helo.stages import tune
+    _print(tune.run(_params(args), args.method, args.protocol, trials=args.trials,
+                    timeout=args.timeout, dry_run=args.dry_run, params_path=args.params))
+    return 0
+
+
 def cmd_prefect(args):
     from helo.orchestration import server as srv
     if args.action == "server":
@@ -387,6 +395,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="components, modalities, query, heads, depth or all")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", default="outputs/ablation", help="summary folder")
+
+    p = add("tune", cmd_tune, "search a method's hyper-parameters (Optuna TPE, nested inner "
+            "validation inside the training parts) and write them to params.yaml")
+    p.add_argument("--method", required=True, help="a method of model.<method> in params.yaml")
+    p.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    p.add_argument("--trials", type=int, help="trial budget (default: tune.trials)")
+    p.add_argument("--timeout", type=float, help="seconds (default: tune.timeout)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write the search record under outputs/tune/ only, not params.yaml")
 
     p = add("prefect", cmd_prefect, "local Prefect server and the helo/full deployment",
             params=False)

@@ -9,6 +9,16 @@ stages and the report):
 * ``heads`` -- 1, 2, 4, 8 attention heads (Fig. 6; heads must divide d=128, so 3, 5, 6, 7 are
   left out);
 * ``depth`` -- 1-4 Transformer layers (Fig. 7).
+
+``helo ablate summary`` writes ``outputs/ablation/ablation.{md,csv,png}``: per experiment and
+protocol HeLo's six metrics, the ``report.confidence`` Student-t interval of KL over the folds,
+and a two-sided paired Wilcoxon signed-rank test of the variant's fold KLs against the full
+model's (the baseline row) over the folds both have, Holm-adjusted over the variants of one
+protocol (:mod:`helo.evaluation.stats`). ``differs`` is ``better`` / ``worse`` when the adjusted
+p-value is below ``report.alpha``, else ``no``: a variant whose KL differs from the full
+model's by less than the fold-to-fold spread is not ordered. Each experiment's ``folds.csv``
+is read from DVC's cache at the experiment's commit (``dvc.api.open``); where it cannot be read
+the interval and the test are left empty.
 """
 from __future__ import annotations
 
@@ -121,6 +131,7 @@ def summary(out: Path) -> dict:
                 if (e.get("data") or {}).get("rev") == "workspace":
                     continue
                 entries.append((e.get("name") or ex.get("name") or e.get("rev"), e))
+    revs = {}
     for name, exp in entries:
         data = (exp.get("data") or {})
         metrics = ((data.get("metrics") or {}).get("outputs/metrics.json") or {}).get("data")
@@ -132,6 +143,8 @@ def summary(out: Path) -> dict:
             query = method_params(params, "helo")[0].get("query", helo.get("query"))
         except Exception:  # noqa: BLE001 - old params layouts
             query = helo.get("query")
+        rev = (exp.get("data") or {}).get("rev") or exp.get("rev")
+        revs[name] = None if name == "baseline (workspace)" else rev
         for protocol, methods in metrics.items():
             if "helo" not in methods:
                 continue
@@ -145,13 +158,89 @@ def summary(out: Path) -> dict:
         raise ValueError("no finished experiment has HeLo metrics: run `helo ablate queue` "
                          "and `dvc queue start` (or `helo ablate run`) first")
     df = pd.DataFrame(rows).drop_duplicates(["experiment", "protocol"])
+    folds = {}
+    for name, protocol in zip(df["experiment"], df["protocol"]):
+        f = read_folds(revs.get(name), protocol)
+        if f is not None:
+            folds[(name, protocol)] = f
+    p = P.load("params.yaml") if Path("params.yaml").exists() else {}
+    df = significance(df, folds, confidence=float(P.get(p, "report.confidence", 0.95)),
+                      alpha=float(P.get(p, "report.alpha", 0.05)),
+                      zero_method=str(P.get(p, "report.zero_method", "wilcox")))
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "ablation.csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.6f")
-    write_text(out / "ablation.md", df.to_markdown(index=False, floatfmt=".4f")
-               if _has_tabulate() else df.to_string(index=False))
+    head = ("# HeLo ablations\n\nKL interval: Student-t over folds; p_holm: paired Wilcoxon "
+            "signed-rank test against the full model (baseline row) over shared folds, "
+            "Holm-adjusted within each protocol; differs: better/worse when p_holm < alpha, "
+            "else no (not distinguishable from the full model).\n\n")
+    write_text(out / "ablation.md", head + (df.to_markdown(index=False, floatfmt=".4f")
+               if _has_tabulate() else df.to_string(index=False)) + "\n")
     _plot(df, out / "ablation.png")
     return {"experiments": int(df["experiment"].nunique()), "table": str(out / "ablation.md")}
+
+
+def read_folds(rev: str | None, protocol: str):
+    """HeLo's ``folds.csv`` under ``protocol`` at git revision ``rev`` (an experiment's commit,
+    through DVC's cache), or in the workspace when ``rev`` is None; None when unavailable."""
+    import pandas as pd
+    path = f"outputs/eval/{protocol}/helo/folds.csv"
+    try:
+        if rev is None:
+            return pd.read_csv(path) if Path(path).exists() else None
+        import dvc.api
+        with dvc.api.open(path, rev=rev) as fh:
+            return pd.read_csv(fh)
+    except Exception as err:  # noqa: BLE001 - missing from the cache, old layouts
+        print(f"ablation: no per-fold results for {path} at {rev}: {err}", file=sys.stderr)
+        return None
+
+
+def significance(df, folds: dict, *, metric: str = "kl", confidence: float = 0.95,
+                 alpha: float = 0.05, zero_method: str = "wilcox"):
+    """Add ``<metric>_ci_low/_ci_high``, ``n_folds``, ``p``, ``p_holm`` and ``differs`` to the
+    summary ``df`` (one row per experiment and protocol); ``folds[(experiment, protocol)]`` is
+    that experiment's ``folds.csv``. The reference is the row whose experiment name starts with
+    ``baseline``."""
+    import numpy as np
+
+    from helo.evaluation import stats as S
+    from helo.evaluation.metrics import METRICS
+    df = df.copy()
+    for col in (f"{metric}_ci_low", f"{metric}_ci_high", "n_folds", "p", "p_holm"):
+        df[col] = np.nan
+    df["differs"] = ""
+    hib = METRICS[metric].higher_is_better
+    for protocol in df["protocol"].unique():
+        idx = df.index[df["protocol"] == protocol]
+        base = [i for i in idx if str(df.at[i, "experiment"]).startswith("baseline")]
+        ref = folds.get((df.at[base[0], "experiment"], protocol)) if base else None
+        tested = []
+        for i in idx:
+            f = folds.get((df.at[i, "experiment"], protocol))
+            if f is None:
+                continue
+            ci = S.t_interval(f[metric].astype(float).tolist(), confidence)
+            df.at[i, f"{metric}_ci_low"], df.at[i, f"{metric}_ci_high"] = ci["ci_low"], \
+                ci["ci_high"]
+            df.at[i, "n_folds"] = ci["n"]
+            if ref is None or (base and i == base[0]):
+                continue
+            tab = S.paired({"v": f, "full": ref}, metric)
+            w = S.wilcoxon(tab["v"], tab["full"], zero_method=zero_method)
+            df.at[i, "p"] = w["p"]
+            tested.append((i, float((tab["v"] - tab["full"]).mean())))
+        if tested:
+            adj = S.holm([df.at[i, "p"] for i, _ in tested])
+            for (i, diff), q in zip(tested, adj):
+                df.at[i, "p_holm"] = q
+                if np.isfinite(q) and q < alpha:
+                    df.at[i, "differs"] = "better" if (diff > 0) == hib else "worse"
+                else:
+                    df.at[i, "differs"] = "no"
+        if base:
+            df.at[base[0], "differs"] = "(full model)"
+    return df
 
 
 def _has_tabulate() -> bool:
@@ -174,12 +263,20 @@ def _plot(df, path):
                              squeeze=False)
     for ax, p in zip(axes[0], protocols):
         d = df[df["protocol"] == p].sort_values("kl", ascending=False)
-        labels = [e.removeprefix("abl-") for e in d["experiment"]]
+        differs = d["differs"] if "differs" in d else [""] * len(d)
+        labels = [e.removeprefix("abl-") + (" *" if str(s) in ("better", "worse") else "")
+                  for e, s in zip(d["experiment"], differs)]
         base = d["experiment"].str.startswith("baseline")
-        ax.barh(labels, d["kl"], color=["tab:orange" if b else "tab:blue" for b in base])
+        err = None
+        if "kl_ci_low" in d and d["kl_ci_low"].notna().any():
+            err = [(d["kl"] - d["kl_ci_low"]).fillna(0).clip(lower=0),
+                   (d["kl_ci_high"] - d["kl"]).fillna(0).clip(lower=0)]
+        ax.barh(labels, d["kl"], xerr=err, color=["tab:orange" if b else "tab:blue" for b in base],
+                error_kw={"lw": 0.8})
         if base.any():
             ax.axvline(float(d.loc[base, "kl"].iloc[0]), color="k", ls="--", lw=0.8)
-        ax.set_title(f"{p}: KL (lower is better)", fontsize=10)
+        ax.set_title(f"{p}: KL with its CI over folds; * differs from the full model "
+                     f"(Wilcoxon, Holm)", fontsize=9)
         ax.tick_params(labelsize=7)
     fig.suptitle("HeLo ablations")
     fig.tight_layout()

@@ -18,7 +18,7 @@ would mean importing every learner (PyTorch included) in every stage; the group 
 known method, ``modalities`` (the ablations' subsets) known modalities, and HeLo's common
 numeric options are type-checked. Keys are optional here (a ``helo predict`` needs few); the
 stages that use one say when it is missing. Keys other helpers' branches introduce
-(``evaluate.seeds``/``stack``, the ``tune`` group) are declared
+(``evaluate.seeds``/``stack``) are declared
 loosely until their code lands.
 
 Modality names: with ``data.layout: generic`` a table brings its own modalities (``hrv``,
@@ -242,6 +242,20 @@ class HeloOptions(MethodOptions):
 
 class Report(_Group):
     figure_samples: int = Field(6, ge=0)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    zero_method: Literal["wilcox", "pratt", "zsplit"] = "wilcox"
+    cd_metric: str = "kl"
+    paper_reference: Literal["auto", "always", "never"] = "auto"
+
+
+class Tune(_Group):
+    trials: int = Field(10, ge=1)
+    timeout: Optional[float] = Field(None, gt=0)
+    outer_folds: Optional[int] = Field(4, ge=1)
+    val_fraction: float = Field(0.25, gt=0, lt=1)
+    inner_split: Literal["mirror", "grouped"] = "mirror"
+    seed: int = 0
 
 
 class Orchestrator(_Group):
@@ -262,7 +276,7 @@ class Params(_Group):
     model: dict[str, dict[str, Any]] = {}
     report: Report = Report()
     orchestrator: Orchestrator = Orchestrator()
-    tune: Optional[dict[str, Any]] = None  # another branch's group; typed there
+    tune: Tune = Tune()
 
 
 # --------------------------------------------------------------------------------- checks

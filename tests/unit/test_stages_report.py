@@ -1,0 +1,108 @@
+"""The report's statistics, mean-predictor marks and the paper's reference rows, on fabricated
+evaluation outputs (folds.csv, metrics.json, predictions.parquet per method)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helo.evaluation.metrics import METRICS, evaluate
+from helo.stages import report
+
+LABELS = ["a", "b", "c", "d"]
+
+
+def _fake_eval(root, protocol, method, y, preds, fold_of):
+    out = root / protocol / method
+    out.mkdir(parents=True)
+    rows = []
+    for f in sorted(set(fold_of)):
+        sel = fold_of == f
+        rows.append({"fold": f, "subject": f, "n_train": 10, "n_val": 0,
+                     "n_test": int(sel.sum()), **evaluate(y[sel], preds[sel])})
+    folds = pd.DataFrame(rows)
+    folds.to_csv(out / "folds.csv", index=False)
+    metrics = {"method": method, "protocol": protocol, "n_folds": len(rows), "n_rows": len(y),
+               **{k: float(folds[k].mean()) for k in METRICS},
+               "std": {k: float(folds[k].std(ddof=0)) for k in METRICS}}
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    frame = pd.DataFrame({"fold": fold_of, "row": np.arange(len(y)), "subject": fold_of,
+                          "trial": "t1", "window": np.arange(len(y))})
+    for j, lab in enumerate(LABELS):
+        frame[f"true_{lab}"] = y[:, j]
+        frame[f"pred_{lab}"] = preds[:, j]
+    frame.to_parquet(out / "predictions.parquet")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Fabricated results for two protocols, and the report built once from them (DMER)."""
+    tmp_path = tmp_path_factory.mktemp("report")
+    rng = np.random.default_rng(0)
+    n, folds = 160, 8
+    fold_of = np.repeat([f"s{i}" for i in range(folds)], n // folds)
+    y = rng.dirichlet(np.ones(4) * 3, size=n)
+    noise = lambda s: np.abs(y + rng.normal(0, s, y.shape)) + 1e-3  # noqa: E731
+    preds = {"helo": noise(0.03), "aa-knn": noise(0.08),
+             "mean": np.tile(y.mean(axis=0), (n, 1)),
+             # over-confident: almost all mass on the arg-max of a noisy copy
+             "ldl-lrr": np.eye(4)[np.argmax(noise(0.2), axis=1)] + 1e-6}
+    for protocol in ("subject-dependent", "loso"):
+        for m, p in preds.items():
+            _fake_eval(tmp_path / "eval", protocol, m, y, p / p.sum(1, keepdims=True), fold_of)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        mp.setattr(report, "_efficiency", lambda out, params: [])
+        res = report.build_report(tmp_path / "eval", tmp_path / "report", _params())
+    return tmp_path, res
+
+
+def _params(**data):
+    return {"data": {"name": "DMER", "layout": "dmer-raw", "root": "/data/DMER", **data},
+            "evaluate": {"protocols": ["subject-dependent", "loso"],
+                         "methods": ["helo", "mean", "aa-knn", "ldl-lrr"]},
+            "report": {"figure_samples": 2}}
+
+
+def test_report_statistics_marks_and_paper_rows(built):
+    evaluated, res = built
+    out = evaluated / "report"
+    assert res["paper_reference"] == "DMER" and "cd_diagram.png" in res["figures"]
+    assert (out / "cd_diagram.png").stat().st_size > 10_000
+    sig = pd.read_csv(out / "significance.csv")
+    kl = sig[(sig.protocol == "loso") & (sig.metric == "kl")].set_index("method")
+    # helo is better than every other method on all 8 folds: exact two-sided p = 2 / 2^8,
+    # and Holm over three comparisons multiplies the smallest by 3
+    assert kl.loc["aa-knn", "p"] == pytest.approx(2 / 256)
+    assert kl.loc["aa-knn", "p_holm"] == pytest.approx(3 * 2 / 256)
+    assert bool(kl.loc["ldl-lrr", "significant"]) and not bool(kl.loc["ldl-lrr", "better"])
+    assert kl["friedman_p"].iloc[0] < 0.01
+    # interval from the folds: mean +- t * s / sqrt(8)
+    folds = pd.read_csv(evaluated / "eval" / "loso" / "aa-knn" / "folds.csv")
+    half = 2.364624 * folds["kl"].std(ddof=1) / np.sqrt(8)
+    assert kl.loc["aa-knn", "ci_high"] == pytest.approx(folds["kl"].mean() + half, rel=1e-5)
+    md = (out / "comparison.md").read_text()
+    assert "ldl-lrr †" in md and "over-confident" in md and "aa-knn †" not in md
+    assert "*Reported by the paper* (Table 1, DMER" in md
+    assert "*Reported by the paper* (Table 2, DMER" in md
+    assert "| HeLo | 0.0446 (1) | 0.3256 (1) | 0.8664 (1) | 0.0323 (2) |" in md  # Table 1
+    assert "| PT-SVM | 0.1462 (11) |" in md  # Table 2
+    csv = pd.read_csv(out / "comparison_subject-dependent.csv")
+    paper = csv[csv["source"].str.startswith("reported by the paper")]
+    assert len(paper) == 11 and paper.set_index("method").loc["helo", "kl"] == 0.0323
+    assert (out / "significance.md").read_text().count("Friedman") >= 12
+
+
+def test_paper_rows_only_on_real_dmer_or_wesad(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert report.paper_dataset(_params(name="synth-dmer", root="data/raw/synth")) is None
+    assert report.paper_dataset(_params(layout="generic", name="mine", root="/d")) is None
+    assert report.paper_dataset({**_params(name="synth-dmer", root="data/raw/synth"),
+                                 "report": {"paper_reference": "always"}}) == "DMER"
+    rows = report.paper_rows("WESAD", "loso", list(METRICS))
+    assert rows.set_index("method").loc["emotiondict", "kl"] == 0.0282  # Table 2, rank 1
+    assert report.paper_rows("WESAD", "trial-held-out", list(METRICS)).empty
+    assert report.paper_dataset(_params(layout="wesad", name="x", root="/d/WESAD")) == "WESAD"
+    assert report.paper_dataset({**_params(), "report": {"paper_reference": "never"}}) is None
