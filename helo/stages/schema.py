@@ -169,8 +169,9 @@ class Features(BaseModel):
 
     @model_validator(mode="after")
     def _groups(self):
-        for key in self.model_extra or {}:
-            _one_of(key, ["common", "modalities", *MODALITIES], "features group")
+        for key in self.model_extra or {}:  # a generic table's own modality may have a group
+            _one_of(key, ["common", "modalities", *MODALITIES, *self.modalities],
+                    "features group")
         return self
 
 
