@@ -35,8 +35,10 @@ FAST = {
     "rsm-ual": {"d": 32, "heads": 2, "epochs": 12},
     "amanda": {"d": 32, "hidden": 64, "epochs": 25, "lr": 2e-3},
     "conformer": {"d": 16, "depth": 2, "heads": 2, "epochs": 15},
+    "maet": {"d": 16, "depth": 2, "epochs": 12},
+    "emotiondict": {"depth": 1, "epochs": 12},
 }
-DEEP = ["carat", "rsm-ual", "amanda", "conformer"]
+DEEP = ["carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict"]
 
 
 def _make(n, seed, shift=0.0, noise=0.5):
@@ -89,7 +91,7 @@ def _cached(name, data):
 
 def test_names():
     assert {"pt-svm", "aa-knn", "sa-cpnn", "ldl-lrr", "tlrldl", "cad", "carat", "rsm-ual",
-            "amanda", "conformer"} <= set(BASELINES)
+            "amanda", "conformer", "maet", "emotiondict"} <= set(BASELINES)
     assert BASELINES["amanda"].uses_target is True
     assert all(not BASELINES[n].uses_target for n in BASELINES if n != "amanda")
 
@@ -112,7 +114,7 @@ def test_valid_and_beats_mean(name, data):
 
 
 @pytest.mark.parametrize("name", ["pt-svm", "sa-cpnn", "tlrldl", "carat", "rsm-ual", "amanda",
-                                  "conformer"])
+                                  "conformer", "maet", "emotiondict"])
 def test_deterministic(name, data):
     _, p1 = _cached(name, data)
     _, p2 = _fit(name, data)
@@ -193,3 +195,54 @@ def test_amanda_uses_target_and_never_target_labels(data):
     # label alignment pulls the mean target prediction towards the training label mean
     gap = lambda p: np.abs(p.mean(0) - ytr.mean(0)).sum()
     assert gap(p_t_ad) < gap(p_t_src)
+
+
+# -- MAET: multi-view embedding, modality experts, adversarial domain generalisation ----------
+def test_maet_pieces():
+    from helo.model.baselines.maet import MultiViewEmbedding, grad_reverse, smoothed_ce
+    torch.manual_seed(0)
+    emb = MultiViewEmbedding(7, 6, 5)
+    assert emb(torch.randn(9, 7)).shape == (9, 5, 6)
+    x = torch.randn(4, 3, requires_grad=True)
+    (grad_reverse(x, 0.25) * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), -0.5)  # identity forward, -alpha * grad back
+    logits, t = torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([0])
+    logp = np.log(np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum())
+    want = 0.3 * -logp.mean() + 0.7 * -logp[0]  # hand-computed label smoothing 0.3
+    assert float(smoothed_ce(logits, t, 0.3)) == pytest.approx(want, rel=1e-6)
+
+
+def test_maet_adversarial_uses_subjects(data):
+    Xtr, ytr, Xte, yte = data
+    groups = np.repeat(np.arange(4), 50)
+    m = BASELINES["maet"](SPEC, **FAST["maet"]).fit(Xtr, ytr, groups=groups)
+    h = m.history()
+    assert "domain" in h[0] and m.module.domain[-1].out_features == 4
+    p = m.predict(Xte)  # the domain column is a training-only input
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-6)
+    mean = np.tile(ytr.mean(0), (len(yte), 1))
+    assert kl(yte, p) < 0.5 * kl(yte, mean)
+    # the domain head only shapes the representation: off, the task loss path is the same
+    off = BASELINES["maet"](SPEC, **FAST["maet"], adversarial=False).fit(Xtr, ytr, groups=groups)
+    assert "domain" not in off.history()[0] and off.module.domain is None
+
+
+# -- EmotionDict: orthonormal dictionary, representation in its span -------------------------
+def test_emotiondict_dictionary():
+    from helo.model.baselines.emotiondict import EmotionDictionary
+    torch.manual_seed(0)
+    d = EmotionDictionary(16, 5)
+    Q = d.basis().detach()
+    np.testing.assert_allclose((Q.T @ Q).numpy(), np.eye(5), atol=1e-5)
+    c = torch.randn(3, 5)
+    z = d(c).detach()
+    np.testing.assert_allclose((z @ Q).numpy(), c.numpy(), atol=1e-5)  # coefficients recovered
+    with pytest.raises(ValueError, match="orthonormal"):
+        EmotionDictionary(4, 5)
+
+
+def test_emotiondict_unimodal_consistency_is_trained(data):
+    Xtr, ytr, _, _ = data
+    m = BASELINES["emotiondict"](SPEC, **FAST["emotiondict"]).fit(Xtr, ytr)
+    h = m.history()
+    assert h[-1]["uni"] < h[0]["uni"]  # unimodal representations move towards the joint one
