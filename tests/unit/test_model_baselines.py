@@ -129,9 +129,9 @@ def test_deep_seed_changes_result(data):
 
 # -- PyLDL cross-checks: the wrappers give exactly what PyLDL gives when called directly -------
 @pytest.mark.parametrize("name,cls,fit_kw,wrap_kw", [
-    ("pt-svm", "PT_SVM", {}, {"pca": None}),
+    ("pt-svm", "PT_SVM", {}, {"pca": None, "solver": "pyldl"}),
     ("aa-knn", "AA_KNN", {}, {}),
-    ("tlrldl", "TLRLDL", {"max_iterations": 50}, {}),
+    ("tlrldl", "TLRLDL", {"max_iterations": 50}, {"solver": "pyldl"}),
     ("ldl-lrr", "LDL_LRR", {"max_iterations": 50}, {}),
     ("sa-cpnn", "CPNN", {"epochs": 60}, {"pca": None, "epochs": 60}),
 ])
@@ -246,3 +246,73 @@ def test_emotiondict_unimodal_consistency_is_trained(data):
     m = BASELINES["emotiondict"](SPEC, **FAST["emotiondict"]).fit(Xtr, ytr)
     h = m.history()
     assert h[-1]["uni"] < h[0]["uni"]  # unimodal representations move towards the joint one
+
+
+# -- scalable forms: exact reformulations, checked against the direct computation -------------
+def test_tlrldl_lowrank_equals_pyldl_from_the_same_start(data):
+    """The factored ADMM gives PyLDL's TLRLDL model when both start from the same O."""
+    from pyldl.algorithms import TLRLDL as PyTLRLDL
+    from pyldl.algorithms.utils import proj
+
+    from helo.model.baselines.pyldl_methods import tlrldl_lowrank
+    Xtr, ytr, Xte, _ = data
+    X, Xt = concat(Xtr).astype(np.float64), concat(Xte).astype(np.float64)
+    rng = np.random.default_rng(0)
+    P0, Q0 = rng.random((len(X), L)) * (2 / L), rng.random((len(X), L))
+
+    class SameStart(PyTLRLDL):
+        def _before_train(self):
+            super()._before_train()
+            self._O = P0 @ Q0.T  # PyLDL's dense n x n O, from the factored start
+
+    ref = SameStart().fit(X, ytr, max_iterations=100)
+    W = tlrldl_lowrank(X, ytr, P0, Q0, max_iterations=100)
+    assert ref._current_iteration < 100  # the stopping rule (incl. the O change) was used
+    np.testing.assert_allclose(W, ref._W, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(proj(Xt @ W), ref.predict(Xt), rtol=0, atol=1e-9)
+
+
+def test_max_abs_diff_lowrank_blocks():
+    from helo.model.baselines.pyldl_methods import _max_abs_diff_lowrank
+    rng = np.random.default_rng(1)
+    P, Q, Po, Qo = (rng.normal(size=(37, 3)) for _ in range(4))
+    want = np.abs(P @ Q.T - Po @ Qo.T).max()
+    assert _max_abs_diff_lowrank(P, Q, Po, Qo, block_bytes=8 * 37 * 5) == pytest.approx(want)
+
+
+def test_pt_svm_weighted_form_equals_expanded_single_label_data(data):
+    """One-vs-rest on the 2n weighted rows = one-vs-rest on the n*C weighted single-label rows
+    (x_i, j, d_ij) that the problem transformation defines."""
+    from sklearn.svm import LinearSVC
+
+    from helo.model.baselines.pyldl_methods import _weighted_pt_svm
+    Xtr, ytr, _, _ = data
+    X = concat(Xtr).astype(np.float64)
+    n = len(X)
+    W, b, _, _ = _weighted_pt_svm(X, ytr, c=1.0, cv=1, seed=0, tol=1e-10, max_iter=10000)[0]
+    Xe, ye, we = np.repeat(X, L, 0), np.tile(np.arange(L), n), ytr.reshape(-1)
+    ref = LinearSVC(C=1.0, dual=False, tol=1e-10, max_iter=10000).fit(Xe, ye, sample_weight=we)
+    np.testing.assert_allclose(W, ref.coef_, atol=1e-5)
+    np.testing.assert_allclose(b, ref.intercept_, atol=1e-5)
+
+
+def test_platt_matches_sklearn_sigmoid_calibration():
+    from sklearn.calibration import _sigmoid_calibration
+
+    from helo.model.baselines.pyldl_methods import _platt
+    rng = np.random.default_rng(2)
+    f = rng.normal(size=300)
+    t = (rng.random(300) < 1 / (1 + np.exp(-2 * f + 0.3))).astype(float)
+    a, b = _platt(f, t)  # hard 0/1 weights: ordinary Platt scaling
+    A, B = _sigmoid_calibration(f, t)  # sklearn: P = 1 / (1 + exp(A f + B))
+    assert a == pytest.approx(-A, rel=1e-3) and b == pytest.approx(-B, rel=1e-3, abs=1e-3)
+
+
+def test_pt_svm_rbf_and_solvers(data):
+    Xtr, ytr, Xte, yte = data
+    mean = np.tile(ytr.mean(0), (len(yte), 1))
+    p = BASELINES["pt-svm"](SPEC, kernel="rbf", n_components=64).fit(Xtr, ytr).predict(Xte)
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-9)
+    assert kl(yte, p) < kl(yte, mean)
+    with pytest.raises(ValueError, match="solver"):
+        BASELINES["pt-svm"](SPEC, solver="nope").fit(Xtr, ytr)
