@@ -234,7 +234,7 @@ def test_stage_processes_import_torch_only_where_needed():
     light = {"synthesize": items["synthesize"][0][1], "labels": items["labels"][0][1],
              "assemble": items["assemble"][0][1]}
     light.update({f"extract@{m}": e for m, e in items["extract"]})
-    light.update({f"evaluate@{m}": e for m, e in items["evaluate"] if m in ("mean", "pt-svm",
+    light.update({f"evaluate@{m}": e for m, e in items["evaluate"] if m in ("mean", "pt-svm", "tlrldl",
                                                                            "aa-knn")})
     heavy = {name: sorted(closure(entries) & torch_modules) for name, entries in light.items()}
     assert not any(heavy.values()), {k: v for k, v in heavy.items() if v}

@@ -350,7 +350,15 @@ def _weighted_pt_svm(X, D, *, c, cv, seed, tol, max_iter):
 
 
 class AAKNN(PyLDLLearner):
-    """AA-kNN (Geng 2016): PyLDL ``AA_KNN``; ``k`` (default 5, PyLDL's)."""
+    """AA-kNN (Geng 2016): PyLDL ``AA_KNN``; ``k`` (default 5, PyLDL's).
+
+    Scale: fitting only stores the rows; a query is answered by scikit-learn's
+    ``NearestNeighbors`` with ``algorithm="auto"``, which on these ~900-dimensional inputs is
+    the exact brute-force search (blocked matrix products, memory bounded by scikit-learn's
+    ``working_memory``): cost ``n_train x n_test x d``, i.e. linear in the training rows for a
+    fixed test fold. A KD- or ball tree is kept out on purpose: in hundreds of dimensions it
+    visits nearly every leaf and is slower than the brute-force product (with ``pca`` to a
+    handful of components ``"auto"`` switches to a tree by itself)."""
 
     name = "aa-knn"
     algorithm = "AA_KNN"
@@ -363,7 +371,10 @@ class SACPNN(PyLDLLearner):
     full-batch RProp) on the keras torch backend. 300 epochs by default (PyLDL: 1000, which
     overfits on small folds). No PCA by default: RProp adapts per weight, and on PCA-rotated
     inputs it overfit badly in our synthetic checks (test KL 0.56 vs 0.13 without PCA); a
-    small whitened PCA (``pca=16, whiten=True``) is the fast alternative."""
+    small whitened PCA (``pca=16, whiten=True``) is the fast alternative.
+
+    Scale: one epoch is a full-batch pass over the ``n x C`` (instance, label) rows, so time
+    and memory are linear in the training rows (no kernel or pairwise term)."""
 
     name = "sa-cpnn"
     algorithm = "CPNN"
@@ -374,7 +385,10 @@ class SACPNN(PyLDLLearner):
 
 class LDLLRR(PyLDLLearner):
     """LDL-LRR (Jia et al., TKDE 2023): PyLDL ``LDL_LRR`` (max-entropy model, KL + ranking loss,
-    L-BFGS) on the keras torch backend; ``alpha`` (1e-3), ``beta`` (0), ``max_iterations`` (50)."""
+    L-BFGS) on the keras torch backend; ``alpha`` (1e-3), ``beta`` (0), ``max_iterations`` (50).
+
+    Scale: each L-BFGS iteration evaluates the loss on all rows; the ranking term compares the
+    ``C x C`` label pairs *within* each row, so the cost is linear in the rows."""
 
     name = "ldl-lrr"
     algorithm = "LDL_LRR"
@@ -516,7 +530,9 @@ class CAD(PyLDLLearner):
     deep LDL model (3-layer net, ``n_hidden`` sigmoid units, softmax, full-batch Adam 1e-3)
     trained with ``pyldl.algorithms.loss_function_engineering.cad``. Whitened PCA to 64 components and
     500 epochs by default. Note CAD is an ordinal (cumulative) loss: it depends on the label
-    order of ``spec.label_names``."""
+    order of ``spec.label_names``.
+
+    Scale: full-batch Adam on the PCA-reduced rows; each epoch is linear in the rows."""
 
     name = "cad"
     algorithm = "CAD"
