@@ -18,7 +18,7 @@ time), after a warm-up fit on 256 rows that pays the one-off import and set-up c
 extrapolation multiplies the whole measured fit (per-fold set-up such as PCA included) by the
 configured count, so it slightly overestimates; the methods with a sizeable per-fold set-up
 (SA-CPNN, CAD, LDL-LRR: PCA, the Keras model, the CPNN's (instance, label) rows) are timed at
-two counts (``--epochs`` and three times that) and extrapolated as set-up + per-count time x
+two counts (``--epochs`` and ten times that) and extrapolated as set-up + per-count time x
 configured count. Peak MB is the process's peak resident memory (data, libraries and model together; the line
 ``baseline`` is the same process with the data made and nothing fitted).
 
@@ -125,7 +125,7 @@ def run_one(method: str, rows: int, test_rows: int, subjects: int, epochs: int,
 
     setup_s = None
     if key and method in TWO_POINT and configured > run:
-        run2 = min(configured, 3 * run)
+        run2 = min(configured, 10 * run)
         _, _, fit1 = timed_fit(mp)
         mp[key] = run2
         model, fit_wall, fit_s = timed_fit(mp)

@@ -278,6 +278,11 @@ def test_max_abs_diff_lowrank_blocks():
     P, Q, Po, Qo = (rng.normal(size=(37, 3)) for _ in range(4))
     want = np.abs(P @ Q.T - Po @ Qo.T).max()
     assert _max_abs_diff_lowrank(P, Q, Po, Qo, block_bytes=8 * 37 * 5) == pytest.approx(want)
+    from helo.model.baselines.pyldl_methods import _lowrank_change_within
+    assert _lowrank_change_within(P, Q, Po, Qo, want + 1e-9)
+    assert not _lowrank_change_within(P, Q, Po, Qo, want - 1e-9)
+    small = 1e-4 * Po  # tiny change: decided by the bound alone
+    assert _lowrank_change_within(Po + small, Qo, Po, Qo, 1e-3 * want)
 
 
 def test_pt_svm_weighted_form_equals_expanded_single_label_data(data):

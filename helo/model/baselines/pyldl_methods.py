@@ -222,9 +222,13 @@ class PTSVM(PyLDLLearner):
       kernel (``n_components`` landmarks, ``gamma`` default ``1 / (d * var)``) fitted on the
       training rows, so the linear SVM approximates the kernel SVM of Geng's original PT-SVM
       (LIBSVM, RBF) at a cost linear in the rows; ``"linear"`` (default) is PyLDL's choice.
-      Why: PyLDL's form runs liblinear's dual solver on ``n C`` rows ten times over (five
-      calibration folds); on non-separable data its cost grows faster than the rows (~17 s per
-      LOSO fold at 780 windows here, ~300 s at 1,660), i.e. days at DMER's ~50,000.
+      Why: PyLDL's form runs liblinear's dual solver on ``n C`` resampled rows (five
+      calibration folds); on overlapping classes the dual solver's iterations grow with the
+      rows, so its cost grows faster than linearly (issue 15: ~300 s per LOSO fold at 1,660
+      synthetic-WESAD windows; ``benchmarks/bench_methods.py``: exponent 1.3 between 1,000
+      and 4,000 rows), while this form measured 1.1 between 5,000 and 50,000 rows (25 CPU-s
+      per fold at 50,000) and 1.1 CPU-s instead of 3.9 per LOSO fold on the synthetic default,
+      with a lower KL under all three protocols (docs/benchmarks.md).
     * ``"pyldl"``: PyLDL ``PT_SVM`` itself (resampling + ``CalibratedClassifierCV(LinearSVC())``).
 
     PCA to 64 components by default (as before), on the training rows only.
@@ -414,8 +418,10 @@ class TLRLDL(PyLDLLearner):
       ``O(n C^2)`` instead of ``O(n^2)`` memory and ``O(n^3)`` time (PyLDL inverts an
       ``n x n`` matrix every iteration: 20 GB and ~10^14 flops per iteration at DMER's 50,000
       windows). The stopping rule is PyLDL's (largest absolute change of ``W``, ``O``, ``Z``
-      below 1e-3); the change of ``O`` is computed exactly, in row blocks, and only when those
-      of ``W`` and ``Z`` are already below the threshold. The one difference: PyLDL starts
+      below 1e-3), decided exactly for ``O`` too: only once those of ``W`` and ``Z`` are below
+      the threshold, first by a Cauchy-Schwarz bound, then by a scan of ``O``'s change in row
+      blocks that stops at the first entry above it (a full scan, ``n^2 C``, only when the
+      bound cannot tell). The one difference: PyLDL starts
       from a dense uniform random ``O``; this form starts from a uniform random rank-``C``
       product scaled to the same mean entry (0.5), ``O_0 = (2 / C) P_0 Q_0^T``. From the same
       ``O_0`` both give the same model (a unit test checks it against PyLDL's ``TLRLDL``).
@@ -474,14 +480,29 @@ class TLRLDL(PyLDLLearner):
         return normalize_rows(proj(self.transform(X) @ self.W_))
 
 
-def _max_abs_diff_lowrank(P, Q, Po, Qo, block_bytes: int = 64 << 20) -> float:
-    """``max |P Q^T - Po Qo^T|`` without forming the ``n x n`` matrices."""
+def _max_abs_diff_lowrank(P, Q, Po, Qo, block_bytes: int = 64 << 20,
+                          stop_above: float | None = None) -> float:
+    """``max |P Q^T - Po Qo^T|`` without forming the ``n x n`` matrices (row blocks). With
+    ``stop_above``, returns as soon as a block exceeds it (enough to decide ``<= eps``)."""
     n = Q.shape[0]
     step = max(1, block_bytes // (8 * max(n, 1)))
     out = 0.0
     for s in range(0, P.shape[0], step):
         out = max(out, float(np.abs(P[s:s + step] @ Q.T - Po[s:s + step] @ Qo.T).max()))
+        if stop_above is not None and out > stop_above:
+            break
     return out
+
+
+def _lowrank_change_within(P, Q, Po, Qo, eps: float) -> bool:
+    """Exactly ``max |P Q^T - Po Qo^T| <= eps``: first the Cauchy-Schwarz bound of
+    ``(P - Po) Q^T + Po (Q - Qo)^T``, ``max ||dP_i|| max ||Q_j|| + max ||Po_i|| max ||dQ_j||``
+    (O(n C)), then, only if the bound does not decide, the blocked scan with an early exit."""
+    rn = lambda M: float(np.sqrt((M ** 2).sum(1)).max()) if len(M) else 0.0  # noqa: E731
+    bound = rn(P - Po) * rn(Q) + rn(Po) * rn(Q - Qo)
+    if bound <= eps:
+        return True
+    return _max_abs_diff_lowrank(P, Q, Po, Qo, stop_above=eps) <= eps
 
 
 def tlrldl_lowrank(X, D, P0, Q0, *, alpha=1e-3, beta=1e-3, param=None, rho=1e-3,
@@ -520,7 +541,7 @@ def tlrldl_lowrank(X, D, P0, Q0, *, alpha=1e-3, beta=1e-3, param=None, rho=1e-3,
         V = np.transpose(V.T + rho * (AtO - Z.T))
         rho *= 1.1
         err = max(np.abs(W - W_old).max(), np.abs(Z - Z_old).max())
-        if err <= eps_err and _max_abs_diff_lowrank(P, Q, P_old, Q_old) <= eps_err:
+        if err <= eps_err and _lowrank_change_within(P, Q, P_old, Q_old, eps_err):
             break
     return W
 
