@@ -35,6 +35,9 @@ Adaptations (the paper is silent or its setting differs):
   ``||z_m - stopgrad(z)||^2 / E`` with weight ``lambda_uni`` (authors: 0.1 on a KL between the
   EEG / averaged-peripheral representations and the multimodal one; a KL is not defined on
   these signed vectors, so the squared error is used, for every modality separately).
+* Encoder layers: feed-forward width ``4 x d`` (the authors' code leaves PyTorch's default of
+  2048 on its width-24 and width-12 encoders), dropout ``dropout`` (0.1, PyTorch's default
+  there too); ``depth`` 3 is the authors', ``params.yaml`` uses 1 for the synthetic default.
 * Optimiser: the shared Adam of :class:`~helo.model.baselines.common.TorchLearner`.
 
 Prediction uses the multimodal branch only (as the authors' test path does).

@@ -39,6 +39,10 @@ Adaptations (written here because the paper is silent or its setting differs):
   input column (``_DOMAIN``) that the network itself never reads.
 * Optimiser: the shared Adam of :class:`~helo.model.baselines.common.TorchLearner` with a
   constant learning rate (the authors' training scripts are not part of the public model code).
+* Small implementation differences: attention is ``torch.nn.MultiheadAttention`` (biases on
+  query, key and value; the authors bias query and value only) and the linear layers keep
+  PyTorch's default initialisation (the authors: truncated normal, std 0.02); no stochastic
+  depth (the authors' default rate is 0 as well).
 
 Defaults are the authors' (embedding 32, 5 views, 3 blocks, 4 heads, MLP ratio 4, shared FFN
 from block 2); ``params.yaml`` keeps the epochs small for the synthetic default.
