@@ -25,6 +25,8 @@ METHODS: dict[str, tuple[str, str]] = {
     "rsm-ual": ("helo.model.baselines.rsm_ual", "RSMUAL"),
     "amanda": ("helo.model.baselines.amanda", "Amanda"),
     "conformer": ("helo.model.baselines.conformer", "Conformer"),
+    "maet": ("helo.model.baselines.maet", "MAET"),
+    "emotiondict": ("helo.model.baselines.emotiondict", "EmotionDict"),
 }
 
 

@@ -9,14 +9,15 @@ What is searched, and why (the paper gives no search ranges; these are the usual
 each method's own paper or library, kept small enough for a few trials to matter):
 
 * deep methods: learning rate and weight decay (log scale), dropout and each method's own loss
-  weights (HeLo's label-correlation weight ``lambda_cc``, Eq. 8; RSM-UAL's ``alpha``/``beta``).
+  weights (HeLo's label-correlation weight ``lambda_cc``, Eq. 8; RSM-UAL's ``alpha``/``beta``;
+  MAET's adversarial ``lambda_domain``; EmotionDict's consistency ``lambda_uni``).
   What sets a deep method's cost -- epochs, widths (``d``, ``hidden``), token counts, depth --
   is *not* searched: it would make trials of one budget unequal and could make the default
   ``dvc repro`` slower (a first search that included HeLo's ``d`` and ``tokens`` chose the
   largest, doubling HeLo's time); the presets set those;
 * PyLDL methods: the PCA size in front of them (``pca``; ``null`` = none where the method
   allows it), and the method's own regularisers (LDL-LRR's ``alpha`` and ``beta``, AA-kNN's
-  ``k``, SA-CPNN's and CAD's hidden width);
+  ``k``, SA-CPNN's and CAD's hidden width, PT-SVM's ``svm_c``);
 * methods without an entry: the learning rate and weight decay every
   :class:`helo.model.baselines.common.TorchLearner` accepts (:data:`TORCH_COMMON`), when the
   method is one; otherwise the method has nothing to tune (the mean predictor).
@@ -62,7 +63,7 @@ SPACES: dict[str, list[Dim]] = {
     "helo": [_f("lr", 1e-4, 3e-3, log=True), _f("weight_decay", 1e-5, 1e-2, log=True),
              _f("dropout", 0.0, 0.5), _f("lambda_cc", 0.1, 3.0, log=True)],
     "mean": [],
-    "pt-svm": [_c("pca", 16, 32, 64, 128)],
+    "pt-svm": [_c("pca", 16, 32, 64, 128), _f("svm_c", 1e-3, 10.0, log=True)],
     "aa-knn": [_i("k", 2, 50, log=True), _c("pca", None, 16, 32, 64)],
     "sa-cpnn": [_c("n_hidden", 16, 32, 64, 128), _c("pca", None, 16, 32, 64)],
     "ldl-lrr": [_f("alpha", 1e-5, 1e-1, log=True), _f("beta", 1e-5, 1.0, log=True),
@@ -74,6 +75,9 @@ SPACES: dict[str, list[Dim]] = {
                 _f("beta", 0.01, 1.0, log=True)],
     "amanda": [*TORCH_COMMON, _f("dropout", 0.0, 0.5)],
     "conformer": [*TORCH_COMMON, _f("dropout", 0.0, 0.5)],
+    "maet": [*TORCH_COMMON, _f("dropout", 0.0, 0.5), _f("lambda_domain", 0.01, 1.0, log=True)],
+    "emotiondict": [*TORCH_COMMON, _f("dropout", 0.0, 0.5),
+                    _f("lambda_uni", 0.01, 1.0, log=True)],
 }
 
 

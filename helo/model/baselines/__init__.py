@@ -4,7 +4,8 @@ name to its class (``BASELINES`` here is the same mapping restricted to the base
 
 Classical LDL (PyLDL, on concatenated features): ``pt-svm``, ``aa-knn``, ``sa-cpnn``,
 ``ldl-lrr``, ``tlrldl``, ``cad``. Deep multimodal: ``carat``, ``rsm-ual``, ``amanda`` (uses the
-held-out subject's unlabelled windows, ``uses_target = True``), ``conformer``.
+held-out subject's unlabelled windows, ``uses_target = True``), ``conformer``, ``maet``
+(adversarial over the training subjects), ``emotiondict`` (the DMER authors' dictionary model).
 """
 from __future__ import annotations
 
