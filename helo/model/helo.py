@@ -341,6 +341,23 @@ class HeLoLearner(DistributionLearner):
         type(self).fit_many([self], [(X, y, X_val, y_val)], stacked=False)
         return self
 
+    @staticmethod
+    def auto_stack(params: dict, n_members: int, n_rows: int, n_features: int) -> int:
+        """``evaluate.stack: auto``: 1 on the CPU (stacking measured no faster there); on CUDA
+        the members that fit in half of the free memory, a member estimated as its pool rows
+        (features + labels, float32, training and validation of a fold <= ``n_rows``), four
+        copies of its parameters (weights, gradient, two Adam moments) and the activations of
+        a batch (~200 tensors of batch x 4 tokens x d, forward and backward)."""
+        dev = select_device(params.get("device", "auto"))
+        if dev.type != "cuda" or n_members <= 1:
+            return 1
+        free, _ = torch.cuda.mem_get_info(dev)
+        d, tokens = int(params.get("d", 128)), int(params.get("tokens", 8))
+        bs = int(params.get("batch_size", 128))
+        n_par = 40 * d * d + n_features * tokens * d
+        member = 4 * (n_rows * (n_features + 16) + 4 * n_par + 200 * bs * 4 * tokens * d)
+        return int(max(1, min(n_members, (free // 2) // max(member, 1))))
+
     @classmethod
     def fit_many(cls, learners: list["HeLoLearner"], data: list[tuple], *,
                  stacked: bool | None = None) -> list["HeLoLearner"]:
