@@ -189,3 +189,44 @@ def test_clip_per_member_uses_each_members_own_norm():
     for k in range(2):
         torch.testing.assert_close(g1[k], refs[k][0])
         torch.testing.assert_close(g2[k], refs[k][1])
+
+
+def _tiny_assembled(path):
+    from helo.data import assemble as asm
+    rng = np.random.default_rng(0)
+    subj = np.repeat(np.arange(1, 4), 24)
+    trial = np.tile(np.repeat(np.arange(1, 4), 8), 3)
+    window = np.tile(np.arange(8), 9)
+    X = {m: rng.normal(size=(len(subj), d)).astype(np.float32) for m, d in DIMS.items()}
+    z = X["eeg"][:, :5] + 0.5 * X["video"][:, :5]
+    y = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    ds = asm.Dataset(X=X, feature_names={m: [f"f{i}" for i in range(d)] for m, d in DIMS.items()},
+                     y=y, label_names=list("abcde"), subject=subj, trial=trial, window=window,
+                     physiological=["eeg", "gsr", "ppg"], behavioural=["video"])
+    asm.save(ds, path)
+    return path
+
+
+def test_runner_stacked_chunks_equal_one_at_a_time(tmp_path):
+    import json
+    import pandas as pd
+    from helo.evaluation.runner import resolve_seeds, run_evaluation
+    data = _tiny_assembled(tmp_path / "assembled")
+    params = {k: v for k, v in SMALL.items()}
+    params["epochs"] = 2
+    outs = {}
+    for stack in (1, 4):
+        out = tmp_path / f"s{stack}"
+        run_evaluation(data, "loso", "helo", out, model_params=params, seeds=2, stack=stack,
+                       progress=False)
+        outs[stack] = (pd.read_csv(out / "folds.csv"), json.loads((out / "metrics.json")
+                                                                   .read_text()))
+    f1, m1 = outs[1]
+    f4, m4 = outs[4]
+    assert list(f1["seed"]) == [0, 0, 0, 1, 1, 1] and list(f1["fold"]) == list(f4["fold"])
+    assert m1["stack"] == 1 and m4["stack"] == 4 and m4["seeds"] == [0, 1]
+    np.testing.assert_allclose(f1["kl"], f4["kl"], atol=1e-5)
+    assert m1["kl"] == pytest.approx(f1["kl"].mean(), abs=1e-6)  # mean over folds x seeds
+    assert resolve_seeds(None, 3) == [3] and resolve_seeds(2, 3) == [3, 4]
+    with pytest.raises(ValueError):
+        resolve_seeds([1, 1])
