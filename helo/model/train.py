@@ -176,6 +176,7 @@ class Rules:
     compile: bool = False
     amp: bool = False
     eval_batch: int = 4096
+    max_steps: int | None = None  # cap on the steps of an epoch (benchmarks only)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
 
@@ -469,7 +470,10 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
             act_steps = np.arange(steps_max)[None, :] < steps_k[:, None]
         sums: dict[str, torch.Tensor | float] = {}
         seen = np.zeros(K)
-        for t in range(int(steps_k[0]) if single else steps_max):
+        n_steps = int(steps_k[0]) if single else steps_max
+        if rules.max_steps:
+            n_steps = min(n_steps, int(rules.max_steps))
+        for t in range(n_steps):
             if single:
                 bidx = order[t * bs:(t + 1) * bs]
                 xb = {m: v[bidx] for m, v in X.items()}
