@@ -230,3 +230,23 @@ def test_runner_stacked_chunks_equal_one_at_a_time(tmp_path):
     assert resolve_seeds(None, 3) == [3] and resolve_seeds(2, 3) == [3, 4]
     with pytest.raises(ValueError):
         resolve_seeds([1, 1])
+
+
+def test_compile_falls_back_to_eager_when_compilation_fails(monkeypatch):
+    def broken(fn, **kw):
+        def call(*a):
+            raise RuntimeError("no compiler here")
+        return call
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(UserWarning, match="training eagerly"):
+        _, p_c = _fit([0, 1], stacked=True, compile=True, epochs=1)
+    _, p_e = _fit([0, 1], stacked=True, epochs=1)
+    for a, b in zip(p_c, p_e):
+        assert np.array_equal(a, b)
+
+
+def test_amp_trains_close_to_float32():
+    _, p32 = _fit([0], stacked=False, epochs=2)
+    _, p16 = _fit([0], stacked=False, epochs=2, amp=True)
+    diff = np.abs(p32[0] - p16[0]).max()
+    assert 0 < diff < 0.05  # bf16 (8-bit mantissa) changes the numbers, not the model
