@@ -40,7 +40,7 @@ The rules (the same for every method and for ``K = 1`` and ``K > 1``):
   when it is lower than the best so far by more than ``min_delta``; the best epoch's weights are
   put back at the end (whenever validation rows are given); with ``patience`` (``None``/0: off)
   a member stops after ``patience`` epochs without improvement and, stopped, no longer changes
-  while the others go on.
+  while the others go on. A member without validation rows trains all ``epochs``.
 * **Logs.** Per member and epoch: ``loss`` and every extra value the loss function logs, as
   means over the epoch's samples (batch-size weighted), ``val_loss``, ``seconds``. Losses are
   accumulated on the device and read once per epoch (no host synchronisation inside an epoch
@@ -213,50 +213,61 @@ class MemberAdam:
         key = active.tobytes() + bytes([ndim])
         t = self._mask_cache.get(key)
         if t is None:
-            t = torch.as_tensor(active, device=device).view(-1, *([1] * (ndim - 1)))
+            t = torch.as_tensor(active, device=device)
+            t = t.view(-1, *([1] * (ndim - 1))) if ndim > 1 else t
             self._mask_cache[key] = t
         return t
 
-    def _per_member(self, values: np.ndarray, ndim: int, device, dtype) -> torch.Tensor:
-        return torch.as_tensor(values, dtype=dtype, device=device).view(-1, *([1] * (ndim - 1)))
+    def _device_steps(self, device) -> torch.Tensor:
+        if getattr(self, "_steps_dev", None) is None:
+            self._steps_dev = torch.zeros(self.K, dtype=torch.float64, device=device)
+        return self._steps_dev
 
     @torch.no_grad()
     def step(self, grads: Sequence[torch.Tensor], active: np.ndarray | None = None) -> None:
         if active is not None and active.all():
             active = None
+        if active is not None and not active.any():
+            return
+        device = self.params[0].device
+        sd = self._device_steps(device)
         if active is None:
             self.steps += 1
+            sd += 1
         else:
-            if not active.any():
-                return
             self.steps[active] += 1
-        steps = self.steps if active is None else np.where(active, self.steps, 1)
-        uniform = bool((steps == steps[0]).all())
-        bc1 = 1.0 - self.b1 ** steps.astype(np.float64)
-        bc2_sqrt = np.sqrt(1.0 - self.b2 ** steps.astype(np.float64))
-        step_size = self.lr / bc1
+            sd += self._mask(active, 1, device).to(sd.dtype)
+        uniform = active is None and bool((self.steps == self.steps[0]).all())
+        if uniform:  # torch.optim.Adam's arithmetic with Python scalars, op for op
+            st = float(self.steps[0])
+            bc2_sqrt = (1.0 - self.b2 ** st) ** 0.5
+            step_size = self.lr / (1.0 - self.b1 ** st)
+        else:  # per-member bias corrections, computed on the device (no host transfer)
+            s = torch.clamp(sd, min=1.0)
+            bc2_all = torch.sqrt(1.0 - self.b2 ** s).float()
+            neg_all = (-self.lr / (1.0 - self.b1 ** s)).float()
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
             if g is None:
                 continue
             if self.wd:
                 g = g.add(p, alpha=self.wd)
+            if uniform:
+                m.lerp_(g, 1 - self.b1)
+                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+                denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
+                p.addcdiv_(m, denom, value=-step_size)
+                continue
+            shape = (-1, *([1] * (p.dim() - 1)))
+            b2s, neg = bc2_all.to(p.dtype).view(shape), neg_all.to(p.dtype).view(shape)
             if active is None:
                 m.lerp_(g, 1 - self.b1)
                 v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-                if uniform:
-                    denom = (v.sqrt() / float(bc2_sqrt[0])).add_(self.eps)
-                    p.addcdiv_(m, denom, value=-float(step_size[0]))
-                else:
-                    b2s = self._per_member(bc2_sqrt, p.dim(), p.device, p.dtype)
-                    neg = self._per_member(-step_size, p.dim(), p.device, p.dtype)
-                    denom = (v.sqrt() / b2s).add_(self.eps)
-                    p.add_(neg * m / denom)
+                denom = (v.sqrt() / b2s).add_(self.eps)
+                p.add_(neg * m / denom)
             else:
-                mask = self._mask(active, p.dim(), p.device)
+                mask = self._mask(active, p.dim(), device)
                 m_new = m.lerp(g, 1 - self.b1)
                 v_new = v.mul(self.b2).addcmul_(g, g, value=1 - self.b2)
-                b2s = self._per_member(bc2_sqrt, p.dim(), p.device, p.dtype)
-                neg = self._per_member(-step_size, p.dim(), p.device, p.dtype)
                 denom = (v_new.sqrt() / b2s).add_(self.eps)
                 p.copy_(torch.where(mask, p + neg * m_new / denom, p))
                 m.copy_(torch.where(mask, m_new, m))
@@ -357,8 +368,6 @@ def fit_members(make: Callable[[Member], nn.Module], loss_fn: LossFn,
     """
     if not members:
         return []
-    if rules.patience and not all(m.val_rows is not None and len(m.val_rows) for m in members):
-        raise ValueError("early stopping (patience) needs validation rows for every member")
     stacked = len(members) > 1 if stacked is None else bool(stacked)
     hooks = hooks or Hooks()
     with deterministic(rules.deterministic):
@@ -395,7 +404,7 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
     n = np.array([len(r) for r in rows])
     if (n < max(rules.min_batch, 1)).any():
         raise ValueError(f"a member has fewer than {rules.min_batch} training rows: {n.tolist()}")
-    bs = int(min(rules.batch_size, n.max())) if single else int(rules.batch_size)
+    bs = int(min(rules.batch_size, n.max()))
     bs_k = np.minimum(bs, n)
     # per-member batch counts (a final batch shorter than min_batch is dropped)
     full, rest = n // bs_k, n % bs_k
@@ -436,6 +445,7 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
     if rules.compile:
         train_fn = _compiled(train_fn, dev, "training step")
 
+    mask_cache: dict = {}
     best = np.full(K, math.inf)
     stale = np.zeros(K, dtype=np.int64)
     stopped = np.zeros(K, dtype=bool)
@@ -468,6 +478,10 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
             w_all = torch.as_tensor(wts, device=dev).view(K, steps_max, bs)
             # steps in which a member has a batch (host side: no sync)
             act_steps = np.arange(steps_max)[None, :] < steps_k[:, None]
+            # rows per member and step, for the sample-weighted logs (one transfer an epoch)
+            bsz_all = np.clip(n[None, :] - np.arange(steps_max)[:, None] * bs, 0, bs) \
+                * act_steps.T
+            bw_all = torch.as_tensor(bsz_all, dtype=torch.float32, device=dev)
         sums: dict[str, torch.Tensor | float] = {}
         seen = np.zeros(K)
         n_steps = int(steps_k[0]) if single else steps_max
@@ -490,6 +504,7 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
                 yb = y[bidx]
                 w = w_all[:, t]
                 bsz = np.clip(n - t * bs, 0, bs) * active
+                bw = bw_all[t] * self_mask(active, dev, mask_cache)
             with amp:
                 loss, logs = train_fn(xb, yb, w)
             grads = list(torch.autograd.grad(loss.float().sum(), plist, allow_unused=True))
@@ -501,7 +516,8 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
             if hooks.after_step is not None:
                 hooks.after_step()
             seen += bsz
-            bw = torch.as_tensor(bsz, dtype=torch.float32, device=dev) if not single else None
+            if single:
+                bw = None
             for key, v in (("loss", loss.detach()), *logs.items()):
                 if torch.is_tensor(v):
                     v = v.detach().float().reshape(-1) * (bw if bw is not None else float(bsz[0]))
@@ -564,6 +580,15 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
                     b.copy_(buffers[name][k])
             mod.eval()
     return modules
+
+
+def self_mask(active: np.ndarray, dev, cache: dict) -> torch.Tensor:
+    """A cached float device copy of a host-side member mask (transferred once per pattern)."""
+    key = active.tobytes()
+    t = cache.get(key)
+    if t is None:
+        t = cache[key] = torch.as_tensor(active, dtype=torch.float32, device=dev)
+    return t
 
 
 @torch.no_grad()
