@@ -116,10 +116,10 @@ class TorchLearner(DistributionLearner):
     _common_defaults = dict(seed=0, epochs=40, batch_size=64, lr=1e-3, weight_decay=1e-5,
                             device="auto", patience=0, min_delta=0.0, max_grad_norm=5.0,
                             num_threads=None, deterministic=True, compile=False, amp=False)
-    #: whether the engine may train several fits of this class as one stacked model; False
-    #: for the baselines: their losses read Python floats and their hooks update the module
-    #: in place (a subclass whose ``_batch_loss`` is a pure tensor function may set True)
-    stackable: bool = False
+    # Trained one model at a time (the engine with K = 1): the baselines' losses read Python
+    # floats and CARAT's ``_after_step`` updates the module in place, neither of which vmaps.
+    # A subclass with a pure tensor loss could be stacked as ``HeLoLearner.fit_many`` does
+    # (and listed in ``helo.evaluation.runner.STACKABLE_METHODS``).
 
     def __init__(self, spec: ModalitySpec, **params):
         self.spec = spec
