@@ -12,9 +12,12 @@ what the engine sees for the folds of a protocol up to which rows each member ga
     python benchmarks/bench_train.py --device cuda --ks 1,8,73 --steps 30 --compile both
     python benchmarks/bench_train.py --device cpu --profile     # where a step's time goes
 
-Timing: the first ``--warmup`` steps of every run are excluded (the clock starts at the end of
-the last warm-up step, read through the engine's ``after_step`` hook, with a CUDA sync); the
-one-at-a-time figure is the sum of K single-member runs of the same steps. The last line is
+Timing: the first ``--warmup`` steps of every run are excluded. On CUDA the clock runs from
+the end of the last warm-up step to the end of the last step (read through the engine's
+``after_step`` hook, with a sync at both ends only); on the CPU a run's time is its median step
+time x steps (every step timed: the 2-core development VM is shared and a preempted step would
+otherwise dominate). The one-at-a-time figure is the sum of K single-member runs of the same
+steps. The last line is
 ``stacked K=<K> speed-up: <x>x`` for the largest K run.
 """
 from __future__ import annotations
@@ -59,12 +62,16 @@ def run(K: int, stacked: bool, X, y, spec, a, dev, compile_: bool) -> float:
         marks = []
 
         def after():
-            if len(marks) in (a.warmup - 1, a.warmup + a.steps - 1):
+            if dev.type == "cuda" and len(marks) in (a.warmup - 1, a.warmup + a.steps - 1):
                 sync(dev)
             marks.append(time.perf_counter())
         fit_members(make, helo_loss(1.0), X, y, members, rules, log_prob=_net_log_prob,
                     stacked=stacked, hooks=Hooks(after_step=after))
-        return marks[a.warmup + a.steps - 1] - marks[a.warmup - 1]
+        if dev.type == "cuda":  # asynchronous: the wall time of the timed steps
+            return marks[a.warmup + a.steps - 1] - marks[a.warmup - 1]
+        # CPU: the median step time x steps (robust to the shared machine's preemptions)
+        steps = np.diff(marks[a.warmup - 1:a.warmup + a.steps])
+        return float(np.median(steps)) * a.steps
 
     if stacked:
         return timed([Member(seed=k, rows=rows) for k in range(K)])
