@@ -36,7 +36,7 @@ SIZES = [50, 37, 33]
 
 
 def _fit(k_list, stacked, seeds=None, **kw):
-    learners, data, tests = [], [], []
+    learners, data = [], []
     for i, k in enumerate(k_list):
         X, y = make_data(SIZES[k], seed=k)
         Xv, yv = make_data(11, seed=100 + k)
