@@ -37,8 +37,8 @@ The rules (the same for every method and for ``K = 1`` and ``K > 1``):
   HeLo's default is off (the paper is silent), the baselines keep 5.0 as before.
 * **Early stopping.** With validation rows, the validation loss is the mean ``KL(y || p)`` over
   the member's validation rows, ``p`` the member's prediction in eval mode. An epoch improves
-  when it is lower than the best so far by more than ``min_delta``; the best epoch's weights are
-  put back at the end (whenever validation rows are given); with ``patience`` (``None``/0: off)
+  when it is lower than the best so far by more than ``min_delta``; the best epoch's weights
+  (parameters and buffers) are put back at the end (whenever validation rows are given); with ``patience`` (``None``/0: off)
   a member stops after ``patience`` epochs without improvement and, stopped, no longer changes
   while the others go on. A member without validation rows trains all ``epochs``.
 * **Logs.** Per member and epoch: ``loss`` and every extra value the loss function logs, as
@@ -400,6 +400,11 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
         views = [p.data for p in plist]
         base = copy.deepcopy(modules[0]).to("meta")
     opt = MemberAdam(views, K, rules.lr, rules.betas, rules.eps, rules.weight_decay)
+    # what the best-epoch state holds: the parameters and the buffers (BatchNorm statistics)
+    if single:
+        state_views = views + [b.data.unsqueeze(0) for b in base.buffers()]
+    else:
+        state_views = views + [b.data for b in buffers.values()]
     rows = [_as_rows(m.rows, dev) for m in members]
     n = np.array([len(r) for r in rows])
     if (n < max(rules.min_batch, 1)).any():
@@ -556,17 +561,17 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
             if improved.any():
                 with torch.no_grad():
                     if best_params is None:
-                        best_params = [p.detach().clone() for p in views]
+                        best_params = [p.detach().clone() for p in state_views]
                     else:
                         mask = torch.as_tensor(improved, device=dev)
-                        for bp, p in zip(best_params, views):
+                        for bp, p in zip(best_params, state_views):
                             bp.copy_(torch.where(mask.view(-1, *([1] * (p.dim() - 1))), p, bp))
                 improved_any |= improved
     # best-epoch restore, then one module per member
     if best_params is not None:
         with torch.no_grad():
             mask = torch.as_tensor(improved_any, device=dev)
-            for bp, p in zip(best_params, views):
+            for bp, p in zip(best_params, state_views):
                 p.copy_(torch.where(mask.view(-1, *([1] * (p.dim() - 1))), bp, p))
     if single:
         base.eval()

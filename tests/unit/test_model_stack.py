@@ -250,3 +250,29 @@ def test_amp_trains_close_to_float32():
     _, p16 = _fit([0], stacked=False, epochs=2, amp=True)
     diff = np.abs(p32[0] - p16[0]).max()
     assert 0 < diff < 0.05  # bf16 (8-bit mantissa) changes the numbers, not the model
+
+
+def test_baselines_train_under_the_same_rules():
+    """A torch baseline runs through the same engine: early stopping on the validation KL
+    with the best epoch restored, and its hooks (``_after_step``) still called."""
+    from helo.model.baselines.conformer import Conformer
+    X, y = make_data(60, seed=1)
+    Xv, yv = make_data(15, seed=2)
+    calls = []
+
+    class Counting(Conformer):
+        def _after_step(self):
+            calls.append(1)
+            super()._after_step()
+
+    m = Counting(SPEC, d=16, depth=1, heads=2, epochs=30, batch_size=16, lr=5e-2,
+                 patience=2, device="cpu", seed=3)
+    m.fit(X, y, X_val=Xv, y_val=yv)
+    h = m.history()
+    assert "val_kl" in h[0] and len(h) < 30  # lr 5e-2 overfits: it stops early
+    # 60 rows at batch 16: 3 full batches + a 12-row one per epoch, each followed by the hook
+    assert len(calls) == 4 * len(h)
+    # the restored weights are the best epoch's: the validation KL of the final model
+    pv = m.predict(Xv)
+    kl = np.mean(np.sum(yv * (np.log(yv) - np.log(np.clip(pv, 1e-12, None))), axis=1))
+    assert kl == pytest.approx(min(r["val_kl"] for r in h), rel=1e-4)
