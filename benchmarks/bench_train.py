@@ -1,16 +1,24 @@
-"""Training throughput of HeLo at DMER scale, and the projected cost of the paper's protocol.
+"""Training throughput of HeLo at DMER scale through the one engine (``helo.model.train``):
+K members stacked against the same K trained one at a time, and the projected cost of the
+paper's protocol (73 LOSO folds x 300 epochs).
 
-Synthetic random tensors with DMER's dimensions (EEG 90, GSR 28, PPG 27, video 768, 10
-labels): 73 subjects x 32 trials x ~22 windows ~ 51.4k windows; one LOSO fold trains on 72/73
-of them. Measures training samples/s (forward + backward + Adam step, the same loss as
-``HeLoLearner``: KL + CC) after a warm-up, then projects the time of one fold and of 73 folds
-at ``--paper-epochs`` (300).
+Synthetic random tensors with DMER's dimensions (913 features: EEG 90, GSR 28, PPG 27, video
+768; 10 labels); each member trains on 50,688 windows (one LOSO fold of 73 subjects x 32 trials
+x ~22 windows), at the paper's configuration (d 128, 8 tokens, 50 Sinkhorn iterations, batch
+128). All members share the pool (different seeds: their own init and batch order), which is
+what the engine sees for the folds of a protocol up to which rows each member gathers.
 
-    python benchmarks/bench_train.py --device cpu --epochs 2 --max-batches 40
-    python benchmarks/bench_train.py --device cuda --epochs 3
+    python benchmarks/bench_train.py --device cpu --stack 8 --steps 20
+    python benchmarks/bench_train.py --device cuda --ks 1,8,73 --steps 30 --compile both
+    python benchmarks/bench_train.py --device cpu --profile     # where a step's time goes
 
-``--max-batches`` caps the batches timed per epoch (for slow devices); the per-epoch time is
-then extrapolated from the measured per-sample rate.
+Timing: the first ``--warmup`` steps of every run are excluded. On CUDA the clock runs from
+the end of the last warm-up step to the end of the last step (read through the engine's
+``after_step`` hook, with a sync at both ends only); on the CPU a run's time is its median step
+time x steps (every step timed: the 2-core development VM is shared and a preempted step would
+otherwise dominate). The one-at-a-time figure is the sum of K single-member runs of the same
+steps. The last line is
+``stacked K=<K> speed-up: <x>x`` for the largest K run.
 """
 from __future__ import annotations
 
@@ -23,14 +31,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from helo.model.complexity import dmer_spec  # noqa: E402
-from helo.model.helo import HeLoNet, kl_loss  # noqa: E402
-from helo.model.lcdca import cc_loss  # noqa: E402
-from helo.model.train import batches, deterministic, select_device  # noqa: E402
+from helo.model.helo import NET_DEFAULTS, HeLoNet, _net_log_prob, helo_loss  # noqa: E402
+from helo.model.train import Hooks, Member, Rules, fit_members, select_device, set_seed  # noqa: E402
 
 SUBJECTS, TRIALS, WINDOWS = 73, 32, 22
+N_TRAIN = 50_688
 
 
 def sync(dev: torch.device) -> None:
@@ -38,85 +47,188 @@ def sync(dev: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def run(K: int, stacked: bool, X, y, spec, a, dev, compile_: bool) -> float:
+    """Seconds of the timed steps of K members (stacked, or one after the other)."""
+    net_params = {**NET_DEFAULTS, "tokens": a.tokens}
+    rules = Rules(epochs=1, batch_size=a.batch, lr=1e-3, max_steps=a.warmup + a.steps,
+                  compile=compile_, amp=a.amp, deterministic=not a.no_deterministic)
+    rows = np.arange(N_TRAIN)
+
+    def make(m):
+        set_seed(m.seed)
+        return HeLoNet(spec, **net_params)
+
+    def timed(members):
+        marks = []
+
+        def after():
+            if dev.type == "cuda" and len(marks) in (a.warmup - 1, a.warmup + a.steps - 1):
+                sync(dev)
+            marks.append(time.perf_counter())
+        fit_members(make, helo_loss(1.0), X, y, members, rules, log_prob=_net_log_prob,
+                    stacked=stacked, hooks=Hooks(after_step=after))
+        if dev.type == "cuda":  # asynchronous: the wall time of the timed steps
+            return marks[a.warmup + a.steps - 1] - marks[a.warmup - 1]
+        # CPU: the median step time x steps (robust to the shared machine's preemptions)
+        steps = np.diff(marks[a.warmup - 1:a.warmup + a.steps])
+        return float(np.median(steps)) * a.steps
+
+    if stacked:
+        return timed([Member(seed=k, rows=rows) for k in range(K)])
+    return sum(timed([Member(seed=k, rows=rows)]) for k in range(K))
+
+
+def profile(X, y, spec, a, dev) -> None:
+    from torch.profiler import ProfilerActivity, profile as prof
+    net = HeLoNet(spec, **{**NET_DEFAULTS, "tokens": a.tokens}).to(dev).train()
+    loss_fn = helo_loss(1.0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    idx = torch.arange(a.batch, device=dev)
+
+    def step():
+        loss, _ = loss_fn(net, {m: v[idx] for m, v in X.items()}, y[idx], None)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    for _ in range(2):
+        step()
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    with prof(activities=acts) as p:
+        for _ in range(3):
+            step()
+        sync(dev)
+    ev = p.key_averages()
+    total_ops = sum(e.count for e in ev if e.key.startswith("aten::")) / 3
+    total_self = sum(e.self_cpu_time_total for e in ev) / 3
+    print(f"profile (K=1, batch {a.batch}): {total_ops:,.0f} aten ops dispatched per step, "
+          f"{total_self / 1e3:,.1f} ms self CPU per step")
+    rows = sorted(ev, key=lambda e: -e.self_cpu_time_total)[:12]
+    for e in rows:
+        print(f"  {e.key:<42} {e.count / 3:7.0f} calls  {e.self_cpu_time_total / 3e3:8.1f} ms "
+              f"({100 * e.self_cpu_time_total / max(total_self * 3, 1):4.1f} %)")
+    lse = sum(e.count for e in ev if "logsumexp" in e.key) / 3
+    print(f"  logsumexp calls per step (Sinkhorn forward + backward): {lse:.0f}")
+    sinkhorn_variants(a, dev)
+
+
+def _sinkhorn_exp(cost, eps, n_iter):
+    """Sinkhorn in the scaling domain (a prototype measured here, not used by the model):
+    u = a / (K v), v = b / (K^T u) with K = exp(-C / eps); 2 ops a half-iteration instead of
+    the log domain's 3-4, exact in real arithmetic; safe in float32 while max(C) / eps < ~85
+    (cosine cost <= 2 at eps 0.05: 40)."""
+    B, n, m = cost.shape
+    Kmat = torch.exp(-cost / eps)
+    a = torch.full((B, n, 1), 1.0 / n, device=cost.device, dtype=cost.dtype)
+    b = torch.full((B, m, 1), 1.0 / m, device=cost.device, dtype=cost.dtype)
+    v = torch.ones_like(b)
+    Kt = Kmat.transpose(1, 2)
+    for _ in range(n_iter):
+        u = a / torch.bmm(Kmat, v)
+        v = b / torch.bmm(Kt, u)
+    return u * Kmat * v.transpose(1, 2)
+
+
+def sinkhorn_variants(a, dev) -> None:
+    """Ops and time of HeLo's log-domain Sinkhorn against the scaling-domain prototype (forward
+    + backward, the paper's 16 x 16 plan, 50 iterations, eps 0.05)."""
+    from torch.profiler import ProfilerActivity, profile as prof
+    from helo.model.othm import cosine_cost, sinkhorn_log
+    torch.manual_seed(0)
+    x = torch.randn(a.batch, 16, 128, device=dev, requires_grad=True)
+    z = torch.randn(a.batch, 16, 128, device=dev)
+    fns = {"log-domain (HeLo)": lambda c: sinkhorn_log(c, 0.05, 50),
+           "scaling-domain prototype": lambda c: _sinkhorn_exp(c, 0.05, 50)}
+    plans = {}
+    for name, fn in fns.items():
+        for _ in range(2):
+            fn(cosine_cost(x, z)).sum().backward()
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+        t0 = time.perf_counter()
+        with prof(activities=acts) as p:
+            for _ in range(5):
+                out = fn(cosine_cost(x, z))
+                (out * z[:, :, :16]).sum().backward()
+            sync(dev)
+        dt = (time.perf_counter() - t0) / 5
+        ops = sum(e.count for e in p.key_averages() if e.key.startswith("aten::")) / 5
+        plans[name] = fn(cosine_cost(x, z)).detach()
+        print(f"  sinkhorn {name:<26}: {ops:6.0f} aten ops, {dt * 1e3:7.1f} ms fwd+bwd "
+              f"(profiled)")
+    diff = (plans["log-domain (HeLo)"] - plans["scaling-domain prototype"]).abs().max()
+    print(f"  max |plan difference| {float(diff):.2e}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--epochs", type=int, default=2, help="epochs to time")
+    ap.add_argument("--stack", type=int, default=None, help="one K (same as --ks K)")
+    ap.add_argument("--ks", default="1,8", help="comma-separated K values")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per run")
+    ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--max-batches", type=int, default=None,
-                    help="time at most this many batches per epoch")
+    ap.add_argument("--tokens", type=int, default=8)
+    ap.add_argument("--compile", choices=("no", "yes", "both"), default="no")
+    ap.add_argument("--amp", action="store_true", help="bf16 autocast")
+    ap.add_argument("--no-sequential", action="store_true",
+                    help="skip the one-at-a-time runs (large K on a GPU)")
     ap.add_argument("--paper-epochs", type=int, default=300)
     ap.add_argument("--folds", type=int, default=SUBJECTS)
-    ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--no-deterministic", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="torch.profiler of one K=1 step")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = select_device(a.device)
     spec = dmer_spec()
-    n_total = SUBJECTS * TRIALS * WINDOWS
-    n_train = round(n_total * (SUBJECTS - 1) / SUBJECTS)
     torch.manual_seed(0)
-    X = {m: torch.randn(n_train, d, device=dev) for m, d in spec.dims.items()}
-    y = torch.softmax(torch.randn(n_train, spec.n_labels, device=dev), dim=1)
-    net = HeLoNet(spec, tokens=a.tokens).to(dev).train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(0)
-
-    def step(idx):
-        idx = idx.to(dev)
-        _, aux = net({m: v[idx] for m, v in X.items()})
-        loss = kl_loss(aux["log_prob"], y[idx]) + cc_loss(aux["M_L"], y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    rates, epoch_times = [], []
-    with deterministic(not a.no_deterministic):
-        for i, idx in enumerate(batches(n_train, a.batch, gen)):  # warm-up
-            step(idx)
-            if i == 4:
-                break
-        sync(dev)
-        for _ in range(a.epochs):
-            seen, t0 = 0, time.perf_counter()
-            for i, idx in enumerate(batches(n_train, a.batch, gen)):
-                if a.max_batches is not None and i >= a.max_batches:
-                    break
-                step(idx)
-                seen += len(idx)
-            sync(dev)
-            dt = time.perf_counter() - t0
-            rates.append(seen / dt)
-            epoch_times.append(n_train / rates[-1])
-    rate = sorted(rates)[len(rates) // 2]
-    epoch_s = n_train / rate
-    fold_s = epoch_s * a.paper_epochs
-    res = {
-        "device": str(dev), "device_name": (torch.cuda.get_device_name(dev)
-                                            if dev.type == "cuda" else platform.processor()
-                                            or platform.machine()),
-        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-        "n_total_windows": n_total, "n_train_per_fold": n_train, "batch": a.batch,
-        "epochs_timed": a.epochs, "max_batches": a.max_batches,
-        "params": sum(p.numel() for p in net.parameters()),
-        "train_samples_per_s": rate, "epoch_s": epoch_s,
-        "fold_s_at_paper_epochs": fold_s, "paper_epochs": a.paper_epochs,
-        "all_folds_h": fold_s * a.folds / 3600, "folds": a.folds,
-        "per_epoch_rates": rates,
-    }
-    print(f"device {res['device']} ({res['device_name']}), threads {res['torch_threads']}, "
-          f"params {res['params'] / 1e6:.2f} M, batch {a.batch}")
-    print(f"train fold: {n_train} windows (of {n_total}); throughput "
-          f"{rate:,.0f} samples/s; epoch {epoch_s:,.1f} s")
-    print(f"projected: one fold x {a.paper_epochs} epochs = {fold_s / 3600:,.2f} h; "
-          f"{a.folds} LOSO folds = {res['all_folds_h']:,.1f} h "
-          f"({res['all_folds_h'] / 24:,.2f} days)")
+    X = {m: torch.randn(N_TRAIN, d, device=dev) for m, d in spec.dims.items()}
+    y = torch.softmax(torch.randn(N_TRAIN, spec.n_labels, device=dev), dim=1)
+    name = (torch.cuda.get_device_name(dev) if dev.type == "cuda"
+            else platform.processor() or platform.machine())
+    print(f"device {dev} ({name}), threads {torch.get_num_threads()}, torch {torch.__version__}, "
+          f"{sum(spec.dims.values())} features, {N_TRAIN} windows per member, batch {a.batch}")
+    if a.profile:
+        profile(X, y, spec, a, dev)
+        return 0
+    ks = [a.stack] if a.stack else [int(k) for k in a.ks.split(",")]
+    modes = {"no": [False], "yes": [True], "both": [False, True]}[a.compile]
+    results = []
+    last = None
+    for compile_ in modes:
+        for K in ks:
+            t_st = run(K, True, X, y, spec, a, dev, compile_) if K > 1 else None
+            t_seq = None if (a.no_sequential and K > 1) else run(K, False, X, y, spec, a, dev,
+                                                                   compile_)
+            t = t_st if t_st is not None else t_seq
+            samples = K * a.steps * a.batch
+            rate_all = samples / t
+            fold_s = N_TRAIN * a.paper_epochs / (rate_all / K)  # one member's fold
+            all_s = a.folds * N_TRAIN * a.paper_epochs / rate_all
+            row = {"K": K, "compile": compile_, "amp": a.amp, "stacked_s": t_st,
+                   "sequential_s": t_seq, "samples_per_s_all": rate_all,
+                   "samples_per_s_per_member": rate_all / K,
+                   "speedup": (t_seq / t_st) if (t_st and t_seq) else None,
+                   "projected_73x300_h": all_s / 3600, "projected_fold_h": fold_s / 3600}
+            results.append(row)
+            sp = f", speed-up {row['speedup']:.2f}x vs one at a time" if row["speedup"] else ""
+            seq = (f"; one at a time {samples / t_seq:,.0f} samples/s" if t_seq and K > 1
+                   else "")
+            print(f"K={K:3d} {'compiled' if compile_ else 'eager   '}: "
+                  f"{rate_all:,.0f} samples/s in all, {rate_all / K:,.0f} per member{seq}{sp}; "
+                  f"projected {a.folds} folds x {a.paper_epochs} epochs = "
+                  f"{all_s / 3600:,.2f} h at this K")
+            if row["speedup"]:
+                last = row
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(res, indent=2) + "\n")
+        a.json.write_text(json.dumps({"device": str(dev), "device_name": name,
+                                      "threads": torch.get_num_threads(),
+                                      "torch": torch.__version__, "batch": a.batch,
+                                      "steps": a.steps, "results": results}, indent=2) + "\n")
+    if last is not None:
+        print(f"stacked K={last['K']} speed-up: {last['speedup']:.2f}x")
     return 0
 
 

@@ -6,11 +6,22 @@ stopping; methods that adapt to an unlabelled target domain (``uses_target``) ge
 rows' features, never their labels. Per-fold metrics, mean +- std, predictions and training
 curves are written to ``out``:
 
-* ``metrics.json`` -- mean and std over folds of the six metrics (what ``dvc metrics show`` reads)
-* ``folds.csv`` -- one row per fold
+* ``metrics.json`` -- mean and std over folds and seeds of the six metrics (what ``dvc metrics
+  show`` reads), ``seeds``, ``n_seeds`` and ``stack`` (the largest number of members -- folds x
+  seeds -- trained together as one stacked model; 1 when one at a time)
+* ``folds.csv`` -- one row per fold and seed (``seed`` column)
 * ``predictions.parquet`` -- true and predicted distribution per test window
 * ``history.csv`` -- per fold and epoch losses of iterative methods (a DVC plot)
 * ``explain.npz`` -- for models that offer it (HeLo): label correlations, tokens before/after OT
+
+Seeds and stacking (``evaluate.seeds``, ``evaluate.stack``): every fold is trained once per
+seed (the split itself always uses ``evaluate.seed``, so the seeds measure the training's
+variability on the same folds). The (fold, seed) *members* are cut into chunks of at most
+``stack`` members; a chunk is one unit of work (one executor / Prefect / Dask / Ray task) and,
+for a method that can be stacked (:data:`STACKABLE_METHODS`), one stacked training
+(``fit_many``). ``stack``: 1 = one model at a time; N = chunks of N; ``auto`` = 1 on the CPU
+(stacking measured no faster there, ``docs/benchmarks.md``) and on an accelerator as many
+members as fit in half of its free memory (:func:`auto_stack`).
 """
 from __future__ import annotations
 
@@ -93,19 +104,55 @@ def model_spec(ds: asm.Dataset, channels: dict[str, int] | None = None):
                         channels=dict(channels or {}))
 
 
-def run_fold(dataset_dir: str, protocol: str, method: str, fold_index: int, *,
-             model_params: dict, seed: int = 0, test_fraction: float = 0.2,
-             val_fraction: float = 0.0, modalities: list[str] | None = None,
-             channels: dict | None = None, explain: bool = False,
-             normalise: str = "fold") -> dict:
-    """Run one fold; top-level and picklable so any executor (processes, Dask, Ray) can run it."""
-    from helo.evaluation.metrics import evaluate as score
-    from helo.model.registry import make_model
+#: methods whose learner class has ``fit_many`` (several fits as one stacked model)
+STACKABLE_METHODS = ("helo",)
+#: per-member parameters the engine options are passed to (deep methods only)
+ENGINE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer")
 
-    ds = asm.load(dataset_dir, modalities)
-    fold = make_folds(protocol, ds.subject, ds.trial, seed=seed,
-                      test_fraction=test_fraction)[fold_index]
-    fit_rows, val_rows = validation_split(fold.train, ds.trial_keys(), val_fraction, seed)
+
+def resolve_seeds(seeds, seed: int = 0) -> list[int]:
+    """``evaluate.seeds``: ``None`` -> ``[evaluate.seed]`` (today's single run); an int N ->
+    ``seed, seed + 1, ..., seed + N - 1``; a list -> those seeds."""
+    if seeds is None:
+        return [int(seed)]
+    if isinstance(seeds, bool):
+        raise ValueError(f"evaluate.seeds must be null, a count or a list, not {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"evaluate.seeds must be at least 1, not {seeds}")
+        return [int(seed) + i for i in range(seeds)]
+    out = [int(s) for s in seeds]
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"evaluate.seeds must be distinct and non-empty, not {seeds!r}")
+    return out
+
+
+def auto_stack(method: str, model_params: dict, n_members: int, n_rows: int,
+               n_features: int) -> int:
+    """``evaluate.stack: auto``: 1 for a method that cannot be stacked, else the learner
+    class's ``auto_stack`` (HeLo: 1 on the CPU, on a GPU what fits)."""
+    if method not in STACKABLE_METHODS or n_members <= 1:
+        return 1
+    from helo.model.registry import get_class
+    return int(get_class(method).auto_stack(model_params, n_members, n_rows, n_features))
+
+
+def resolve_stack(stack, method: str, model_params: dict, n_members: int, n_rows: int,
+                  n_features: int) -> int:
+    """``evaluate.stack`` (``auto`` | N | 1) -> the chunk size."""
+    if stack in (None, "auto"):
+        return auto_stack(method, model_params, n_members, n_rows, n_features)
+    try:
+        k = int(stack)
+    except (TypeError, ValueError):
+        raise ValueError(f"evaluate.stack must be auto or a positive integer, not {stack!r}") \
+            from None
+    if k < 1:
+        raise ValueError(f"evaluate.stack must be auto or a positive integer, not {stack!r}")
+    return 1 if method not in STACKABLE_METHODS else min(k, n_members)
+
+
+def _fold_data(ds, fold, fit_rows, val_rows, normalise):
     if normalise == "subject":
         sub = SubjectStandardiser().fit(ds.subset(fit_rows), ds.subject[fit_rows])
         X_fit = sub.transform(ds.subset(fit_rows), ds.subject[fit_rows])
@@ -119,27 +166,85 @@ def run_fold(dataset_dir: str, protocol: str, method: str, fold_index: int, *,
         X_val = scaler.transform(ds.subset(val_rows)) if len(val_rows) else None
     else:
         raise ValueError(f"evaluate.normalise must be 'fold' or 'subject', not {normalise!r}")
+    return X_fit, X_val, X_test
+
+
+def run_fold(dataset_dir: str, protocol: str, method: str, fold_index: int | None = None, *,
+             model_params: dict, seed: int = 0, test_fraction: float = 0.2,
+             val_fraction: float = 0.0, modalities: list[str] | None = None,
+             channels: dict | None = None, explain: bool = False,
+             normalise: str = "fold", items: list | None = None):
+    """Run one fold (``fold_index``, model seed ``seed``) -> a result dict, or a chunk of
+    ``items`` = ``[(fold_index, model seed), ...]`` -> a list of result dicts (one stacked
+    training when the chunk has several members and the method can be stacked). The split
+    always uses ``seed`` (``evaluate.seed``). Top-level and picklable so any executor
+    (processes, Dask, Ray) or a Prefect task can run it."""
+    if items is None:
+        return _run_members(dataset_dir, protocol, method, [(fold_index, seed)],
+                            model_params=model_params, split_seed=seed,
+                            test_fraction=test_fraction, val_fraction=val_fraction,
+                            modalities=modalities, channels=channels, explain=explain,
+                            normalise=normalise)[0]
+    return _run_members(dataset_dir, protocol, method, [tuple(i) for i in items],
+                        model_params=model_params, split_seed=seed,
+                        test_fraction=test_fraction, val_fraction=val_fraction,
+                        modalities=modalities, channels=channels, explain=explain,
+                        normalise=normalise)
+
+
+def _run_members(dataset_dir, protocol, method, items, *, model_params, split_seed,
+                 test_fraction, val_fraction, modalities, channels, explain, normalise):
+    from helo.evaluation.metrics import evaluate as score
+    from helo.model.registry import get_class, make_model
+
+    ds = asm.load(dataset_dir, modalities)
+    folds = make_folds(protocol, ds.subject, ds.trial, seed=split_seed,
+                       test_fraction=test_fraction)
     spec = model_spec(ds, channels)
-    params = dict(model_params)
-    params.setdefault("seed", seed)
-    model = make_model(method, spec, params)
+    prepared = []
+    for fold_index, mseed in items:
+        fold = folds[fold_index]
+        fit_rows, val_rows = validation_split(fold.train, ds.trial_keys(), val_fraction,
+                                              split_seed)
+        X_fit, X_val, X_test = _fold_data(ds, fold, fit_rows, val_rows, normalise)
+        params = dict(model_params)
+        params["seed"] = int(mseed)
+        model = make_model(method, spec, params)
+        prepared.append((fold, mseed, fit_rows, val_rows, X_fit, X_val, X_test, model))
     t0 = time.perf_counter()
-    model.fit(X_fit, ds.y[fit_rows], X_val=X_val,
-              y_val=ds.y[val_rows] if len(val_rows) else None,
-              X_target=X_test if getattr(model, "uses_target", False) else None,
-              groups=ds.subject[fit_rows])
-    fit_s = time.perf_counter() - t0
-    pred = np.asarray(model.predict(X_test), dtype=np.float64)
-    if pred.shape != ds.y[fold.test].shape:
-        raise RuntimeError(f"{method} returned predictions of shape {pred.shape}, expected "
-                           f"{ds.y[fold.test].shape}")
-    metrics = score(ds.y[fold.test].astype(np.float64), pred)
-    result = {"fold": fold.name, "subject": fold.subject, "n_train": int(len(fit_rows)),
-              "n_val": int(len(val_rows)), "n_test": int(len(fold.test)), "fit_s": fit_s,
-              **metrics, "test_rows": fold.test, "pred": pred, "history": model.history()}
-    if explain and hasattr(model, "forward_aux"):
-        result["explain"] = explain_model(model, X_test)
-    return result
+    if len(prepared) > 1 and method in STACKABLE_METHODS:
+        cls = get_class(method)
+        cls.fit_many([p[-1] for p in prepared],
+                     [(X_fit, ds.y[fit_rows], X_val, ds.y[val_rows] if len(val_rows) else None)
+                      for _, _, fit_rows, val_rows, X_fit, X_val, _, _ in prepared])
+        fit_times = [(time.perf_counter() - t0) / len(prepared)] * len(prepared)
+    else:
+        fit_times = []
+        for fold, _, fit_rows, val_rows, X_fit, X_val, X_test, model in prepared:
+            t1 = time.perf_counter()
+            model.fit(X_fit, ds.y[fit_rows], X_val=X_val,
+                      y_val=ds.y[val_rows] if len(val_rows) else None,
+                      X_target=X_test if getattr(model, "uses_target", False) else None,
+                      groups=ds.subject[fit_rows])
+            fit_times.append(time.perf_counter() - t1)
+    results = []
+    for j, (fold, mseed, fit_rows, val_rows, X_fit, X_val, X_test, model) in \
+            enumerate(prepared):
+        pred = np.asarray(model.predict(X_test), dtype=np.float64)
+        if pred.shape != ds.y[fold.test].shape:
+            raise RuntimeError(f"{method} returned predictions of shape {pred.shape}, "
+                               f"expected {ds.y[fold.test].shape}")
+        metrics = score(ds.y[fold.test].astype(np.float64), pred)
+        result = {"fold": fold.name, "seed": int(mseed), "subject": fold.subject,
+                  "n_train": int(len(fit_rows)), "n_val": int(len(val_rows)),
+                  "n_test": int(len(fold.test)), "fit_s": fit_times[j], **metrics,
+                  "test_rows": fold.test, "pred": pred, "history": model.history(),
+                  "stack": len(prepared) if (len(prepared) > 1
+                                             and method in STACKABLE_METHODS) else 1}
+        if explain and j == 0 and hasattr(model, "forward_aux"):
+            result["explain"] = explain_model(model, X_test)
+        results.append(result)
+    return results
 
 
 #: names of HeLo's internals kept for figures -> names in explain.npz
@@ -170,11 +275,14 @@ def run_evaluation(dataset_dir: str | Path, protocol: str, method: str, out: str
                    val_fraction: float = 0.0, modalities: list[str] | None = None,
                    channels: dict | None = None, normalise: str = "fold",
                    executor: Executor | None = None,
-                   progress: bool = True, fold_runner=None) -> dict:
-    """Every fold of ``protocol`` for ``method``; results land in ``out`` (see module doc).
+                   progress: bool = True, fold_runner=None, seeds=None,
+                   stack="auto") -> dict:
+    """Every fold (x seed) of ``protocol`` for ``method``; results land in ``out`` (see the
+    module doc).
 
-    ``fold_runner(kwargs_list) -> results`` lets an orchestrator (Prefect) run the folds as its
-    own tasks; otherwise ``executor`` (any concurrent.futures Executor) or a plain loop is used.
+    ``fold_runner(kwargs_list) -> results`` lets an orchestrator (Prefect) run the chunks as
+    its own tasks; otherwise ``executor`` (any concurrent.futures Executor) or a plain loop is
+    used. Each kwargs runs :func:`run_fold` on one chunk of (fold, seed) members.
     """
     from helo.evaluation.metrics import METRICS
 
@@ -184,23 +292,33 @@ def run_evaluation(dataset_dir: str | Path, protocol: str, method: str, out: str
     folds = make_folds(protocol, ds.subject, ds.trial, seed=seed, test_fraction=test_fraction)
     if not folds:
         raise ValueError(f"protocol {protocol} gives no folds on {dataset_dir}")
-    kwargs = [dict(dataset_dir=dataset_dir, protocol=protocol, method=method, fold_index=i,
+    if seeds is None and "seed" in model_params:  # an explicit model.<method>.seed
+        seeds = [int(model_params["seed"])]
+    seed_list = resolve_seeds(seeds, seed)
+    members = [(i, s) for s in seed_list for i in range(len(folds))]
+    n_feat = int(sum(x.shape[1] for x in ds.X.values()))
+    k = resolve_stack(stack, method, model_params, len(members), int(ds.n), n_feat)
+    chunks = [members[c:c + k] for c in range(0, len(members), k)]
+    kwargs = [dict(dataset_dir=dataset_dir, protocol=protocol, method=method,
                    model_params=model_params, seed=seed, test_fraction=test_fraction,
                    val_fraction=val_fraction, modalities=modalities, channels=channels,
-                   explain=(i == 0), normalise=normalise) for i in range(len(folds))]
+                   explain=(c == 0), normalise=normalise, items=chunk)
+              for c, chunk in enumerate(chunks)]
     t0 = time.perf_counter()
     if fold_runner is not None:
-        results = list(fold_runner(kwargs))
+        parts = list(fold_runner(kwargs))
     elif executor is not None:
         futures = [executor.submit(run_fold, **kw) for kw in kwargs]
-        results = _progress_wait(futures, method, protocol, progress)
+        parts = _progress_wait(futures, method, protocol, progress)
     else:
-        results = []
+        parts = []
         for kw in _bar(kwargs, f"{method} / {protocol}", progress):
-            results.append(run_fold(**kw))
+            parts.append(run_fold(**kw))
+    results = [r for part in parts for r in (part if isinstance(part, list) else [part])]
     wall = time.perf_counter() - t0
     metric_names = list(METRICS)
-    write_outputs(out, ds, folds, results, metric_names, method=method, protocol=protocol)
+    write_outputs(out, ds, folds, results, metric_names, method=method, protocol=protocol,
+                  seeds=seed_list)
     res = json.loads((out / "metrics.json").read_text())
     # timings vary from run to run: returned (the stage writes them outside its DVC outputs),
     # never written into the outputs, whose bytes must be the same for the same seed
@@ -233,20 +351,22 @@ def _progress_wait(futures, method, protocol, progress):
 
 
 def write_outputs(out: Path, ds: asm.Dataset, folds: list[Fold], results: list[dict],
-                  metric_names: list[str], *, method: str, protocol: str) -> None:
+                  metric_names: list[str], *, method: str, protocol: str,
+                  seeds: list[int] | None = None) -> None:
     """``folds.csv``, ``predictions.parquet``, ``history.csv``, ``explain.npz`` and
     ``metrics.json`` of one method under one protocol: results only, no timings, so the same
     seed writes the same bytes (what lets a fresh clone reproduce ``dvc.lock``)."""
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(results, metric_names)
-    fold_rows = [{k: r[k] for k in ["fold", "subject", "n_train", "n_val", "n_test",
-                                     *metric_names]} for r in results]
+    fold_rows = [{k: r.get(k) for k in ["fold", "seed", "subject", "n_train", "n_val",
+                                         "n_test", *metric_names]} for r in results]
     with atomic_path(out / "folds.csv") as tmp:
         pd.DataFrame(fold_rows).to_csv(tmp, index=False, float_format="%.6f")
     preds = []
     for r in results:
         rows = r["test_rows"]
-        frame = pd.DataFrame({"fold": r["fold"], "row": rows, "subject": ds.subject[rows],
+        frame = pd.DataFrame({"fold": r["fold"], "seed": r.get("seed"), "row": rows,
+                              "subject": ds.subject[rows],
                               "trial": ds.trial[rows], "window": ds.window[rows]})
         for j, lab in enumerate(ds.label_names):
             frame[f"true_{lab}"] = ds.y[rows, j]
@@ -257,7 +377,8 @@ def write_outputs(out: Path, ds: asm.Dataset, folds: list[Fold], results: list[d
     hist = []
     for r in results:
         for rec in r.get("history") or []:
-            hist.append({"fold": r["fold"], **{k: v for k, v in rec.items() if k != "seconds"}})
+            hist.append({"fold": r["fold"], "seed": r.get("seed"),
+                         **{k: v for k, v in rec.items() if k != "seconds"}})
     with atomic_path(out / "history.csv") as tmp:
         (pd.DataFrame(hist) if hist else pd.DataFrame({"fold": [], "epoch": []})).to_csv(
             tmp, index=False, float_format="%.6g")
@@ -268,7 +389,10 @@ def write_outputs(out: Path, ds: asm.Dataset, folds: list[Fold], results: list[d
                     np.savez(fh, rows=r["test_rows"],
                              **{k: np.asarray(v) for k, v in r["explain"].items()})
             break
+    seeds = list(seeds) if seeds is not None else sorted({r.get("seed", 0) for r in results})
     write_json(out / "metrics.json", {
-        "method": method, "protocol": protocol, "n_folds": len(results),
+        "method": method, "protocol": protocol, "n_folds": len({r["fold"] for r in results}),
+        "n_seeds": len(seeds), "seeds": [int(s) for s in seeds],
+        "stack": int(max((r.get("stack", 1) for r in results), default=1)),
         "n_rows": int(ds.n), **summary["mean"],
         "std": summary["std"]})

@@ -54,9 +54,9 @@ from torch import nn
 
 from helo.model.base import DistributionLearner, ModalitySpec, MeanDistribution  # noqa: F401 (re-exported)
 from helo.model.capf import CAPF
-from helo.model.lcdca import LCDCA, MLPHead, cc_loss
+from helo.model.lcdca import LCDCA, MLPHead, batch_label_correlation, cc_loss
 from helo.model.othm import OTHM, transformer_encoder
-from helo.model.train import fit_loop, select_device, set_seed
+from helo.model.train import Hooks, Member, Rules, fit_members, select_device, set_seed
 
 DEFAULT_QUERIES = ("eeg", "ecg")
 
@@ -250,7 +250,49 @@ NET_DEFAULTS: dict[str, Any] = dict(
 TRAIN_DEFAULTS: dict[str, Any] = dict(
     lr=1e-3, batch_size=128, epochs=300, weight_decay=0.0, lambda_cc=1.0, cc_reduction="mean",
     device="auto", seed=0, patience=None, min_delta=0.0, grad_clip=None, progress=False,
-    deterministic=True, predict_batch=4096)
+    deterministic=True, predict_batch=4096, compile=False, amp=False)
+
+
+def helo_loss(lambda_cc: float, reduction: str = "mean"):
+    """HeLo's training loss ``KL + lambda_cc * CC`` (Eq. 8-9) as the engine's
+    ``loss_fn(net, xb, yb, w)``. ``w`` (stacked padding, 0/1 per row): the KL and per-sample
+    CC terms are averaged over the rows of weight 1 and the batch label correlation
+    ``M^gt`` is computed from them only (zero rows add nothing to a cosine), so a padded batch
+    gives the loss of its real rows."""
+    lam = float(lambda_cc)
+
+    def loss_fn(net, xb, yb, w):
+        _, aux = net(xb)
+        if w is None:
+            kl = kl_loss(aux["log_prob"], yb)
+        else:
+            wsum = w.sum().clamp_min(1.0)
+            kl = ((torch.xlogy(yb, yb) - yb * aux["log_prob"]).sum(1) * w).sum() / wsum
+        logs = {"kl": kl.detach()}
+        loss = kl
+        if "M_L" in aux and lam:
+            if w is None:
+                cc = cc_loss(aux["M_L"], yb, reduction)
+            else:
+                m_gt = batch_label_correlation(yb * w[:, None])
+                sq = (aux["M_L"] - m_gt) ** 2
+                per = sq.mean(dim=(-1, -2)) if reduction == "mean" else sq.sum(dim=(-1, -2))
+                cc = (per * w).sum() / wsum if per.dim() == 1 else per
+            loss = loss + lam * cc
+            logs["cc"] = cc.detach()
+        return loss, logs
+    return loss_fn
+
+
+def _net_log_prob(net, xb):
+    return net(xb)[1]["log_prob"]
+
+
+def _to_numpy(X, mods: list[str]) -> dict[str, np.ndarray]:
+    missing = [m for m in mods if m not in X]
+    if missing:
+        raise KeyError(f"input lacks modalities {missing}")
+    return {m: np.ascontiguousarray(np.asarray(X[m], dtype=np.float32)) for m in mods}
 
 
 def _to_tensors(X: dict[str, np.ndarray], mods: list[str], device) -> dict[str, torch.Tensor]:
@@ -285,43 +327,101 @@ class HeLoLearner(DistributionLearner):
         self.net = HeLoNet(self.spec, **self.net_params).to(self.device)
         return self.net
 
-    def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):
+    def rules(self) -> Rules:
+        """The engine's rules from the training parameters (``helo.model.train``)."""
         tp = self.train_params
-        net = self.build()
-        mods = net.modalities
-        Xt = _to_tensors(X, mods, self.device)
-        yt = torch.as_tensor(np.asarray(y, dtype=np.float32), device=self.device)
-        n = yt.shape[0]
-        lam, red = float(tp["lambda_cc"]), tp["cc_reduction"]
+        return Rules(epochs=int(tp["epochs"]), batch_size=int(tp["batch_size"]),
+                     lr=float(tp["lr"]), weight_decay=float(tp["weight_decay"]),
+                     grad_clip=tp["grad_clip"], patience=tp["patience"] or None,
+                     min_delta=float(tp["min_delta"]), deterministic=bool(tp["deterministic"]),
+                     compile=bool(tp["compile"]), amp=bool(tp["amp"]),
+                     eval_batch=int(tp["predict_batch"]))
 
-        def batch_loss(idx):
-            idx = idx.to(self.device)
-            yb = yt[idx]
-            _, aux = net({m: Xt[m][idx] for m in mods})
-            kl = kl_loss(aux["log_prob"], yb)
-            logs = {"kl": float(kl.detach())}
-            loss = kl
-            if "M_L" in aux and lam:
-                cc = cc_loss(aux["M_L"], yb, red)
-                loss = loss + lam * cc
-                logs["cc"] = float(cc.detach())
-            return loss, logs
-
-        val_loss = None
-        if X_val is not None and y_val is not None and len(y_val):
-            Xv = _to_tensors(X_val, mods, self.device)
-            yv = torch.as_tensor(np.asarray(y_val, dtype=np.float32), device=self.device)
-
-            def val_loss():
-                return float(kl_loss(self._log_prob(Xv), yv))
-
-        self._history = fit_loop(
-            net, batch_loss, n, epochs=int(tp["epochs"]), batch_size=int(tp["batch_size"]),
-            lr=float(tp["lr"]), weight_decay=float(tp["weight_decay"]), seed=int(tp["seed"]),
-            val_loss=val_loss, patience=tp["patience"] if val_loss is not None else None,
-            min_delta=float(tp["min_delta"]), grad_clip=tp["grad_clip"],
-            progress=bool(tp["progress"]), deterministic_algorithms=bool(tp["deterministic"]))
+    def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):
+        type(self).fit_many([self], [(X, y, X_val, y_val)], stacked=False)
         return self
+
+    @staticmethod
+    def auto_stack(params: dict, n_members: int, n_rows: int, n_features: int) -> int:
+        """``evaluate.stack: auto``: 1 on the CPU (stacking measured no faster there); on CUDA
+        the members that fit in half of the free memory, a member estimated as its pool rows
+        (features + labels, float32, training and validation of a fold <= ``n_rows``), four
+        copies of its parameters (weights, gradient, two Adam moments) and the activations of
+        a batch (~200 tensors of batch x 4 tokens x d, forward and backward)."""
+        dev = select_device(params.get("device", "auto"))
+        if dev.type != "cuda" or n_members <= 1:
+            return 1
+        free, _ = torch.cuda.mem_get_info(dev)
+        d, tokens = int(params.get("d", 128)), int(params.get("tokens", 8))
+        bs = int(params.get("batch_size", 128))
+        n_par = 40 * d * d + n_features * tokens * d
+        member = 4 * (n_rows * (n_features + 16) + 4 * n_par + 200 * bs * 4 * tokens * d)
+        return int(max(1, min(n_members, (free // 2) // max(member, 1))))
+
+    @classmethod
+    def fit_many(cls, learners: list["HeLoLearner"], data: list[tuple], *,
+                 stacked: bool | None = None) -> list["HeLoLearner"]:
+        """Train several HeLo learners -- the folds / seeds of a protocol -- with one engine
+        call: ``data[k] = (X, y, X_val, y_val)`` for ``learners[k]``. They must share the
+        spec, the network and the training parameters except ``seed``; ``stacked`` (default:
+        more than one learner) trains them as one stacked model (``helo.model.train``)."""
+        if not learners:
+            return []
+        first = learners[0]
+        for other in learners[1:]:
+            same_train = {k: v for k, v in other.train_params.items() if k != "seed"} == \
+                {k: v for k, v in first.train_params.items() if k != "seed"}
+            if other.net_params != first.net_params or not same_train \
+                    or asdict(other.spec) != asdict(first.spec):
+                raise ValueError("fit_many: the learners differ in more than their seed")
+        tp, dev, spec = first.train_params, first.device, first.spec
+        mods = HeLoNet(spec, **first.net_params).modalities if first.net is None \
+            else first.net.modalities
+        # the pool: every member's training rows, then its validation rows
+        parts_X: dict[str, list] = {m: [] for m in mods}
+        parts_y, members, off = [], [], 0
+        for lr_, (X, y, X_val, y_val) in zip(learners, data):
+            Xk = _to_numpy(X, mods)
+            yk = np.asarray(y, dtype=np.float32)
+            n = len(yk)
+            for m in mods:
+                parts_X[m].append(Xk[m])
+            parts_y.append(yk)
+            val_rows = None
+            if X_val is not None and y_val is not None and len(y_val):
+                Xv = _to_numpy(X_val, mods)
+                for m in mods:
+                    parts_X[m].append(Xv[m])
+                parts_y.append(np.asarray(y_val, dtype=np.float32))
+                val_rows = np.arange(off + n, off + n + len(y_val))
+            members.append(Member(seed=int(lr_.train_params["seed"]),
+                                  rows=np.arange(off, off + n), val_rows=val_rows))
+            off += n + (len(val_rows) if val_rows is not None else 0)
+        Xp = {m: torch.as_tensor(np.concatenate(parts_X[m]), device=dev) for m in mods}
+        yp = torch.as_tensor(np.concatenate(parts_y), device=dev)
+        net_params = dict(first.net_params)
+
+        def make(member: Member) -> HeLoNet:
+            set_seed(member.seed)
+            return HeLoNet(spec, **net_params)
+
+        bar = None
+        hooks = Hooks()
+        if tp["progress"]:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=int(tp["epochs"]) * len(learners), desc="train", unit="epoch")
+            hooks.on_epoch = lambda k, row: bar.update(1)
+        try:
+            nets = fit_members(make, helo_loss(float(tp["lambda_cc"]), tp["cc_reduction"]),
+                               Xp, yp, members, first.rules(), log_prob=_net_log_prob,
+                               stacked=stacked, hooks=hooks)
+        finally:
+            if bar is not None:
+                bar.close()
+        for lr_, net, mem in zip(learners, nets, members):
+            lr_.net = net.eval()
+            lr_._history = mem.history
+        return learners
 
     def _log_prob(self, Xt: dict[str, torch.Tensor]) -> torch.Tensor:
         n = next(iter(Xt.values())).shape[0]

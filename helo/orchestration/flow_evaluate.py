@@ -1,4 +1,5 @@
-"""Prefect flow ``evaluate``: one method under one protocol, a task per fold."""
+"""Prefect flow ``evaluate``: one method under one protocol, a task per chunk of (fold, seed)
+members (one fold unless ``evaluate.stack`` stacks several)."""
 from __future__ import annotations
 
 from prefect import flow, task
@@ -20,7 +21,10 @@ def evaluate_flow(protocol: str, method: str, params_path: str = "params.yaml"):
     params = P.load(params_path)
 
     def submit(kw):
-        name = f"evaluate-{protocol}-{method}-fold{kw.get('fold_index', '')}"
+        items = kw.get("items") or [(kw.get("fold_index", ""), kw.get("seed", ""))]
+        first = f"fold{items[0][0]}-seed{items[0][1]}"
+        name = f"evaluate-{protocol}-{method}-" + (
+            first if len(items) == 1 else f"{first}+{len(items) - 1}")  # a stacked chunk
         return evaluate_fold_task.with_options(task_run_name=name).submit(kw)
 
     def fold_runner(kwargs_list):

@@ -14,7 +14,10 @@ Rules:
   sets ``HELO_ENGINE=prefect`` for the stage commands it runs.
 * Extraction: every subject is one call on ``orchestrator.task_runner`` with
   ``orchestrator.workers`` workers (1 worker, or ``serial``: in this process).
-* Evaluation: with ``dask`` or ``ray`` every fold is a task on the cluster. Otherwise folds run
+* Evaluation: the unit of work is a *chunk* of (fold, seed) members (``evaluate.stack``,
+  :func:`helo.evaluation.runner.resolve_stack`: one member per chunk unless the method is
+  stacked, then one stacked training per chunk). With ``dask`` or ``ray`` every chunk is a task
+  on the cluster. Otherwise folds run
   in a pool of ``workers`` single-threaded processes only where folds are heavy (LOSO, a method
   not in :data:`QUICK_METHODS`); light folds run one after the other in this process, where a
   worker's start-up would cost more than the fold.

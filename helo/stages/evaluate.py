@@ -3,7 +3,7 @@
 ``outputs/eval/<protocol>/<method>/``."""
 from __future__ import annotations
 
-from helo.evaluation.runner import run_evaluation
+from helo.evaluation.runner import ENGINE_METHODS, run_evaluation
 from helo.stages import params as P
 from helo.stages.common import ASSEMBLED, EVAL, channels_of, method_params, write_timing
 
@@ -13,6 +13,9 @@ def run(params: dict, protocol: str, method: str, *, executor=None, fold_runner=
     """``executor`` (a concurrent.futures Executor) or ``fold_runner(kwargs_list) -> results``
     (Prefect) runs the folds; neither: one after the other in this process."""
     model_params, modalities = method_params(params, method)
+    if method in ENGINE_METHODS:  # the training engine's options (helo.model.train)
+        model_params = {**model_params, "compile": bool(P.get(params, "evaluate.compile", False)),
+                        "amp": bool(P.get(params, "evaluate.amp", False))}
     res = run_evaluation(
         ASSEMBLED, protocol, method, EVAL / protocol / method, model_params=model_params,
         modalities=modalities, seed=int(P.get(params, "evaluate.seed", 0)),
@@ -20,6 +23,7 @@ def run(params: dict, protocol: str, method: str, *, executor=None, fold_runner=
         val_fraction=float(P.get(params, "evaluate.val_fraction", 0.0)),
         channels=channels_of(ASSEMBLED), progress=progress,
         normalise=P.get(params, "evaluate.normalise", "fold"),
-        executor=executor, fold_runner=fold_runner)
+        executor=executor, fold_runner=fold_runner, seeds=P.get(params, "evaluate.seeds"),
+        stack=P.get(params, "evaluate.stack", "auto"))
     write_timing(f"evaluate/{protocol}/{method}", res.pop("timing"))
     return res

@@ -17,9 +17,7 @@ open (``extra="allow"``): each learner takes its own keyword options, and checki
 would mean importing every learner (PyTorch included) in every stage; the group name must be a
 known method, ``modalities`` (the ablations' subsets) known modalities, and HeLo's common
 numeric options are type-checked. Keys are optional here (a ``helo predict`` needs few); the
-stages that use one say when it is missing. Keys other helpers' branches introduce
-(``evaluate.seeds``/``stack``) are declared
-loosely until their code lands.
+stages that use one say when it is missing.
 
 Modality names: with ``data.layout: generic`` a table brings its own modalities (``hrv``,
 ``eye``), so ``features.modalities`` and the ``assemble`` groups accept any identifier there;
@@ -195,8 +193,26 @@ class Evaluate(_Group):
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.0, ge=0, lt=1)
     normalise: Literal["fold", "subject"] = "fold"
-    seeds: Any = None  # another branch's key; typed there
-    stack: Any = None  # another branch's key; typed there
+    seeds: Union[None, int, list[int]] = None  # null: [seed]; N: seed..seed+N-1; a list
+    stack: Union[Literal["auto"], int] = "auto"
+    compile: bool = False
+    amp: bool = False
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        if isinstance(v, int) and v < 1:
+            raise ValueError("a count of seeds must be at least 1")
+        if isinstance(v, list) and (not v or len(set(v)) != len(v)):
+            raise ValueError("a list of seeds must be non-empty and distinct")
+        return v
+
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, v):
+        if isinstance(v, int) and v < 1:
+            raise ValueError("stack must be auto or a positive integer")
+        return v
 
     @field_validator("protocols")
     @classmethod

@@ -8,15 +8,18 @@
   contiguous chunks (e.g. EEG 90 = 18 channels x 5 band powers; the feature store keeps the
   columns channel-major) and each chunk is embedded by one shared linear map; otherwise the
   vector is linearly projected to ``n_tokens`` tokens. A learned position embedding is added.
-* :class:`TorchLearner`: the fit / predict / history / count_parameters / torch_module plumbing
-  (mini-batch Adam, optional early stopping on the validation KL, optional unlabelled target
-  batches for domain-adaptation methods). Subclasses provide ``_build`` (the ``nn.Module``),
-  ``_batch_loss`` and ``_predict_proba``.
+* :class:`TorchLearner`: the fit / predict / history / count_parameters / torch_module plumbing.
+  Training is the one engine of every deep method, :func:`helo.model.train.fit_members`, with
+  its rules (batches, ragged last batch, Adam, per-member gradient clipping, early stopping on
+  the validation KL with best-epoch restore, logs), here always one model at a time; on top of
+  it the optional unlabelled target batches of the domain-adaptation methods (a fresh
+  permutation of the target rows each epoch, drawn after the batch order from the same
+  generator). Subclasses provide ``_build`` (the ``nn.Module``), ``_batch_loss`` and
+  ``_predict_proba``, and may override ``_before_fit`` (called once the module exists) and
+  ``_after_step`` (after every optimiser step).
 """
 from __future__ import annotations
 
-import copy
-import math
 import time
 
 import numpy as np
@@ -25,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from helo.model.base import DistributionLearner, ModalitySpec, normalize_rows
+from helo.model.train import Hooks, Member, Rules, fit_members
 
 EPS = 1e-8
 
@@ -102,14 +106,20 @@ class TorchLearner(DistributionLearner):
     """Base class of the deep baselines. Common params (all optional):
 
     ``seed`` (0), ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``device`` ("auto"),
-    ``patience`` (early stopping on validation KL when ``X_val`` is given; 0 = off; the best
-    epoch's weights are restored), ``max_grad_norm`` (5.0), ``num_threads`` (None: leave torch's
-    setting alone).
+    ``patience`` (early stopping on validation KL when ``X_val`` is given; 0 = off),
+    ``min_delta`` (0), ``max_grad_norm`` (5.0; the engine's ``grad_clip``), ``num_threads``
+    (None: leave torch's setting alone), ``deterministic``, ``compile``, ``amp`` (the engine's
+    options). With validation rows the best epoch's weights are restored at the end.
     """
 
     defaults: dict = {}
     _common_defaults = dict(seed=0, epochs=40, batch_size=64, lr=1e-3, weight_decay=1e-5,
-                            device="auto", patience=0, max_grad_norm=5.0, num_threads=None)
+                            device="auto", patience=0, min_delta=0.0, max_grad_norm=5.0,
+                            num_threads=None, deterministic=True, compile=False, amp=False)
+    # Trained one model at a time (the engine with K = 1): the baselines' losses read Python
+    # floats and CARAT's ``_after_step`` updates the module in place, neither of which vmaps.
+    # A subclass with a pure tensor loss could be stacked as ``HeLoLearner.fit_many`` does
+    # (and listed in ``helo.evaluation.runner.STACKABLE_METHODS``).
 
     def __init__(self, spec: ModalitySpec, **params):
         self.spec = spec
@@ -145,6 +155,16 @@ class TorchLearner(DistributionLearner):
         """Called after each optimiser step."""
 
     # -- interface --------------------------------------------------------------------------
+    def rules(self) -> Rules:
+        """The engine's rules (``helo.model.train``) from the common params."""
+        p = self.params
+        return Rules(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                     weight_decay=float(p["weight_decay"]),
+                     grad_clip=float(p["max_grad_norm"]) if p["max_grad_norm"] else None,
+                     patience=int(p["patience"]) if p["patience"] else None,
+                     min_delta=float(p["min_delta"]), deterministic=bool(p["deterministic"]),
+                     compile=bool(p["compile"]), amp=bool(p["amp"]), eval_batch=1024)
+
     def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):
         t0 = time.perf_counter()
         p = self.params
@@ -152,74 +172,67 @@ class TorchLearner(DistributionLearner):
             torch.set_num_threads(int(p["num_threads"]))
         gen = seed_everything(p["seed"])
         self.device = resolve_device(p["device"])
+        dev = self.device
         y = np.asarray(y, dtype=np.float32)
         if y.ndim != 2 or y.shape[1] != self.n_labels:
             raise ValueError(f"y must be (n, {self.n_labels}), got {y.shape}")
         Xs = _to_tensors(X, self.modalities)
-        ys = torch.from_numpy(np.ascontiguousarray(y))
-        n = ys.shape[0]
+        n = y.shape[0]
         use_target = bool(getattr(self, "uses_target", False)) and X_target is not None
         Xt = _to_tensors(X_target, self.modalities) if use_target else None
         nt = next(iter(Xt.values())).shape[0] if Xt is not None else 0
         if Xt is not None and nt < 2:
             Xt, nt = None, 0
         self.used_target_ = Xt is not None
-        self.module = self._build().to(self.device)
-        self._before_fit(y, gen)
-        opt = torch.optim.Adam(self.module.parameters(), lr=p["lr"],
-                               weight_decay=p["weight_decay"])
-        bs = int(min(p["batch_size"], n))
         has_val = X_val is not None and y_val is not None and len(y_val) > 0
-        best_state, best_val, bad = None, math.inf, 0
-        self._history = []
-        dev = self.device
-        for epoch in range(int(p["epochs"])):
-            self.module.train()
-            perm = torch.randperm(n, generator=gen)
-            tperm = torch.randperm(nt, generator=gen) if Xt is not None else None
-            sums: dict[str, float] = {}
-            steps = 0
-            for s in range(0, n, bs):
-                idx = perm[s:s + bs]
-                if len(idx) < 2:  # batch statistics need at least two rows
-                    continue
-                xb = {m: Xs[m][idx].to(dev) for m in self.modalities}
-                yb = ys[idx].to(dev)
-                xt = None
-                if Xt is not None:
-                    k = (steps * bs) % nt
-                    tidx = tperm[k:k + bs]
-                    if len(tidx) < 2:
-                        tidx = tperm[:min(bs, nt)]
-                    xt = {m: Xt[m][tidx].to(dev) for m in self.modalities}
-                loss, parts = self._batch_loss(xb, yb, xt, gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if p["max_grad_norm"]:
-                    nn.utils.clip_grad_norm_(self.module.parameters(), p["max_grad_norm"])
-                opt.step()
-                self._after_step()
-                steps += 1
-                sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-                for k_, v in parts.items():
-                    sums[k_] = sums.get(k_, 0.0) + float(v)
-            rec = {"epoch": epoch + 1, **{k_: v / max(steps, 1) for k_, v in sums.items()}}
-            if has_val:
-                pv = self.predict(X_val)
-                yv = np.asarray(y_val, dtype=np.float64)
-                val_kl = float(np.mean(np.sum(yv * (np.log(np.clip(yv, 1e-12, None))
-                                                    - np.log(np.clip(pv, 1e-12, None))), axis=1)))
-                rec["val_kl"] = val_kl
-                if val_kl < best_val - 1e-6:
-                    best_val, bad = val_kl, 0
-                    best_state = copy.deepcopy(self.module.state_dict())
-                else:
-                    bad += 1
-            self._history.append(rec)
-            if has_val and p["patience"] and bad >= int(p["patience"]):
-                break
-        if best_state is not None and p["patience"]:
-            self.module.load_state_dict(best_state)
+        # the pool on the device: training rows, then validation rows
+        pool = {m: [Xs[m]] for m in self.modalities}
+        ys = [torch.from_numpy(np.ascontiguousarray(y))]
+        val_rows = None
+        if has_val:
+            Xv = _to_tensors(X_val, self.modalities)
+            for m in self.modalities:
+                pool[m].append(Xv[m])
+            ys.append(torch.from_numpy(np.ascontiguousarray(np.asarray(y_val, np.float32))))
+            val_rows = np.arange(n, n + len(y_val))
+        Xp = {m: torch.cat(v).to(dev) for m, v in pool.items()}
+        yp = torch.cat(ys).to(dev)
+        Xt_dev = {m: v.to(dev) for m, v in Xt.items()} if Xt is not None else None
+        bs = int(min(p["batch_size"], n))
+        state = {"tperm": None, "step": 0}
+
+        def make(member):
+            self.module = self._build().to(dev)
+            self._before_fit(y, gen)
+            return self.module
+
+        def before_epoch(epoch):
+            # drawn after the batch order, from the same generator, as before the engine
+            state["tperm"] = torch.randperm(nt, generator=gen) if Xt is not None else None
+            state["step"] = 0
+
+        def loss_fn(net, xb, yb, w):
+            xt = None
+            if Xt_dev is not None:
+                k = (state["step"] * bs) % nt
+                tidx = state["tperm"][k:k + bs]
+                if len(tidx) < 2:
+                    tidx = state["tperm"][:min(bs, nt)]
+                tidx = tidx.to(dev)
+                xt = {m: Xt_dev[m][tidx] for m in self.modalities}
+            state["step"] += 1
+            return self._batch_loss(xb, yb, xt, gen)
+
+        def log_prob(net, xb):
+            return torch.log(self._predict_proba(xb).clamp_min(1e-12))
+
+        member = Member(seed=int(p["seed"]), rows=np.arange(n), val_rows=val_rows,
+                        generator=gen)
+        fit_members(make, loss_fn, Xp, yp, [member], self.rules(), log_prob=log_prob,
+                    stacked=False, hooks=Hooks(before_epoch=before_epoch,
+                                               after_step=self._after_step))
+        self._history = [{("val_kl" if k == "val_loss" else k): v for k, v in row.items()}
+                         for row in member.history]
         self.module.eval()
         self.fit_seconds = time.perf_counter() - t0
         return self

@@ -1,0 +1,278 @@
+"""The one training engine: K members trained as one stacked model (helo.model.train).
+
+Tolerances: a stacked step runs the same arithmetic as K separate steps but through batched
+kernels (``bmm`` instead of ``mm``, reductions over a leading member axis), which sum in another
+order; a difference of ~1e-7 relative per step grows through Adam's ~1/sqrt(v) normalisation
+over the steps of training. After 4 epochs of a small HeLo the members' predictions agree with
+their alone-trained twins to ~3e-8 (measured), so 1e-6 absolute on probabilities in [0, 1]
+leaves room for other BLAS builds and still fails on any real difference (another batch order
+or init changes them by >1e-2, checked below).
+"""
+import numpy as np
+import pytest
+import torch
+
+from helo.model.base import ModalitySpec
+from helo.model.helo import HeLoLearner
+from helo.model.train import MemberAdam, Member, Rules, clip_per_member, fit_members
+
+DIMS = {"eeg": 10, "gsr": 4, "ppg": 3, "video": 12}
+SPEC = ModalitySpec(dims=DIMS, physiological=["eeg", "gsr", "ppg"], behavioural=["video"],
+                    n_labels=5, label_names=list("abcde"))
+SMALL = dict(d=16, heads=2, tokens=2, head_hidden=16, ot_iter=5, dropout=0.0, epochs=4,
+             batch_size=16, lr=3e-3, device="cpu")
+
+
+def make_data(n, seed):
+    rng = np.random.default_rng(seed)
+    X = {m: rng.normal(size=(n, d)).astype(np.float32) for m, d in DIMS.items()}
+    z = X["eeg"][:, :5] + 0.5 * X["video"][:, :5]
+    y = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    return X, y
+
+
+# ragged: 50 (3 full batches + 2), 37 (2 + 5), 33 (2 + a 1-row batch that is dropped)
+SIZES = [50, 37, 33]
+
+
+def _fit(k_list, stacked, seeds=None, **kw):
+    learners, data = [], []
+    for i, k in enumerate(k_list):
+        X, y = make_data(SIZES[k], seed=k)
+        Xv, yv = make_data(11, seed=100 + k)
+        learners.append(HeLoLearner(SPEC, **{**SMALL, **kw},
+                                    seed=(seeds[i] if seeds else 10 + k)))
+        data.append((X, y, Xv if kw.get("patience") else None,
+                     yv if kw.get("patience") else None))
+    HeLoLearner.fit_many(learners, data, stacked=stacked)
+    Xt, _ = make_data(20, seed=999)
+    return learners, [lr.predict(Xt) for lr in learners]
+
+
+def test_member_of_a_stack_predicts_what_it_predicts_alone():
+    _, stacked = _fit([0, 1, 2], stacked=True)
+    for k in range(3):
+        _, alone = _fit([k], stacked=False)
+        np.testing.assert_allclose(stacked[k], alone[0], atol=1e-6, rtol=0)
+    # the tolerance is meaningful: another seed moves the predictions far more
+    _, other = _fit([0], stacked=False, seeds=[77])
+    assert np.abs(other[0] - stacked[0]).max() > 1e-2
+
+
+def test_histories_match_alone_and_ragged_steps():
+    lrs, _ = _fit([0, 2], stacked=True)
+    alone, _ = _fit([2], stacked=False)
+    h_s, h_a = lrs[1].history(), alone[0].history()
+    assert len(h_s) == len(h_a) == SMALL["epochs"]
+    for a, b in zip(h_s, h_a):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+
+
+def test_same_seed_reruns_are_bit_identical():
+    _, p1 = _fit([0, 1], stacked=True, dropout=0.2)
+    _, p2 = _fit([0, 1], stacked=True, dropout=0.2)
+    for a, b in zip(p1, p2):
+        assert np.array_equal(a, b)
+
+
+def test_early_stop_of_one_member_leaves_the_others_unchanged():
+    # seeds 5 and 11 with patience 1: member 0 stops after 2 epochs, member 1 trains all 8
+    kw = dict(patience=1, epochs=8)
+    lrs, ps = _fit([0, 1], stacked=True, seeds=[5, 11], **kw)
+    assert [len(lr.history()) for lr in lrs] == [2, 8]
+    alone1, pa1 = _fit([1], stacked=False, seeds=[11], **kw)
+    np.testing.assert_allclose(ps[1], pa1[0], atol=1e-6, rtol=0)
+    assert [r["val_loss"] for r in lrs[1].history()] == pytest.approx(
+        [r["val_loss"] for r in alone1[0].history()], rel=1e-5)
+    # the stopped member holds its best (first) epoch's weights, as alone
+    alone0, pa0 = _fit([0], stacked=False, seeds=[5], **kw)
+    assert len(alone0[0].history()) == 2
+    np.testing.assert_allclose(ps[0], pa0[0], atol=1e-6, rtol=0)
+
+
+def test_stopped_member_stops_changing_engine_level():
+    torch.manual_seed(0)
+    n, d = 64, 6
+    X = {"x": torch.randn(n, d)}
+    y = torch.softmax(torch.randn(n, 3), 1)
+
+    def make(m):
+        torch.manual_seed(m.seed)
+        return torch.nn.Linear(d, 3)
+
+    def loss_fn(net, xb, yb, w):
+        lp = torch.log_softmax(net(xb["x"]), -1)
+        per = (torch.xlogy(yb, yb) - yb * lp).sum(-1)
+        loss = per.mean() if w is None else (per * w).sum() / w.sum().clamp_min(1)
+        return loss, {}
+
+    def log_prob(net, xb):
+        return torch.log_softmax(net(xb["x"]), -1)
+
+    rows = np.arange(48)
+    val = np.arange(48, 64)
+    # member 0: min_delta so large that no epoch after the first counts -> stops after epoch 2
+    rules_stop = Rules(epochs=6, batch_size=16, lr=1e-2, patience=1, min_delta=0.0)
+    members = [Member(seed=1, rows=rows, val_rows=val), Member(seed=2, rows=rows, val_rows=val)]
+    mods = fit_members(make, loss_fn, X, y, members, rules_stop, log_prob=log_prob,
+                       stacked=True)
+    alone = [Member(seed=2, rows=rows, val_rows=val)]
+    ref = fit_members(make, loss_fn, X, y, alone, rules_stop, log_prob=log_prob,
+                      stacked=False)[0]
+    for p, q in zip(mods[1].parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=0)
+    # a member with a tiny learning signal: force a stop by giving it constant targets
+    rules = Rules(epochs=8, batch_size=16, lr=1e-2, patience=1, min_delta=10.0)
+    ms = [Member(seed=1, rows=rows, val_rows=val), Member(seed=2, rows=rows, val_rows=val)]
+    out = fit_members(make, loss_fn, X, y, ms, rules, log_prob=log_prob, stacked=True)
+    # min_delta 10: only the first epoch improves (from inf) -> both stop after epoch 2 and
+    # the best (epoch 1) weights are restored: equal to 1 epoch of training alone
+    one = fit_members(make, loss_fn, X, y, [Member(seed=1, rows=rows, val_rows=val)],
+                      Rules(epochs=1, batch_size=16, lr=1e-2), log_prob=log_prob,
+                      stacked=False)[0]
+    assert len(ms[0].history) == 2
+    for p, q in zip(out[0].parameters(), one.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=0)
+
+
+def test_member_adam_equals_separate_torch_adams():
+    torch.manual_seed(0)
+    K, shape = 3, (4, 5)
+    init = torch.randn(K, *shape)
+    stacked = init.clone()
+    opt = MemberAdam([stacked], K, lr=1e-2, weight_decay=1e-3)
+    refs = [torch.nn.Parameter(init[k].clone()) for k in range(K)]
+    ref_opts = [torch.optim.Adam([p], lr=1e-2, weight_decay=1e-3) for p in refs]
+    active_plan = [None, None, np.array([True, False, True]), None,
+                   np.array([False, True, True]), None]
+    for t, active in enumerate(active_plan):
+        g = torch.randn(K, *shape)
+        opt.step([g], active)
+        for k in range(K):
+            if active is None or active[k]:
+                refs[k].grad = g[k].clone()
+                ref_opts[k].step()
+    for k in range(K):
+        # equal step counts: op for op torch's update; after masked steps: per-member scalars
+        torch.testing.assert_close(stacked[k], refs[k].detach(), atol=1e-7, rtol=1e-6)
+        st = ref_opts[k].state[refs[k]]
+        torch.testing.assert_close(opt.m[0][k], st["exp_avg"], atol=1e-7, rtol=1e-6)
+        torch.testing.assert_close(opt.v[0][k], st["exp_avg_sq"], atol=1e-9, rtol=1e-6)
+        assert opt.steps[k] == int(st["step"])
+
+
+def test_member_adam_unmasked_is_bit_identical_to_torch_adam():
+    torch.manual_seed(1)
+    p0 = torch.randn(1, 7, 3)
+    mine = p0.clone()
+    opt = MemberAdam([mine], 1, lr=1e-3, weight_decay=1e-2)
+    ref = torch.nn.Parameter(p0[0].clone())
+    ropt = torch.optim.Adam([ref], lr=1e-3, weight_decay=1e-2, foreach=False)
+    for _ in range(5):
+        g = torch.randn(1, 7, 3)
+        opt.step([g])
+        ref.grad = g[0].clone()
+        ropt.step()
+    assert torch.equal(mine[0], ref.detach())
+
+
+def test_clip_per_member_uses_each_members_own_norm():
+    torch.manual_seed(2)
+    g1, g2 = torch.randn(2, 3, 4) * 10, torch.randn(2, 5) * 10
+    refs = []
+    for k in range(2):
+        a, b = torch.nn.Parameter(torch.zeros(3, 4)), torch.nn.Parameter(torch.zeros(5))
+        a.grad, b.grad = g1[k].clone(), g2[k].clone()
+        torch.nn.utils.clip_grad_norm_([a, b], 1.0)
+        refs.append((a.grad, b.grad))
+    clip_per_member([g1, g2], 1.0, 2)
+    for k in range(2):
+        torch.testing.assert_close(g1[k], refs[k][0])
+        torch.testing.assert_close(g2[k], refs[k][1])
+
+
+def _tiny_assembled(path):
+    from helo.data import assemble as asm
+    rng = np.random.default_rng(0)
+    subj = np.repeat(np.arange(1, 4), 24)
+    trial = np.tile(np.repeat(np.arange(1, 4), 8), 3)
+    window = np.tile(np.arange(8), 9)
+    X = {m: rng.normal(size=(len(subj), d)).astype(np.float32) for m, d in DIMS.items()}
+    z = X["eeg"][:, :5] + 0.5 * X["video"][:, :5]
+    y = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    ds = asm.Dataset(X=X, feature_names={m: [f"f{i}" for i in range(d)] for m, d in DIMS.items()},
+                     y=y, label_names=list("abcde"), subject=subj, trial=trial, window=window,
+                     physiological=["eeg", "gsr", "ppg"], behavioural=["video"])
+    asm.save(ds, path)
+    return path
+
+
+def test_runner_stacked_chunks_equal_one_at_a_time(tmp_path):
+    import json
+    import pandas as pd
+    from helo.evaluation.runner import resolve_seeds, run_evaluation
+    data = _tiny_assembled(tmp_path / "assembled")
+    params = {k: v for k, v in SMALL.items()}
+    params["epochs"] = 2
+    outs = {}
+    for stack in (1, 4):
+        out = tmp_path / f"s{stack}"
+        run_evaluation(data, "loso", "helo", out, model_params=params, seeds=2, stack=stack,
+                       progress=False)
+        outs[stack] = (pd.read_csv(out / "folds.csv"), json.loads((out / "metrics.json")
+                                                                   .read_text()))
+    f1, m1 = outs[1]
+    f4, m4 = outs[4]
+    assert list(f1["seed"]) == [0, 0, 0, 1, 1, 1] and list(f1["fold"]) == list(f4["fold"])
+    assert m1["stack"] == 1 and m4["stack"] == 4 and m4["seeds"] == [0, 1]
+    np.testing.assert_allclose(f1["kl"], f4["kl"], atol=1e-5)
+    assert m1["kl"] == pytest.approx(f1["kl"].mean(), abs=1e-6)  # mean over folds x seeds
+    assert resolve_seeds(None, 3) == [3] and resolve_seeds(2, 3) == [3, 4]
+    with pytest.raises(ValueError):
+        resolve_seeds([1, 1])
+
+
+def test_compile_falls_back_to_eager_when_compilation_fails(monkeypatch):
+    def broken(fn, **kw):
+        def call(*a):
+            raise RuntimeError("no compiler here")
+        return call
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(UserWarning, match="training eagerly"):
+        _, p_c = _fit([0, 1], stacked=True, compile=True, epochs=1)
+    _, p_e = _fit([0, 1], stacked=True, epochs=1)
+    for a, b in zip(p_c, p_e):
+        assert np.array_equal(a, b)
+
+
+def test_amp_trains_close_to_float32():
+    _, p32 = _fit([0], stacked=False, epochs=2)
+    _, p16 = _fit([0], stacked=False, epochs=2, amp=True)
+    diff = np.abs(p32[0] - p16[0]).max()
+    assert 0 < diff < 0.05  # bf16 (8-bit mantissa) changes the numbers, not the model
+
+
+def test_baselines_train_under_the_same_rules():
+    """A torch baseline runs through the same engine: early stopping on the validation KL
+    with the best epoch restored, and its hooks (``_after_step``) still called."""
+    from helo.model.baselines.conformer import Conformer
+    X, y = make_data(60, seed=1)
+    Xv, yv = make_data(15, seed=2)
+    calls = []
+
+    class Counting(Conformer):
+        def _after_step(self):
+            calls.append(1)
+            super()._after_step()
+
+    m = Counting(SPEC, d=16, depth=1, heads=2, epochs=30, batch_size=16, lr=5e-2,
+                 patience=2, device="cpu", seed=3)
+    m.fit(X, y, X_val=Xv, y_val=yv)
+    h = m.history()
+    assert "val_kl" in h[0] and len(h) < 30  # lr 5e-2 overfits: it stops early
+    # 60 rows at batch 16: 3 full batches + a 12-row one per epoch, each followed by the hook
+    assert len(calls) == 4 * len(h)
+    # the restored weights are the best epoch's: the validation KL of the final model
+    pv = m.predict(Xv)
+    kl = np.mean(np.sum(yv * (np.log(yv) - np.log(np.clip(pv, 1e-12, None))), axis=1))
+    assert kl == pytest.approx(min(r["val_kl"] for r in h), rel=1e-4)
