@@ -43,9 +43,14 @@ class StageIncomplete(ValueError):
                          f"--allow-partial (or orchestrator.allow_partial: true)")
 
 
-def _short(text: str, n: int = 160) -> str:
+def _short(text: str, n: int = 200) -> str:
+    """One line of at most ``n`` characters; a long one loses its middle (a file's path, mostly),
+    keeping the start (whose file) and the end (what is wrong)."""
     text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 3] + "..."
+    if len(text) <= n:
+        return text
+    head = n // 3
+    return text[:head] + "..." + text[-(n - head - 3):]
 
 
 def allow_partial(params: dict) -> bool:
