@@ -227,7 +227,16 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
                 bar.update(1)
     finally:
         bar.close()
-    summary["done"].sort()
+    # subjects finish in any order on a pool: the summary (a DVC output) lists them in the
+    # reader's order, so the same run gives the same bytes
+    order = {sid: i for i, sid in enumerate(safe)}
+    summary["done"].sort(key=lambda sid: order.get(sid, len(order)))
+    for key in ("failed", "skipped"):
+        summary[key].sort(key=lambda e: order.get(e["subject"], len(order)))
+    for key in ("n_fallback", "notes", "trial_errors"):
+        if key in summary:
+            summary[key] = dict(sorted(summary[key].items(),
+                                       key=lambda kv: order.get(kv[0], len(order))))
     summary["n_fallback_total"] = int(sum(summary["n_fallback"].values()))
     write_json(store / modality / "_summary.json", summary)  # no timings: a DVC output
     summary["seconds"] = round(time.perf_counter() - t0, 3)

@@ -367,8 +367,15 @@ def cd_diagram(folds_by_protocol: dict[str, dict[str, pd.DataFrame]], metric: st
         fr = S.friedman(table)
         cd = S.critical_difference(table.shape[1], table.shape[0], alpha)
         colors = {m: ("tab:red" if m == "helo" else "tab:gray") for m in table.columns}
-        sp.critical_difference_diagram(ranks, pmat, ax=ax, alpha=alpha, color_palette=colors,
-                                       label_props={"fontsize": 8})
+        art = sp.critical_difference_diagram(ranks, pmat, ax=ax, alpha=alpha,
+                                             color_palette=colors, label_props={"fontsize": 8})
+        # scikit-posthocs draws each crossbar through a set's members, in an order that
+        # depends on Python's string hashing: sort the points so the PNG is the same every run
+        for bar in (art or {}).get("crossbars", []):
+            for line in (bar if isinstance(bar, list) else [bar]):
+                x, y = line.get_data()
+                idx = sorted(range(len(x)), key=lambda i: (x[i], y[i]))
+                line.set_data([x[i] for i in idx], [y[i] for i in idx])
         ax.set_title(f"{protocol}: average rank of {metric.upper()} over {table.shape[0]} "
                      f"folds (1 = best); bars: Nemenyi p >= {alpha:g}; CD = {cd:.2f}; "
                      f"Friedman p = {fr['p']:.2g}", fontsize=8)

@@ -106,3 +106,27 @@ def test_paper_rows_only_on_real_dmer_or_wesad(tmp_path, monkeypatch):
     assert report.paper_rows("WESAD", "trial-held-out", list(METRICS)).empty
     assert report.paper_dataset(_params(layout="wesad", name="x", root="/d/WESAD")) == "WESAD"
     assert report.paper_dataset({**_params(), "report": {"paper_reference": "never"}}) is None
+
+
+def test_cd_diagram_is_the_same_bytes_whatever_the_string_hash_seed(tmp_path):
+    """scikit-posthocs draws crossbars through sets of method names; the report sorts their
+    points, so the PNG (a DVC output) does not depend on PYTHONHASHSEED."""
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, pandas as pd, sys\n"
+        "from pathlib import Path\n"
+        "from helo.stages.report import cd_diagram\n"
+        "rng = np.random.default_rng(0)\n"
+        "names = ['helo', 'mean', 'aa-knn', 'pt-svm', 'cad', 'carat', 'maet']\n"
+        "base = {m: i * 0.004 for i, m in enumerate(names)}\n"
+        "folds = {'loso': {m: pd.DataFrame({'fold': range(8), 'kl': base[m] + "
+        "rng.normal(0, 0.01, 8)}) for m in names}}\n"
+        "assert cd_diagram(folds, 'kl', Path(sys.argv[1]))\n")
+    outs = []
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"cd{seed}.png"
+        env = {**__import__("os").environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", code, str(out)], check=True, env=env)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
