@@ -141,17 +141,13 @@ class PyLDLLearner(DistributionLearner):
             model_kw = {"random_state": int(self.params["seed"]), **model_kw}
         return cls(**model_kw)
 
-    def transform(self, X: dict[str, np.ndarray]) -> np.ndarray:
-        Xc = np.nan_to_num(concat(X, self.spec.modalities)).astype(np.float64)
-        if self.pca_ is not None:
-            Xc = self.pca_.transform(Xc)
-        return Xc
-
-    # -- interface --------------------------------------------------------------------------
-    def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):
-        t0 = time.perf_counter()
+    def _fit_inputs(self, X: dict[str, np.ndarray], y) -> tuple[np.ndarray, np.ndarray]:
+        """The training rows as one float64 matrix (NaN -> 0) and the labels, with the PCA
+        (``pca``, ``whiten``) fitted on these rows and applied."""
         y = np.asarray(y, dtype=np.float64)
         Xc = np.nan_to_num(concat(X, self.spec.modalities)).astype(np.float64)
+        if len(Xc) != len(y):
+            raise ValueError(f"{self.algorithm}: {len(Xc)} feature rows but {len(y)} label rows")
         self.pca_ = None
         pca = self.params.get("pca")
         if pca:
@@ -161,6 +157,18 @@ class PyLDLLearner(DistributionLearner):
                             whiten=bool(self.params.get("whiten")),
                             random_state=int(self.params["seed"])).fit(Xc)
             Xc = self.pca_.transform(Xc)
+        return Xc, y
+
+    def transform(self, X: dict[str, np.ndarray]) -> np.ndarray:
+        Xc = np.nan_to_num(concat(X, self.spec.modalities)).astype(np.float64)
+        if self.pca_ is not None:
+            Xc = self.pca_.transform(Xc)
+        return Xc
+
+    # -- interface --------------------------------------------------------------------------
+    def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):
+        t0 = time.perf_counter()
+        Xc, y = self._fit_inputs(X, y)
         model_kw, fit_kw = self._split_params()
         state = np.random.get_state()
         try:
@@ -253,19 +261,8 @@ class PTSVM(PyLDLLearner):
         if solver != "weighted":
             raise ValueError(f"pt-svm: solver must be 'weighted' or 'pyldl', got {solver!r}")
         t0 = time.perf_counter()
-        y = np.asarray(y, dtype=np.float64)
-        Xc = np.nan_to_num(concat(X, self.spec.modalities)).astype(np.float64)
-        if len(Xc) != len(y):
-            raise ValueError(f"pt-svm: {len(Xc)} feature rows but {len(y)} label rows")
-        self.pca_ = None
-        pca = self.params.get("pca")
+        Xc, y = self._fit_inputs(X, y)
         seed = int(self.params["seed"])
-        if pca:
-            from sklearn.decomposition import PCA
-            n_comp = pca if isinstance(pca, float) and pca < 1 else int(min(pca, *Xc.shape))
-            self.pca_ = PCA(n_components=n_comp, svd_solver="full",
-                            whiten=bool(self.params.get("whiten")), random_state=seed).fit(Xc)
-            Xc = self.pca_.transform(Xc)
         self.kmap_ = None
         if self.params["kernel"] == "rbf":
             from sklearn.kernel_approximation import Nystroem
@@ -445,19 +442,7 @@ class TLRLDL(PyLDLLearner):
         if solver != "lowrank":
             raise ValueError(f"tlrldl: solver must be 'lowrank' or 'pyldl', got {solver!r}")
         t0 = time.perf_counter()
-        y = np.asarray(y, dtype=np.float64)
-        Xc = np.nan_to_num(concat(X, self.spec.modalities)).astype(np.float64)
-        if len(Xc) != len(y):
-            raise ValueError(f"tlrldl: {len(Xc)} feature rows but {len(y)} label rows")
-        self.pca_ = None
-        pca = self.params.get("pca")
-        if pca:
-            from sklearn.decomposition import PCA
-            n_comp = pca if isinstance(pca, float) and pca < 1 else int(min(pca, *Xc.shape))
-            self.pca_ = PCA(n_components=n_comp, svd_solver="full",
-                            whiten=bool(self.params.get("whiten")),
-                            random_state=int(self.params["seed"])).fit(Xc)
-            Xc = self.pca_.transform(Xc)
+        Xc, y = self._fit_inputs(X, y)
         model_kw, fit_kw = self._split_params()
         unknown = set(model_kw) - {"alpha", "beta", "param"}
         unknown |= set(fit_kw) - {"max_iterations"}
