@@ -124,16 +124,19 @@ def cmd_extract(args):
     return 0  # failed subjects raise StageIncomplete (exit 1) unless --allow-partial
 
 
-def cmd_feature_params(args):
-    from helo.orchestration.run import run_stage
-    _print(run_stage("feature-params", _params(args)))
-    return 0
+def _whole_stage(stage: str):
+    """The command of a stage that takes no options of its own: run it, print its summary."""
+    def cmd(args):
+        from helo.orchestration.run import run_stage
+        _print(run_stage(stage, _params(args)))
+        return 0
+    return cmd
 
 
-def cmd_assemble(args):
-    from helo.orchestration.run import run_stage
-    _print(run_stage("assemble", _params(args)))
-    return 0
+cmd_feature_params = _whole_stage("feature-params")
+cmd_assemble = _whole_stage("assemble")
+cmd_report = _whole_stage("report")
+cmd_fit_final = _whole_stage("fit-final")
 
 
 def cmd_evaluate(args):
@@ -141,18 +144,6 @@ def cmd_evaluate(args):
     res = run_stage("evaluate", _params(args), params_path=args.params,
                     protocol=args.protocol, method=args.method)
     _print({k: v for k, v in res.items() if k != "std"})
-    return 0
-
-
-def cmd_report(args):
-    from helo.orchestration.run import run_stage
-    _print(run_stage("report", _params(args)))
-    return 0
-
-
-def cmd_fit_final(args):
-    from helo.orchestration.run import run_stage
-    _print(run_stage("fit-final", _params(args)))
     return 0
 
 

@@ -66,8 +66,15 @@ def _resolve(name: str) -> str | None:
 
 def imports_of(module: str, *, top_level_only: bool = False) -> set[str]:
     """The helo modules ``module`` imports, with the packages whose ``__init__`` that runs."""
+    return set(_imports_in(module, top_level_only, modules()[module].read_text()))
+
+
+@lru_cache(maxsize=1024)
+def _imports_in(module: str, top_level_only: bool, source: str) -> frozenset[str]:
+    """:func:`imports_of` for a module's source text (cached on the text: the closures of all
+    the stages share most modules, and an edited file is parsed again)."""
     path = modules()[module]
-    tree = ast.parse(path.read_text())
+    tree = ast.parse(source)
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     found = set()
     base = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
@@ -95,7 +102,7 @@ def imports_of(module: str, *, top_level_only: bool = False) -> set[str]:
             parent = ".".join(parts[:i])
             if parent in modules() and parent != module:
                 found.add(parent)
-    return found
+    return frozenset(found)
 
 
 def closure(entries: list[str]) -> set[str]:
@@ -157,9 +164,9 @@ def digests(modalities: tuple[str, ...] = ()) -> dict[str, str]:
 
 def params_modalities(params_path: str | Path = "params.yaml") -> tuple[str, ...]:
     """``features.modalities`` of a params file (none when there is no such file)."""
-    import yaml
+    from helo.io import read_yaml
     try:
-        params = yaml.safe_load(Path(params_path).read_text()) or {}
+        params = read_yaml(Path(params_path).read_text()) or {}
     except FileNotFoundError:
         return ()
     mods = (params.get("features") or {}).get("modalities") or []

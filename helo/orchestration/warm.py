@@ -85,9 +85,9 @@ def enabled(argv: list[str]) -> bool:
     if "--params" in argv[:-1]:
         params = argv[argv.index("--params") + 1]
     try:
-        import yaml
+        from helo.io import read_yaml
         with open(params) as fh:
-            p = yaml.safe_load(fh) or {}
+            p = read_yaml(fh.read()) or {}
     except (OSError, ValueError):
         return False
     return bool((p.get("orchestrator") or {}).get("warm", False))

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from helo.io import write_text
+from helo.io import read_yaml, write_text
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 
@@ -17,7 +17,7 @@ def load(path: str | Path = "params.yaml") -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run helo from the project folder, or pass "
                                 f"--params PATH")
-    return yaml.safe_load(path.read_text()) or {}
+    return read_yaml(path.read_text()) or {}
 
 
 def get(params: dict, dotted: str, default: Any = None) -> Any:
@@ -64,7 +64,7 @@ def apply_preset(name: str, params_path: str | Path = "params.yaml") -> dict:
     found = presets()
     if name not in found:
         raise ValueError(f"unknown preset {name!r}; available: {sorted(found)}")
-    over = yaml.safe_load(found[name].read_text()) or {}
+    over = read_yaml(found[name].read_text()) or {}
     merged = merge(load(params_path), over)
     write_text(params_path, merge_text(Path(params_path).read_text(), over))
     return merged

@@ -1,4 +1,4 @@
-"""The README's BIDS example end to end: `data.layout: bids` on the tiny synthetic set, then
+"""The BIDS example (docs/data.md) end to end: `data.layout: bids` on the tiny synthetic set, then
 `dvc repro assemble` (synthesize writes BIDS, labels and every modality are extracted through
 the BIDS reader, assemble joins them)."""
 import json

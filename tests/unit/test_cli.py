@@ -1,5 +1,6 @@
-"""The `helo` command: help on every subcommand, and check-data finding planted faults."""
+"""The `helo` command: help on every subcommand, check-data finding planted faults, params reading."""
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,3 +68,20 @@ def test_synth_is_deterministic(tmp_path):
     for f in sorted(a.rglob("*.pkl")):
         assert f.read_bytes() == (b / f.relative_to(a)).read_bytes()
     assert np.array_equal(sorted(p.name for p in a.rglob("*")), sorted(p.name for p in b.rglob("*")))
+
+
+def test_params_reader_gives_pyyaml_safe_loader_objects():
+    """helo.io.read_yaml (libyaml's C parser when present) builds exactly what PyYAML's pure
+    Python safe loader builds, for the project's params and every preset, and for the YAML 1.1
+    scalars that differ between parsers elsewhere (exponents without a dot, yes/no, octal)."""
+    import yaml
+
+    from helo.io import read_yaml
+    from helo.stages import params as P
+    root = Path(__file__).resolve().parents[2]
+    texts = [(root / "params.yaml").read_text()] + [p.read_text() for p in P.presets().values()]
+    texts.append("a: 1e-3\nb: 2.24e-05\nc: yes\nd: 0o17\ne: 017\nf: ~\ng: [1, .5, -.inf]\n"
+                 "h: 2026-11-30\n")
+    for text in texts:
+        assert read_yaml(text) == yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506
+    assert read_yaml("") is None
