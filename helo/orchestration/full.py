@@ -19,7 +19,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
 from prefect import flow, get_run_logger, task
 
 from helo.stages import params as P
@@ -34,18 +33,23 @@ def project_dir() -> Path:
 
 @task(name="set-params", cache_policy=None)
 def set_params(project: str, overrides: dict) -> dict:
-    """Write the run's parameters into params.yaml so DVC (and `dvc status`) see them."""
+    """Write the run's parameters into params.yaml so DVC (and `dvc status`) see them.
+
+    The result is checked against the params schema first, so a wrong flow parameter (an
+    unknown layout, a protocol that does not exist) fails the run with the schema's message and
+    leaves params.yaml as it was; the file keeps its comments and key order."""
+    from helo.stages.schema import validate
     path = Path(project) / "params.yaml"
     params = P.load(path)
-    changed = {}
+    changed: dict = {}
+    over: dict = {}
     for key, value in overrides.items():
-        if value is None:
-            continue
-        if P.get(params, key) != value:
-            P.set_dotted(params, key, value)
+        if value is not None and P.get(params, key) != value:
+            P.set_dotted(over, key, value)
             changed[key] = value
     if changed:
-        write_text(path, yaml.safe_dump(params, sort_keys=False))
+        validate(P.merge(params, over), source=f"{path} with the flow's parameters")
+        write_text(path, P.merge_text(path.read_text(), over))
     return changed
 
 
