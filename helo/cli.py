@@ -65,6 +65,16 @@ def cmd_synth(args):
     return 0
 
 
+def _task_option(args) -> dict:
+    """``--task`` as reader options (BIDS only)."""
+    if getattr(args, "task", None) is None:
+        return {}
+    if args.layout != "bids":
+        raise SystemExit(f"helo {args.command}: --task selects a BIDS task; layout "
+                         f"{args.layout!r} has no tasks")
+    return {"task": args.task}
+
+
 def _summary(truth):
     if not isinstance(truth, dict):
         return truth
@@ -76,7 +86,7 @@ def cmd_check_data(args):
     from helo.data import no_subjects_message, open_reader
     from helo.data.base import DataError
     try:
-        reader = open_reader(args.layout, args.root)
+        reader = open_reader(args.layout, args.root, **_task_option(args))
         problems = reader.check()
         subjects = reader.subjects()
     except DataError as err:
@@ -151,7 +161,7 @@ def cmd_predict(args):
     from helo.stages.predict import predict_recordings
     params = _params(args)
     out = predict_recordings(Path(args.model), args.layout, Path(args.input), Path(args.out),
-                             params, subjects=args.subject)
+                             params, subjects=args.subject, reader_options=_task_option(args))
     _print(out)
     return 0
 
@@ -320,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
             "when there is an error", params=False)
     p.add_argument("root", help="dataset root folder")
     p.add_argument("--layout", required=True, choices=layouts)
+    p.add_argument("--task", help="bids: read only this task (sub-01_task-<task>_...); "
+                   "default: every task")
 
     p = add("extract", cmd_extract, "features of one modality for every subject "
             "(the pseudo-modality 'labels' stores the self-reports)")
@@ -349,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", required=True, choices=layouts)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--subject", action="append", help="only these subject ids")
+    p.add_argument("--task", help="bids: read only this task (sub-01_task-<task>_...); "
+                   "default: every task")
     _partial(p)
 
     p = add("inspect-video", cmd_inspect_video, "check the face crops of one video before "

@@ -61,7 +61,10 @@ file.
 
 Subject ids are the ``sub-<label>`` labels: letters, digits, ``-`` and ``_`` only (they become
 file names in the feature store); anything else is an error naming the folder.
-Which tasks are read: every task, or only ``task`` (a reader option).
+Which tasks are read: every task, or only ``task`` (the reader option; ``data.task`` in
+params.yaml, ``--task`` for ``helo check-data`` / ``helo predict``). Trial ids must be unique
+per subject across what is read, so a dataset whose tasks reuse trial ids needs ``task``; the
+error then says so.
 """
 from __future__ import annotations
 
@@ -93,6 +96,14 @@ _TYPE_MODALITY = {"ecg": "ecg", "emg": "emg", "gsr": "gsr", "resp": "resp", "tem
 _PANAS = {it.lower(): it for it in [*DMER_PANAS, *WESAD_PANAS, *WESAD_PANAS_TSST]}
 _UNIT_SCALE = {"uv": 1e6, "µv": 1e6, "mv": 1e3, "nv": 1e9, "us": 1e6, "µs": 1e6, "ms": 1e3}
 _SUM_TOL = 1e-4
+
+
+def _task_of(path) -> str | None:
+    """The ``task-<label>`` entity of a BIDS file name (None without one)."""
+    for kv in Path(path).name.split("_")[:-1]:
+        if kv.startswith("task-"):
+            return kv[5:]
+    return None
 
 
 def safe_label(label: str, path) -> str:
@@ -270,9 +281,12 @@ class BidsReader:
             rows = self._events(ev_path, reports, col)
             for tid, *_ in rows:
                 if tid in seen:
+                    hint = ("; they are of different tasks: read one with data.task (--task)"
+                            if self.task is None and _task_of(seen[tid]) != _task_of(ev_path)
+                            else "")
                     raise col.fail(f"trial {tid!r} appears in {seen[tid].name} and "
-                                   f"{ev_path.name}: trial ids must be unique per subject",
-                                   ev_path)
+                                   f"{ev_path.name}: trial ids must be unique per subject"
+                                   f"{hint}", ev_path)
                 seen[tid] = ev_path
             rec_trials = [self._trial(tid, tt, reports[tid]) for tid, _, _, tt in rows]
             if mods is None or mods:
@@ -358,8 +372,11 @@ class BidsReader:
                     raise col.fail(f"row {i + 2}: empty trial id", path)
                 tid = tid.strip()
                 if tid in out:
+                    hint = ("; the files are of different tasks: read one with data.task "
+                            "(--task)" if self.task is None and
+                            _task_of(out[tid]['_path']) != _task_of(path) else "")
                     raise col.fail(f"trial {tid!r} has two self-report rows ({out[tid]['_path']}"
-                                   f" and this file)", path)
+                                   f" and this file){hint}", path)
                 try:
                     vals = np.array([float(row[c]) for c in cols])
                 except (TypeError, ValueError):

@@ -15,9 +15,11 @@ from helo.stages import params as P
       retry_condition_fn=lambda t, r, s: isinstance(s.result(raise_on_failure=False),
                                                     pc.TRANSIENT),
       cache_policy=None)
-def extract_subject_task(layout, root, subject, modality, store, fparams, force=False):
+def extract_subject_task(layout, root, subject, modality, store, fparams, force=False,
+                         reader_options=None):
     from helo.stages.extract import extract_subject
-    return pc.run(extract_subject, layout, root, subject, modality, store, fparams, force=force)
+    return pc.run(extract_subject, layout, root, subject, modality, store, fparams, force=force,
+                  reader_options=reader_options)
 
 
 @flow(name="extract", log_prints=True)

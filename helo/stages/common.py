@@ -76,6 +76,12 @@ def data_source(params: dict) -> tuple[str, Path]:
     return P.get(params, "data.layout"), Path(P.get(params, "data.root"))
 
 
+def reader_options(params: dict) -> dict:
+    """The reader options ``params`` set: ``data.task`` (BIDS: read only that task)."""
+    task = P.get(params, "data.task")
+    return {"task": str(task)} if task is not None else {}
+
+
 def uses_synthetic(params: dict) -> bool:
     return Path(P.get(params, "data.root")).resolve() == SYNTH_ROOT.resolve()
 

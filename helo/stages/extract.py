@@ -40,9 +40,9 @@ from helo.data.base import DataError
 from helo.io import clean_tmp, write_json
 
 
-def _open(layout, root):
+def _open(layout, root, reader_options: dict | None = None):
     from helo.data import open_reader
-    return open_reader(layout, root)
+    return open_reader(layout, root, **(reader_options or {}))
 
 
 def subject_frame(subject, modality: str, params: dict | None = None, status: dict | None = None):
@@ -102,10 +102,11 @@ def subject_frame(subject, modality: str, params: dict | None = None, status: di
 
 
 def extract_subject(layout: str, root, subject: str, modality: str, store, params: dict | None
-                    = None, force: bool = False) -> dict:
+                    = None, force: bool = False, reader_options: dict | None = None) -> dict:
     """Extract one subject's ``modality`` into ``store``; returns a status dict
     ``{subject, status: done|skipped, rows, seconds, n_fallback, nan_rows, notes}``.
-    Raises DataError when the subject cannot be read or yields no window."""
+    Raises DataError when the subject cannot be read or yields no window. ``reader_options``:
+    the layout's reader options (:func:`helo.stages.common.reader_options`)."""
     t0 = time.perf_counter()
     status = {"subject": str(subject), "modality": modality}
     if not force and S.done(store, modality, subject):
@@ -113,7 +114,7 @@ def extract_subject(layout: str, root, subject: str, modality: str, store, param
         return status
     if force:  # a failure below must not leave the previous parameters' file behind
         S.path_of(store, modality, str(subject)).unlink(missing_ok=True)
-    reader = _open(layout, root)
+    reader = _open(layout, root, reader_options)
     subj = reader.read_subject(str(subject), modalities=[] if modality == "labels"
                                else [modality])
     df = subject_frame(subj, modality, params, status)
@@ -127,12 +128,12 @@ def extract_subject(layout: str, root, subject: str, modality: str, store, param
 def run(params: dict, modality: str, *, executor: Executor | None = None, force: bool = False,
         progress: bool = True) -> dict:
     """Stage ``extract@<modality>`` (``labels``: the self-reports) from ``params.yaml``."""
-    from helo.stages.common import (STORE, data_source, feature_params, require_complete,
-                                    write_timing)
+    from helo.stages.common import (STORE, data_source, feature_params, reader_options,
+                                    require_complete, write_timing)
     layout, root = data_source(params)
     fp = feature_params(params, modality) if modality != "labels" else {}
     summary = run_extract(layout, root, STORE, modality, fp, executor=executor, force=force,
-                          progress=progress)
+                          progress=progress, reader_options=reader_options(params))
     write_timing(f"extract/{modality}", {"seconds": summary["seconds"]})
     require_complete(f"extract {modality}", summary["failed"], params,
                      total=summary["n_subjects"], where=str(STORE / modality / "_summary.json"))
@@ -141,7 +142,8 @@ def run(params: dict, modality: str, *, executor: Executor | None = None, force:
 
 def run_extract(layout: str, root, store, modality: str, params: dict | None = None,
                 subjects=None, executor: Executor | None = None,
-                force: bool = False, progress: bool = True) -> dict:
+                force: bool = False, progress: bool = True,
+                reader_options: dict | None = None) -> dict:
     """Extract ``modality`` for every subject (or ``subjects``): each subject one call on
     ``executor`` (None: one after the other in this process); returns and writes the summary
     ``{modality, done, skipped, failed, n_fallback, notes, seconds}``."""
@@ -151,7 +153,7 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
     S.safe_id(modality, what="modality name")
     clean_tmp(store / modality)  # leftovers of a killed run
     listed = subjects is None
-    reader = _open(layout, root)
+    reader = _open(layout, root, reader_options)
     if listed:
         subjects = reader.subjects()
         if not subjects:
@@ -211,13 +213,14 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
         if executor is None:
             for sid in todo:
                 try:
-                    record(sid, extract_subject(*args, sid, modality, str(store), params, force))
+                    record(sid, extract_subject(*args, sid, modality, str(store), params, force,
+                                                reader_options=reader_options))
                 except Exception as err:
                     record(sid, err=err)
                 bar.update(1)
         else:
             futs = {executor.submit(extract_subject, *args, sid, modality, str(store), params,
-                                    force): sid for sid in todo}
+                                    force, reader_options=reader_options): sid for sid in todo}
             for fut in as_completed(futs):
                 sid = futs[fut]
                 try:

@@ -37,7 +37,8 @@ def load_trained(model_dir: Path):
 
 
 def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, params: dict,
-                       subjects: list[str] | None = None) -> dict:
+                       subjects: list[str] | None = None,
+                       reader_options: dict | None = None) -> dict:
     from helo.stages.extract import run_extract
     model_dir, out = Path(model_dir), Path(out)
     if not (model_dir / "config.json").exists():
@@ -54,7 +55,8 @@ def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, para
         frames = None
         for m in config["modalities"]:
             summ = run_extract(layout, root, store, m, config["feature_params"][m],
-                               subjects=subjects, progress=False)
+                               subjects=subjects, progress=False,
+                               reader_options=reader_options)
             known |= set(summ["done"]) | {f["subject"] for f in summ["failed"]}
             for f in summ["failed"]:
                 dropped.setdefault(f["subject"], []).append(f"{m}: {f['reason']}")

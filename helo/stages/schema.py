@@ -28,6 +28,7 @@ not part of any DVC stage's dependencies: it can refuse to run, never change an 
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, \
@@ -81,6 +82,14 @@ class Data(_Group):
     root: Optional[str] = None
     items: Union[str, list[str]] = "dmer"
     labels: Literal["auto", "panas", "distribution", "scores"] = "auto"
+    task: Optional[str] = None  # bids: read only this task
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, v):
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9]+", v):
+            raise ValueError(f"a BIDS task label is letters and digits only, not {v!r}")
+        return v
 
     @field_validator("layout")
     @classmethod
@@ -384,6 +393,9 @@ def _cross_checks(p: Params) -> list[str]:
             if unknown:
                 out.append(f"{key}: unknown modality {unknown} for layout {p.data.layout!r}; "
                            f"allowed: {', '.join(MODALITIES)} (any name with layout generic)")
+    if p.data.task is not None and p.data.layout != "bids":
+        out.append(f"data.task: {p.data.task!r} selects a BIDS task; layout "
+                   f"{p.data.layout!r} has no tasks (set it to null)")
     for group in ("physiological", "behavioural"):
         extra = [m for m in getattr(p.assemble, group) if mods and m not in mods]
         if extra:

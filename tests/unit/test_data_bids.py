@@ -175,3 +175,42 @@ def test_eeg_features_take_any_channel_set(tmp_path):
     want = 0.5 * np.log(2 * np.pi * np.e * var * 2 * 16 / 160.0)
     beta = X[:, 3::5].mean(axis=0)
     assert np.all(np.abs(beta - want) < 0.2), (beta, want)
+
+
+def test_task_option_reads_one_task_of_a_multi_task_dataset(bids_set, tmp_path):
+    """a subject recorded in two labelled tasks: ``task`` (``data.task``, ``--task``) reads
+    exactly the one asked for; the schema accepts it for BIDS only; check-data takes --task"""
+    from helo.cli import main
+    from helo.stages.common import reader_options
+    from helo.stages.schema import ParamsError, validate
+    from helo.stages import params as P
+    out, truth = bids_set
+    ds = tmp_path / "ds"
+    shutil.copytree(out, ds)
+    for p in sorted((ds / "sub-01").rglob("sub-01_task-emotion_*")):
+        shutil.copy(p, p.with_name(p.name.replace("task-emotion", "task-film")))
+    expected = [t["trial_id"] for t in truth["subjects"]["01"]["trials"]]
+    with pytest.raises(DataError, match="different tasks: read one with data.task"):
+        open_reader("bids", ds).read_subject("01")  # every task: trial ids collide
+    only = open_reader("bids", ds, task="emotion").read_subject("01")
+    assert [t.trial_id for t in only.trials] == expected
+    assert not any("task-film" in w for w in only.warnings)
+    film = open_reader("bids", ds, task="film")
+    assert film.read_subject("01").trials[0].signals["eeg"].channels == \
+        only.trials[0].signals["eeg"].channels
+
+    params = P.load(Path(__file__).resolve().parents[2] / "params.yaml")
+    params["data"].update(layout="bids", task="emotion")
+    validate(params)
+    assert reader_options(params) == {"task": "emotion"}
+    params["data"]["task"] = None
+    assert reader_options(params) == {}
+    for layout, task, msg in (("dmer-raw", "emotion", "has no tasks"),
+                              ("bids", "../x", "letters and digits")):
+        params["data"].update(layout=layout, task=task)
+        with pytest.raises(ParamsError, match=msg):
+            validate(params)
+    assert main(["check-data", str(ds), "--layout", "bids", "--task", "emotion"]) == 0
+    assert main(["check-data", str(ds), "--layout", "bids"]) == 1  # the collision, named
+    with pytest.raises(SystemExit, match="has no tasks"):
+        main(["check-data", str(ds), "--layout", "wesad", "--task", "emotion"])

@@ -68,7 +68,7 @@ class FakeReader:
 @pytest.fixture
 def fake(monkeypatch):
     holder = {"reader": FakeReader()}
-    monkeypatch.setattr(E, "_open", lambda layout, root: holder["reader"])
+    monkeypatch.setattr(E, "_open", lambda layout, root, options=None: holder["reader"])
     return holder
 
 
