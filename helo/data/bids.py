@@ -188,6 +188,13 @@ class BidsReader:
             out.append(p)
         return out
 
+    def _tasks_hint(self, first, second) -> str:
+        """Advice for a trial id found in two files of different tasks, when every task is read
+        (empty otherwise): the error message's tail."""
+        if self.task is None and _task_of(first) != _task_of(second):
+            return "; the files are of different tasks: read one with data.task (--task)"
+        return ""
+
     @staticmethod
     def _recording(p: Path) -> str:
         """The recording key of a file: its name before the suffix, without ``recording-``."""
@@ -281,12 +288,9 @@ class BidsReader:
             rows = self._events(ev_path, reports, col)
             for tid, *_ in rows:
                 if tid in seen:
-                    hint = ("; they are of different tasks: read one with data.task (--task)"
-                            if self.task is None and _task_of(seen[tid]) != _task_of(ev_path)
-                            else "")
                     raise col.fail(f"trial {tid!r} appears in {seen[tid].name} and "
                                    f"{ev_path.name}: trial ids must be unique per subject"
-                                   f"{hint}", ev_path)
+                                   f"{self._tasks_hint(seen[tid], ev_path)}", ev_path)
                 seen[tid] = ev_path
             rec_trials = [self._trial(tid, tt, reports[tid]) for tid, _, _, tt in rows]
             if mods is None or mods:
@@ -372,11 +376,9 @@ class BidsReader:
                     raise col.fail(f"row {i + 2}: empty trial id", path)
                 tid = tid.strip()
                 if tid in out:
-                    hint = ("; the files are of different tasks: read one with data.task "
-                            "(--task)" if self.task is None and
-                            _task_of(out[tid]['_path']) != _task_of(path) else "")
                     raise col.fail(f"trial {tid!r} has two self-report rows ({out[tid]['_path']}"
-                                   f" and this file){hint}", path)
+                                   f" and this file){self._tasks_hint(out[tid]['_path'], path)}",
+                                   path)
                 try:
                     vals = np.array([float(row[c]) for c in cols])
                 except (TypeError, ValueError):
