@@ -7,6 +7,8 @@ in that file.
 """
 from __future__ import annotations
 
+import helo  # noqa: F401,I001 - first: pins the CPU kernels (helo/cpu_kernels.py)
+
 from pathlib import Path
 
 import pytest
