@@ -85,3 +85,15 @@ def test_a_process_importing_helo_first_runs_at_the_pinned_level():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split(None, 1)
     assert out == ["AVX2", "[]\n"]
+
+
+@pytest.mark.skipif(ck.settings(ck.host_flags()).get("ATEN_CPU_CAPABILITY") != "avx2",
+                    reason="this host is not pinned at AVX2")
+def test_this_test_process_runs_at_the_pinned_level():
+    """pytest and its xdist workers: tests/conftest.py imports helo before NumPy."""
+    import numpy  # noqa: F401
+    import torch
+    from numpy._core._multiarray_umath import __cpu_features__ as feats
+    assert os.environ.get("HELO_CPU_KERNELS") == "x86-64-v3"
+    assert torch.backends.cpu.get_cpu_capability() == "AVX2"
+    assert not [k for k in ("X86_V4", "AVX512_ICL", "AVX512_SPR") if feats.get(k)]
