@@ -77,7 +77,8 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.data.base import DataError, Problem, Signal, Subject, Trial, VideoRef
+from helo.data.base import (DataError, Problem, Signal, Subject, Trial, VideoRef, dataset_files,
+                             finite_number, inside_root, string_list)
 from helo.data.channels import normalise_channels
 from helo.data.labels import DMER_PANAS, WESAD_PANAS, WESAD_PANAS_TSST
 
@@ -187,6 +188,12 @@ class BidsReader:
                 continue
             out.append(p)
         return out
+
+    def source_files(self, subject_id: str) -> list[Path]:
+        """Files the subject's features may come from: ``sub-<label>/`` and the root's files
+        (``dataset_description.json``, inherited sidecars)."""
+        sid = safe_label(str(subject_id), self.root / f"sub-{subject_id}")
+        return dataset_files(self.root, [self.root / f"sub-{sid}"])
 
     def _tasks_hint(self, first, second) -> str:
         """Advice for a trial id found in two files of different tasks, when every task is read

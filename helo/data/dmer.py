@@ -95,8 +95,8 @@ import numpy as np
 
 from helo.data.labels import DMER_PANAS
 
-from helo.data.base import DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef, \
-    safe_id
+from helo.data.base import (DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef,
+                             dataset_files, inside_root, safe_id)
 from helo.data.channels import normalise_channel
 
 EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1",
@@ -607,6 +607,11 @@ class _DmerReader:
 
     def _read(self, sid: str, mods: list[str], col: _Collector, deep: bool) -> Subject:
         raise NotImplementedError
+
+    def source_files(self, subject_id: str) -> list[Path]:
+        """Files the subject's features may come from: ``<root>/<sid>/`` and the files directly
+        in the root (``<sid>.mat`` of the features release among them)."""
+        return dataset_files(self.root, [self.root / safe_id(subject_id, path=self.root)])
 
     @staticmethod
     def _numeric_dirs(root: Path) -> list[str]:

@@ -72,7 +72,8 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.data.base import DataError, FeatureBlock, Problem, Subject, Trial, safe_id
+from helo.data.base import (DataError, FeatureBlock, Problem, Subject, Trial, dataset_files,
+                             inside_root, safe_id)
 from helo.data.labels import DISTRIBUTION_TOL
 
 __all__ = ["GenericFeaturesReader", "TABLE_NAMES", "SIDECAR"]
@@ -143,6 +144,14 @@ class GenericFeaturesReader:
                 raise DataError(f"sidecar key {key!r} must be a list of strings",
                                 path=self._sidecar_path)
         return side
+
+    def source_files(self, subject_id: str) -> list[Path]:
+        """Files every subject's features come from: the table (wherever the sidecar puts it)
+        and the root's files (the sidecar among them)."""
+        try:
+            return dataset_files(self.root, [self.table_path])
+        except DataError:
+            return dataset_files(self.root)
 
     @property
     def table_path(self) -> Path:

@@ -63,7 +63,8 @@ import numpy as np
 from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution, \
     resolve_items
 
-from helo.data.base import DataError, Problem, Signal, Subject, Trial, safe_id
+from helo.data.base import (DataError, Problem, Signal, Subject, Trial, dataset_files, inside_root,
+                             safe_id)
 from helo.data.safe_pickle import safe_load
 
 __all__ = ["WesadReader", "parse_quest", "parse_minsec", "Quest", "CONDITIONS", "SIGNALS"]
@@ -351,6 +352,10 @@ class WesadReader:
                                      or (d / f"{d.name}_quest.csv").exists()):
                 found.append((int(m.group(1)), d.name))
         return [name for _, name in sorted(found)]
+
+    def source_files(self, subject_id: str) -> list[Path]:
+        """Files the subject's features may come from: ``<root>/S<n>/`` and the root's files."""
+        return dataset_files(self.root, [self.root / safe_id(subject_id, path=self.root)])
 
     def duplicate_subjects(self) -> dict[str, str]:
         """``{subject: why}`` for subjects whose files are the same recording under another id
