@@ -126,6 +126,60 @@ def _physio_modality(name: str) -> tuple[str | None, str]:
     return None, low
 
 
+def _json_object(path: Path, sid: str | None, what: str) -> dict:
+    """The JSON object in ``path``; DataError naming the file when it does not read or is not
+    an object."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise DataError(f"cannot read {what}: {type(e).__name__}: {e}", path=path,
+                        subject=sid) from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{what} must be a JSON object, not {type(meta).__name__}", path=path,
+                        subject=sid)
+    return meta
+
+
+def _physio_sidecar(path: Path, sid: str | None) -> tuple[float, float, list[str]]:
+    """``(SamplingFrequency, StartTime, Columns)`` of a physio sidecar, type-checked:
+    SamplingFrequency a finite number > 0, StartTime a finite number, Columns a non-empty list
+    of non-empty strings. DataError naming the file and the field otherwise."""
+    meta = _json_object(path, sid, "physio sidecar")
+    miss = [k for k in ("SamplingFrequency", "StartTime", "Columns") if k not in meta]
+    if miss:
+        raise DataError(f"physio sidecar lacks {miss}", path=path, subject=sid)
+    fs = finite_number(meta["SamplingFrequency"], field="SamplingFrequency", path=path,
+                       subject=sid, positive=True)
+    start = finite_number(meta["StartTime"], field="StartTime", path=path, subject=sid)
+    columns = string_list(meta["Columns"], field="Columns", path=path, subject=sid)
+    return fs, start, columns
+
+
+class _Wanted:
+    """Which modalities a read loads: all (``mods`` None: check-data) or those listed."""
+
+    def __init__(self, mods: list[str] | None):
+        self.mods = mods
+        self.everything = mods is None
+
+    def __call__(self, m: str) -> bool:
+        return self.everything or m in self.mods
+
+
+def _select_channels(ch_names: list[str], types: list[str]) -> tuple[list[int], dict]:
+    """The channel selection of an EEG file, one rule for reading and checking: indices of the
+    channels of type EEG, and modality -> indices of the physiological channels (by type, or by
+    name for MISC/BIO channels); every other channel is ignored."""
+    eeg_idx = [i for i, t in enumerate(types) if t == "eeg"]
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(types):
+        m = _TYPE_MODALITY.get(t) or (_physio_modality(ch_names[i])[0]
+                                      if t in ("misc", "bio") else None)
+        if m is not None and m != "eeg":
+            groups.setdefault(m, []).append(i)
+    return eeg_idx, groups
+
+
 def _start(onset: float, start: float, fs: float) -> int:
     return int(math.ceil((onset - start) * fs - 1e-6))
 
@@ -171,12 +225,19 @@ class BidsReader:
         d = self.root / f"sub-{sid}"
         if not d.is_dir():
             raise DataError("subject folder is missing", path=d, subject=sid)
+        inside_root(d, self.root, subject=sid)
+        for p in self.root.iterdir():  # dataset-level files mne-bids may read
+            if p.is_file() or p.is_symlink():
+                inside_root(p, self.root, subject=sid)
         return d
 
     def _files(self, d: Path, sid: str) -> list[Path]:
         out = []
         for p in sorted(d.rglob(f"sub-{sid}_*")):
-            if not p.is_file() or p.name.startswith(".tmp-"):
+            if p.name.startswith(".tmp-"):
+                continue
+            inside_root(p, self.root, subject=sid)  # before anything reads it
+            if not p.is_file():
                 continue
             ents = dict(kv.split("-", 1) for kv in p.name.split("_")[:-1] if "-" in kv)
             for v in ents.values():
@@ -226,7 +287,11 @@ class BidsReader:
                     if m and m not in mods:
                         mods.append(m)
             elif p.name.endswith("_physio.json"):
-                for c in json.loads(p.read_text()).get("Columns", []):
+                try:
+                    columns = _physio_sidecar(p, sids[0])[2]
+                except DataError:
+                    continue  # named by check-data and by extraction
+                for c in columns:
                     m = _physio_modality(c)[0]
                     if m and m not in mods:
                         mods.append(m)
@@ -318,11 +383,20 @@ class BidsReader:
 
     @staticmethod
     def _read_tsv(path: Path, col: _Problems, **kw):
+        """The table at ``path``; DataError naming the file for anything unreadable: a
+        truncated or corrupt gzip (``EOFError``, ``BadGzipFile``, ``zlib.error``), bad bytes,
+        a parser failure, an I/O error."""
+        import gzip
+        import zlib
+
         import pandas as pd
         try:
             return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, **kw)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            raise col.fail(f"the gzip file is truncated or corrupt ({type(e).__name__}: {e})",
+                           path) from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError,
-                UnicodeDecodeError) as e:
+                OverflowError, UnicodeDecodeError) as e:
             raise col.fail(f"cannot read table: {type(e).__name__}: {e}", path) from None
 
     def _events(self, path: Path, reports: dict, col: _Problems) -> list[tuple]:
@@ -428,7 +502,7 @@ class BidsReader:
 
     def _signals(self, r: dict, rows: list, trials: list[Trial], mods: list[str] | None,
                  col: _Problems) -> None:
-        want = (lambda m: True) if mods is None else (lambda m: m in mods)
+        want = _Wanted(mods)
         streams: dict[str, tuple] = {}  # modality -> (data (n, c), fs, start, names, path)
         if r.get("eeg") and (mods is None or any(m != "video" for m in mods)):
             self._eeg(r["eeg"][0], streams, want, col)
@@ -436,6 +510,9 @@ class BidsReader:
             self._physio(p, streams, want, col)
         for m, (x, fs, start, names, path) in streams.items():
             for t, (tid, onset, dur, _) in zip(trials, rows):
+                if not (math.isfinite((onset - start) * fs) and math.isfinite(dur * fs)):
+                    raise col.fail(f"trial {tid!r} ({onset:g} s + {dur:g} s) at {fs:g} Hz from "
+                                   f"{start:g} s gives no finite sample index", path)
                 a = _start(onset, start, fs)
                 n = int(round(dur * fs))
                 if a < 0 or a + n > x.shape[0]:
@@ -461,6 +538,11 @@ class BidsReader:
                            f"{Path(value[4]).name}; keep it in one place", value[4])
         streams[m] = value
 
+    @staticmethod
+    def _all(want) -> bool:
+        """True when ``want`` admits every modality (reading everything, as check-data does)."""
+        return getattr(want, "everything", False)
+
     def _eeg(self, path: Path, streams: dict, want, col: _Problems) -> None:
         from mne_bids import get_bids_path_from_fname, read_raw_bids
         try:
@@ -472,9 +554,20 @@ class BidsReader:
         except Exception as e:  # MNE / mne-bids raise many kinds on bad input
             raise col.fail(f"cannot read EEG: {type(e).__name__}: {e}", path) from None
         fs = float(raw.info["sfreq"])
+        if not (math.isfinite(fs) and fs > 0):
+            raise col.fail(f"sampling frequency {fs} is not a finite positive number", path)
         types = raw.get_channel_types()
         orig = getattr(raw, "_orig_units", {}) or {}
-        eeg_idx = [i for i, t in enumerate(types) if t == "eeg"]
+        eeg_idx, groups = _select_channels(raw.ch_names, types)
+        if not eeg_idx and (want("eeg") and (not self._all(want) or not groups)):
+            # the modality asked for (or, reading everything, the file gives nothing at all):
+            # the same message for check-data (which reads everything) and extraction
+            counts = ", ".join(f"{t.upper()} x{types.count(t)}" for t in sorted(set(types)))
+            raise col.fail(f"no channel of type EEG among the file's {len(types)} channels "
+                           f"({counts}), so no eeg signal: set the EEG channels' type to EEG "
+                           f"in {path.name.rsplit('_', 1)[0]}_channels.tsv", path)
+        if not eeg_idx and want("eeg"):
+            col.warn(f"no channel of type EEG; the file gives {sorted(groups)} only", path)
         if eeg_idx and want("eeg"):
             try:
                 names = normalise_channels([raw.ch_names[i] for i in eeg_idx])
@@ -482,12 +575,6 @@ class BidsReader:
                 raise col.fail(str(e), path) from None
             x = raw.get_data(picks=eeg_idx).T * 1e6
             self._add(streams, "eeg", (x, fs, 0.0, names, path), col)
-        groups: dict[str, list[int]] = {}
-        for i, t in enumerate(types):
-            m = _TYPE_MODALITY.get(t) or (_physio_modality(raw.ch_names[i])[0]
-                                          if t in ("misc", "bio") else None)
-            if m is not None and m != "eeg":
-                groups.setdefault(m, []).append(i)
         for m, idx in groups.items():
             if not want(m):
                 continue
@@ -502,20 +589,8 @@ class BidsReader:
         if not js.is_file():
             raise col.fail("physio sidecar (.json with SamplingFrequency, StartTime, Columns) "
                            "is missing", js)
-        try:
-            meta = json.loads(js.read_text())
-        except (OSError, ValueError) as e:
-            raise col.fail(f"cannot read physio sidecar: {e}", js) from None
-        miss = [k for k in ("SamplingFrequency", "StartTime", "Columns") if k not in meta]
-        if miss:
-            raise col.fail(f"physio sidecar lacks {miss}", js)
-        try:
-            fs, start = float(meta["SamplingFrequency"]), float(meta["StartTime"])
-        except (TypeError, ValueError):
-            raise col.fail("SamplingFrequency / StartTime are not numbers", js) from None
-        columns = [str(c) for c in meta["Columns"]]
-        if not fs > 0:
-            raise col.fail(f"SamplingFrequency {fs} is not positive", js)
+        inside_root(js, self.root, subject=col.sid)
+        fs, start, columns = _physio_sidecar(js, col.sid)
         by_mod: dict[str, list[int]] = {}
         skipped = []
         for j, c in enumerate(columns):
@@ -544,10 +619,12 @@ class BidsReader:
         js = path.with_suffix(".json")
         meta = {}
         if js.is_file():
-            try:
-                meta = json.loads(js.read_text())
-            except (OSError, ValueError) as e:
-                raise col.fail(f"cannot read video sidecar: {e}", js) from None
+            inside_root(js, self.root, subject=col.sid)
+            meta = _json_object(js, col.sid, "video sidecar")
+            for key in ("FrameRate", "StartTime"):
+                if key in meta:
+                    meta[key] = finite_number(meta[key], field=key, path=js, subject=col.sid,
+                                              positive=key == "FrameRate")
         import cv2
         cap = cv2.VideoCapture(str(path))
         try:
@@ -558,7 +635,7 @@ class BidsReader:
             fps = float(meta.get("FrameRate") or cap.get(cv2.CAP_PROP_FPS) or 0)
         finally:
             cap.release()
-        if not fps > 0:
+        if not (math.isfinite(fps) and fps > 0):
             raise col.fail("no frame rate (FrameRate in the sidecar or in the file)", path)
         start = float(meta.get("StartTime", 0.0))
         for t, (tid, onset, dur, _) in zip(trials, rows):
