@@ -82,10 +82,33 @@ def inside_root(path: str | Path, root: str | Path, *, subject: str | None = Non
         raise DataError(f"cannot resolve the file's path ({type(err).__name__}): a link loop?",
                         path=path, subject=subject) from None
     if real != real_root and real_root not in real.parents:
-        raise DataError(f"the file is a link that leads outside the dataset root {root} "
-                        f"(to {real}); refused: dataset files must lie inside the root",
+        lexical = Path(os.path.abspath(path))
+        named_root = Path(os.path.abspath(root))
+        how = (f"is a link that leads outside the dataset root {root} (to {real})"
+               if lexical == named_root or named_root in lexical.parents
+               else f"lies outside the dataset root {root}")
+        raise DataError(f"the file {how}; refused: dataset files must lie inside the root",
                         path=path, subject=subject)
     return path
+
+
+def refuse_outside_links(root: str | Path, paths: Sequence[str | Path], *,
+                         subject: str | None = None) -> None:
+    """:func:`inside_root` for each of ``paths`` that exists (a file, or a folder with everything
+    under it: files, and links to folders, which are checked, not followed), so a reader can
+    vet a subject's files before it reads any of them."""
+    for top in paths:
+        top = Path(top)
+        if not (top.exists() or top.is_symlink()):
+            continue
+        inside_root(top, root, subject=subject)
+        if top.is_symlink() or not top.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            for name in (*dirnames, *filenames):
+                entry = Path(dirpath) / name
+                if entry.is_symlink():
+                    inside_root(entry, root, subject=subject)
 
 
 def finite_number(value, *, field: str, path: str | Path, subject: str | None = None,

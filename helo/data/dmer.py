@@ -96,7 +96,7 @@ import numpy as np
 from helo.data.labels import DMER_PANAS
 
 from helo.data.base import (DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef,
-                             dataset_files, inside_root, safe_id)
+                             dataset_files, refuse_outside_links, safe_id)
 from helo.data.channels import normalise_channel
 
 EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1",
@@ -577,6 +577,7 @@ class _DmerReader:
         sid = safe_id(subject_id, path=self.root)  # it becomes part of paths below
         mods = _resolve_modalities(modalities, self._modalities)
         col = _Collector(sid)
+        self._refuse_links(sid)
         subject = self._read(sid, mods, col, deep=False)
         col.raise_errors()
         subject.warnings = col.warning_texts
@@ -597,6 +598,7 @@ class _DmerReader:
         for sid in sids:
             col = _Collector(sid)
             try:
+                self._refuse_links(sid)
                 self._read(sid, list(self._modalities), col, deep=True)
             except DataError as e:
                 col.add(e)
@@ -607,6 +609,12 @@ class _DmerReader:
 
     def _read(self, sid: str, mods: list[str], col: _Collector, deep: bool) -> Subject:
         raise NotImplementedError
+
+    def _refuse_links(self, sid: str) -> None:
+        """DataError naming any of the subject's files (``<root>/<sid>/``, ``<root>/<sid>.mat``)
+        that is a link leading outside the root, before anything is read."""
+        refuse_outside_links(self.root, [self.root / sid, self.root / f"{sid}.mat"],
+                             subject=sid)
 
     def source_files(self, subject_id: str) -> list[Path]:
         """Files the subject's features may come from: ``<root>/<sid>/`` and the files directly

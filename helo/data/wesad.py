@@ -63,8 +63,8 @@ import numpy as np
 from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution, \
     resolve_items
 
-from helo.data.base import (DataError, Problem, Signal, Subject, Trial, dataset_files, inside_root,
-                             safe_id)
+from helo.data.base import (DataError, Problem, Signal, Subject, Trial, dataset_files,
+                             refuse_outside_links, safe_id)
 from helo.data.safe_pickle import safe_load
 
 __all__ = ["WesadReader", "parse_quest", "parse_minsec", "Quest", "CONDITIONS", "SIGNALS"]
@@ -436,6 +436,7 @@ class WesadReader:
         folder = self.root / sid
         if not folder.is_dir():
             raise DataError("no such subject folder", path=folder, subject=sid)
+        refuse_outside_links(self.root, [folder], subject=sid)
         return folder
 
     def _check_subject(self, sid: str) -> list[Problem]:
@@ -462,6 +463,7 @@ class WesadReader:
 
     def _load_pickle(self, sid: str, mods: Sequence[str], warnings: list) -> dict:
         path = self.root / sid / f"{sid}.pkl"
+        refuse_outside_links(self.root, [self.root / sid], subject=sid)
         if not path.exists():
             raise DataError(f"missing {sid}.pkl (signals and label array)", path=path,
                             subject=sid)
