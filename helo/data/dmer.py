@@ -86,6 +86,7 @@ returns all of them, for all subjects, as :class:`Problem` objects.
 """
 from __future__ import annotations
 
+import math
 import re
 import warnings as _warnings
 from pathlib import Path
@@ -216,7 +217,7 @@ def _read_report(path: Path, n_values: int, col: _Collector, what: str) -> list[
             clip_f = float(cells[0])
         except ValueError:
             raise col.fail(f"line {lineno}: clip id {cells[0]!r} is not a number", path) from None
-        if clip_f != int(clip_f) or not 0 <= clip_f <= 31:
+        if not 0 <= clip_f <= 31 or clip_f != int(clip_f):  # NaN and inf fail the first test
             raise col.fail(f"line {lineno}: clip id {cells[0]!r} is not a DMER clip (0..31)", path)
         clip = int(clip_f)
         if clip in seen:
@@ -999,7 +1000,12 @@ class DmerAlignedReader(_DmerReader):
             col.warn(f"fs_{m} missing; nominal {NOMINAL_FS[m]:g} Hz assumed", path)
             fs = NOMINAL_FS[m]
         else:
-            fs = float(np.asarray(fs_raw).ravel()[0])
+            try:
+                fs = float(np.asarray(fs_raw, dtype=np.float64).ravel()[0])
+            except (TypeError, ValueError, IndexError):
+                raise col.fail(f"fs_{m} is not a number", path) from None
+            if not (math.isfinite(fs) and fs > 0):
+                raise col.fail(f"fs_{m} must be a finite positive number, not {fs}", path)
         present = _clips_without_report(ids, trials, key, path, col)
         wanted = {int(t.trial_id) for t in trials}
         order = [c for c in present if c in wanted]
