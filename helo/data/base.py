@@ -87,8 +87,8 @@ def inside_root(path: str | Path, root: str | Path, *, subject: str | None = Non
         how = (f"is a link that leads outside the dataset root {root} (to {real})"
                if lexical == named_root or named_root in lexical.parents
                else f"lies outside the dataset root {root}")
-        raise DataError(f"the file {how}; refused: dataset files must lie inside the root",
-                        path=path, subject=subject)
+        raise DataError(f"the file {how}; refused: dataset files must lie inside the root "
+                        f"(a root that is itself a link is fine)", path=path, subject=subject)
     return path
 
 

@@ -226,8 +226,8 @@ class BidsReader:
         if not d.is_dir():
             raise DataError("subject folder is missing", path=d, subject=sid)
         inside_root(d, self.root, subject=sid)
-        for p in self.root.iterdir():  # dataset-level files mne-bids may read
-            if p.is_file() or p.is_symlink():
+        for p in self.root.iterdir():  # dataset-level sidecars and tables mne-bids may read
+            if p.suffix in (".json", ".tsv") and (p.is_file() or p.is_symlink()):
                 inside_root(p, self.root, subject=sid)
         return d
 

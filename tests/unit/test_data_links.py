@@ -48,7 +48,7 @@ def test_links_out_of_the_root_are_refused(tiny_synth, tmp_path, outside, capsys
     msg = str(err.value)
     assert msg == (f"subject {sid}, file {link}: the file is a link that leads outside the "
                    f"dataset root {root} (to {outside}); refused: dataset files must lie "
-                   f"inside the root")
+                   f"inside the root (a root that is itself a link is fine)")
     assert main(["check-data", str(root), "--layout", layout]) == 1
     out = capsys.readouterr().out
     assert f"{link}: the file is a link that leads outside" in out
@@ -74,7 +74,8 @@ def test_generic_table_named_by_the_sidecar_must_be_inside(tmp_path, outside):
     with pytest.raises(DataError) as err:
         open_reader("generic", root).subjects()
     assert str(err.value) == (f"file {outside}: the file lies outside the dataset root {root};"
-                              f" refused: dataset files must lie inside the root")
+                              f" refused: dataset files must lie inside the root (a root that is "
+                              f"itself a link is fine)")
     _no_echo(str(err.value))
     (root / "helo.json").write_text(json.dumps({"table": ["features.csv"]}))
     with pytest.raises(DataError, match=r"helo\.json: sidecar key 'table' must be a string, "
