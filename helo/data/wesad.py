@@ -100,7 +100,7 @@ def parse_minsec(text: str) -> float | None:
     s = str(text).strip()
     if s == "" or s.lower() == "nan":
         return None
-    m = re.fullmatch(r"(\d+)(?:[.,](\d*))?", s)
+    m = re.fullmatch(r"(\d{1,6})(?:[.,](\d{0,12}))?", s)  # bounded: no float overflow
     if not m:
         raise ValueError(f"{s!r} is not a minutes.seconds time")
     frac = m.group(2) or ""
@@ -157,6 +157,8 @@ def _numbers(vals: list[str], what: str, lineno: int, path: Path, subject) -> np
             continue
         try:
             out[k] = float(t.replace(",", "."))
+            if not np.isfinite(out[k]):
+                raise ValueError(t)
         except ValueError:
             raise DataError(f"line {lineno} ({what}): value {k + 1} is {t!r}, not a number "
                             f"(only 'Nan' may stand for a missing value)",
