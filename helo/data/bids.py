@@ -465,6 +465,9 @@ class BidsReader:
                 except (TypeError, ValueError):
                     raise col.fail(f"row {i + 2} (trial {tid}): a label value is not a number",
                                    path) from None
+                if np.isinf(vals).any():
+                    raise col.fail(f"row {i + 2} (trial {tid}): a label value is infinite",
+                                   path)
                 rep = {"panas": vals, "items": items, "extra": {}, "_path": path}
                 if label_cols:
                     if np.isnan(vals).any() or (vals < 0).any() or vals.sum() <= 0:

@@ -217,6 +217,7 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
     store = Path(store)
     S.safe_id(modality, what="modality name")
     clean_tmp(store / modality)  # leftovers of a killed run
+    clean_tmp(store / S.RECORDS / modality)
     listed = subjects is None
     reader = _open(layout, root, reader_options)
     if listed:

@@ -331,3 +331,17 @@ def test_links_leaving_the_dataset_are_refused_without_echo(bids_set, tmp_path, 
     ev.symlink_to(root / "sub-01/eeg/sub-01_task-emotion_events.tsv")
     (tmp_path / "alias").symlink_to(root)
     assert open_reader("bids", tmp_path / "alias").read_subject("01", modalities=[]).trials
+
+
+def test_infinite_self_report_is_named(bids_set, tmp_path):
+    """a PANAS score of inf was only "outside 1..5" (a warning) and went on as inf"""
+    root = _copy(bids_set, tmp_path)
+    beh = root / "sub-01/beh/sub-01_task-emotion_beh.tsv"
+    lines = beh.read_text().splitlines()
+    cells = lines[1].split("\t")
+    cells[1] = "inf"
+    beh.write_text("\n".join([lines[0], "\t".join(cells), *lines[2:]]) + "\n")
+    with pytest.raises(DataError) as err:
+        open_reader("bids", root).read_subject("01", modalities=[])
+    assert str(err.value) == (f"subject 01, file {beh}: row 2 (trial {cells[0]}): a label value "
+                              f"is infinite")
