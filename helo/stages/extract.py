@@ -59,8 +59,15 @@ def _open(layout, root, reader_options: dict | None = None):
 
 
 def _plain(obj):
-    """JSON stand-in for a value ``json`` cannot write (a callable detector in tests): its
-    qualified name, stable across processes (``repr`` would hold a memory address)."""
+    """JSON stand-in for a value ``json`` cannot write: NumPy values as Python ones, paths as
+    text, sets sorted, anything else (a callable detector in tests) as its qualified name,
+    stable across processes (``repr`` would hold a memory address)."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=repr)
     name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
     return f"<{getattr(obj, '__module__', '?')}.{name}>"
 

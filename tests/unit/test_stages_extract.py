@@ -272,3 +272,12 @@ def test_rerun_with_another_root_or_settings_recomputes(tmp_path):
     assert g["done"] == ["1"] and [x["subject"] for x in g["failed"]] == ["2"]
     assert not S.path_of(store, "gsr", "2").exists()
     assert not S.record_path(store, "gsr", "2").exists()
+
+
+def test_params_digest_sees_values_not_types():
+    """NumPy values count by value (an np.int64 window is the YAML int), a callable by its
+    name (stable across processes), so the record never calls different params equal"""
+    assert E._digest({"w": np.int64(3)}) == E._digest({"w": 3})
+    assert E._digest({"w": np.int64(3)}) != E._digest({"w": np.int64(4)})
+    assert E._digest({"b": np.array([1.0, 2.0])}) != E._digest({"b": np.array([1.0, 3.0])})
+    assert E._digest(PARAMS) == E._digest(dict(PARAMS))
