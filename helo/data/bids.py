@@ -68,7 +68,6 @@ error then says so.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import warnings as _warnings
@@ -81,6 +80,7 @@ from helo.data.base import (DataError, Problem, Signal, Subject, Trial, VideoRef
                              finite_number, inside_root, string_list)
 from helo.data.channels import normalise_channels
 from helo.data.labels import DMER_PANAS, WESAD_PANAS, WESAD_PANAS_TSST
+from helo.data.loading import json_object
 
 __all__ = ["BidsReader", "PHYSIO_COLUMNS", "safe_label"]
 
@@ -126,28 +126,12 @@ def _physio_modality(name: str) -> tuple[str | None, str]:
     return None, low
 
 
-def _json_object(path: Path, sid: str | None, what: str) -> dict:
-    """The JSON object in ``path``; DataError naming the file when it does not read or is not
-    an object."""
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise DataError(f"cannot read {what}: {type(e).__name__}: {e}", path=path,
-                        subject=sid) from None
-    if not isinstance(meta, dict):
-        raise DataError(f"{what} must be a JSON object, not {type(meta).__name__}", path=path,
-                        subject=sid)
-    return meta
-
-
 def _physio_sidecar(path: Path, sid: str | None) -> tuple[float, float, list[str]]:
     """``(SamplingFrequency, StartTime, Columns)`` of a physio sidecar, type-checked:
     SamplingFrequency a finite number > 0, StartTime a finite number, Columns a non-empty list
     of non-empty strings. DataError naming the file and the field otherwise."""
-    meta = _json_object(path, sid, "physio sidecar")
-    miss = [k for k in ("SamplingFrequency", "StartTime", "Columns") if k not in meta]
-    if miss:
-        raise DataError(f"physio sidecar lacks {miss}", path=path, subject=sid)
+    meta = json_object(path, "physio sidecar", ("SamplingFrequency", "StartTime", "Columns"),
+                       subject=sid, allow_nan=True)
     fs = finite_number(meta["SamplingFrequency"], field="SamplingFrequency", path=path,
                        subject=sid, positive=True)
     start = finite_number(meta["StartTime"], field="StartTime", path=path, subject=sid)
@@ -623,7 +607,7 @@ class BidsReader:
         meta = {}
         if js.is_file():
             inside_root(js, self.root, subject=col.sid)
-            meta = _json_object(js, col.sid, "video sidecar")
+            meta = json_object(js, "video sidecar", subject=col.sid, allow_nan=True)
             for key in ("FrameRate", "StartTime"):
                 if key in meta:
                     meta[key] = finite_number(meta[key], field=key, path=js, subject=col.sid,

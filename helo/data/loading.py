@@ -54,20 +54,24 @@ def named(path: str | Path, what: str, *, subject: str | None = None) -> Iterato
                         subject=subject) from None
 
 
-def json_object(path: str | Path, what: str, required: tuple[str, ...] = ()) -> dict:
+def json_object(path: str | Path, what: str, required: tuple[str, ...] = (), *,
+                subject: str | None = None, allow_nan: bool = False) -> dict:
     """The JSON object in ``path`` holding at least the keys ``required``; DataError naming the
-    file otherwise. ``NaN``/``Infinity`` are refused (not JSON; Python's reader would take
-    them)."""
+    file otherwise. ``NaN``/``Infinity`` (not JSON; Python's reader would take them) are refused
+    unless ``allow_nan``, for a caller that checks its fields one by one and names the field
+    (:func:`helo.data.base.finite_number`)."""
     def refuse(token):
         raise ValueError(f"{token} is not a JSON number")
 
-    with named(path, what):
-        obj = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=refuse)
+    with named(path, what, subject=subject):
+        text = Path(path).read_text(encoding="utf-8")
+        obj = json.loads(text) if allow_nan else json.loads(text, parse_constant=refuse)
     if not isinstance(obj, dict):
-        raise DataError(f"{what} must be a JSON object, not {type(obj).__name__}", path=path)
+        raise DataError(f"{what} must be a JSON object, not {type(obj).__name__}", path=path,
+                        subject=subject)
     missing = [k for k in required if k not in obj]
     if missing:
-        raise DataError(f"{what} lacks {missing}", path=path)
+        raise DataError(f"{what} lacks {missing}", path=path, subject=subject)
     return obj
 
 
