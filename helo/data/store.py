@@ -75,11 +75,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_record(store: str | Path, modality: str, subject: str, produced_by: dict) -> Path:
-    """Record that the subject's (already written) file was produced by ``produced_by``."""
+def write_record(store: str | Path, modality: str, subject: str, produced_by: dict,
+                 output: str | Path | None = None) -> Path:
+    """Record that the subject's file (or ``output``, the bytes about to become it) was
+    produced by ``produced_by``."""
     p = record_path(store, modality, subject)
-    write_json(p, {"produced_by": produced_by,
-                   "output_sha256": _sha256(path_of(store, modality, subject))})
+    out = path_of(store, modality, subject) if output is None else Path(output)
+    write_json(p, {"produced_by": produced_by, "output_sha256": _sha256(out)})
     return p
 
 
@@ -132,8 +134,12 @@ def trial_frame(subject: str, trial: str, t_end, X, names, notes=None) -> pd.Dat
     return pd.concat([meta, feats], axis=1)
 
 
-def write(store: str | Path, modality: str, subject: str, df: pd.DataFrame) -> Path:
-    """Write one subject's frame atomically; returns the final path."""
+def write(store: str | Path, modality: str, subject: str, df: pd.DataFrame,
+          produced_by: dict | None = None) -> Path:
+    """Write one subject's frame atomically; returns the final path. With ``produced_by``
+    the record is written first, from the temporary file, and the file renamed into place
+    after it: a run killed in between leaves a record without a file (recomputed), never a
+    file without its record."""
     p = path_of(store, modality, subject)
     cols = LABEL_COLS if modality == "labels" else META_COLS
     missing = [c for c in cols if c not in df.columns]
@@ -141,6 +147,8 @@ def write(store: str | Path, modality: str, subject: str, df: pd.DataFrame) -> P
         raise ValueError(f"frame for {modality}/{subject} lacks columns {missing}")
     with atomic_path(p) as tmp:
         write_parquet(df, tmp)
+        if produced_by is not None:
+            write_record(store, modality, subject, produced_by, output=tmp)
     return p
 
 

@@ -189,8 +189,7 @@ def extract_subject(layout: str, root, subject: str, modality: str, store, param
     subj = reader.read_subject(str(subject), modalities=[] if modality == "labels"
                                else [modality])
     df = subject_frame(subj, modality, params, status)
-    S.write(store, modality, str(subject), df)
-    S.write_record(store, modality, str(subject), made_by)
+    S.write(store, modality, str(subject), df, produced_by=made_by)
     status.update(status="done", rows=int(len(df)), seconds=round(time.perf_counter() - t0, 3))
     if subj.warnings:
         status.setdefault("notes", []).extend(subj.warnings)
