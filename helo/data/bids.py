@@ -59,6 +59,13 @@ from ``ceil((onset - start) * fs)`` (the first at or after the onset, 1e-6 sampl
 ``round(duration * fs)`` of them; a trial that runs outside the stream is an error naming the
 file.
 
+Sidecar fields are type-checked, naming the file and the field: ``SamplingFrequency`` and
+``FrameRate`` finite numbers > 0, ``StartTime`` a finite number, ``Columns`` a list of strings.
+An EEG file none of whose channels is typed EEG gives no ``eeg`` signal: an error when ``eeg``
+is read, with the same message for check-data (which reads everything) unless the file gives
+physiological channels. A dataset file (or ``sub-<label>`` folder) that is a link leading
+outside the dataset root is refused before it is read (:func:`helo.data.base.inside_root`).
+
 Subject ids are the ``sub-<label>`` labels: letters, digits, ``-`` and ``_`` only (they become
 file names in the feature store); anything else is an error naming the folder.
 Which tasks are read: every task, or only ``task`` (the reader option; ``data.task`` in
