@@ -11,7 +11,6 @@ features are NaN (flat signal, no face, trial too short ...) are dropped or zero
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pandas as pd
 
 import warnings
 
+from helo.data.loading import json_object, named
 from helo.io import atomic_path, write_json
 from helo.data.labels import LabelError, to_distributions
 
@@ -162,14 +162,18 @@ def save(ds: Dataset, out: str | Path) -> None:
 
 
 def load(folder: str | Path, modalities: list[str] | None = None) -> Dataset:
+    """The dataset :func:`save` wrote to ``folder``; a DataError names ``meta.json`` or
+    ``dataset.npz`` when either is missing, truncated or lacks what the other lists."""
     folder = Path(folder)
-    meta = json.loads((folder / "meta.json").read_text())
+    meta_path, data_path = folder / "meta.json", folder / "dataset.npz"
+    meta = json_object(meta_path, "assembled dataset's meta", required=(
+        "modalities", "feature_names", "label_names", "physiological", "behavioural"))
     mods = modalities if modalities is not None else meta["modalities"]
     missing = [m for m in mods if m not in meta["modalities"]]
     if missing:
         raise ValueError(f"modalities {missing} are not in the assembled dataset "
                          f"({meta['modalities']})")
-    with np.load(folder / "dataset.npz", allow_pickle=False) as z:
+    with named(data_path, "assembled dataset"), np.load(data_path, allow_pickle=False) as z:
         return Dataset(X={m: z[f"X_{m}"] for m in mods},
                        feature_names={m: meta["feature_names"][m] for m in mods},
                        y=z["y"], label_names=meta["label_names"], subject=z["subject"],

@@ -18,6 +18,8 @@ Conventions
 """
 from __future__ import annotations
 
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +64,123 @@ def safe_id(value, *, what: str = "subject id", path: str | Path | None = None) 
                         f"[A-Za-z0-9][A-Za-z0-9._-]* (at most {SAFE_ID_MAX} characters, no '..')",
                         path=path)
     return text
+
+
+def inside_root(path: str | Path, root: str | Path, *, subject: str | None = None) -> Path:
+    """``path`` when it lies inside the dataset ``root`` once every symlink is resolved; else
+    :class:`DataError` naming the file and saying where it leads.
+
+    Every reader opens dataset files through this check (or :func:`dataset_files`), so a link
+    planted in a dataset (``events.tsv -> /etc/passwd``) is refused before a byte of its target
+    is read, and no error message can echo the target's content. The root itself may be a link
+    (it is resolved too); links that stay inside the root are fine."""
+    path = Path(path)
+    real_root = Path(root).resolve()
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError) as err:  # a link loop
+        raise DataError(f"cannot resolve the file's path ({type(err).__name__}): a link loop?",
+                        path=path, subject=subject) from None
+    if real != real_root and real_root not in real.parents:
+        lexical = Path(os.path.abspath(path))
+        named_root = Path(os.path.abspath(root))
+        how = (f"is a link that leads outside the dataset root {root} (to {real})"
+               if lexical == named_root or named_root in lexical.parents
+               else f"lies outside the dataset root {root}")
+        raise DataError(f"the file {how}; refused: dataset files must lie inside the root "
+                        f"(a root that is itself a link is fine)", path=path, subject=subject)
+    return path
+
+
+def refuse_outside_links(root: str | Path, paths: Sequence[str | Path], *,
+                         subject: str | None = None) -> None:
+    """:func:`inside_root` for each of ``paths`` that exists (a file, or a folder with everything
+    under it: files, and links to folders, which are checked, not followed), so a reader can
+    vet a subject's files before it reads any of them."""
+    for top in paths:
+        top = Path(top)
+        if not (top.exists() or top.is_symlink()):
+            continue
+        inside_root(top, root, subject=subject)
+        if top.is_symlink() or not top.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            for name in (*dirnames, *filenames):
+                entry = Path(dirpath) / name
+                if entry.is_symlink():
+                    inside_root(entry, root, subject=subject)
+
+
+def finite_number(value, *, field: str, path: str | Path, subject: str | None = None,
+                  positive: bool = False) -> float:
+    """``value`` as a float when it is a JSON number (not a bool, not a string) that is finite
+    (and > 0 with ``positive``); else :class:`DataError` naming the file and the field.
+
+    Python's ``json`` reads ``NaN``/``Infinity`` as floats, so a sidecar can hold them: they
+    are refused here rather than overflowing later in sample arithmetic."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(f"{field} must be a number, not {type(value).__name__} {value!r:.40}",
+                        path=path, subject=subject)
+    out = float(value)
+    if not math.isfinite(out):
+        raise DataError(f"{field} must be a finite number, not {out}", path=path,
+                        subject=subject)
+    if positive and not out > 0:
+        raise DataError(f"{field} must be positive, not {out:g}", path=path, subject=subject)
+    return out
+
+
+def string_list(value, *, field: str, path: str | Path, subject: str | None = None) -> list[str]:
+    """``value`` when it is a non-empty JSON list of non-empty strings; else :class:`DataError`
+    naming the file and the field (a bare string such as ``"gsr"`` is not read as its
+    characters)."""
+    if not isinstance(value, list) or not value:
+        raise DataError(f"{field} must be a non-empty list of strings, not "
+                        f"{type(value).__name__} {value!r:.40}", path=path, subject=subject)
+    bad = [v for v in value if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise DataError(f"{field} must hold non-empty strings only; found {bad[0]!r:.40}",
+                        path=path, subject=subject)
+    return list(value)
+
+
+def dataset_files(root: str | Path, folders: Sequence[str | Path] = ()) -> list[Path]:
+    """The files a subject's features may come from: every file directly in ``root`` (shared
+    tables, sidecars, per-subject files such as ``<sid>.mat``) and every file under each of
+    ``folders`` (a subject's own folder), sorted, links not followed into folders. The feature
+    store records their identity (see :func:`source_identity`)."""
+    root = Path(root)
+    out: set[Path] = set()
+    if root.is_dir():
+        out.update(p for p in root.iterdir() if p.is_file())
+    for folder in folders:
+        folder = Path(folder)
+        if folder.is_file():
+            out.add(folder)
+            continue
+        for dirpath, _, names in os.walk(folder):
+            out.update(Path(dirpath) / n for n in names)
+    return sorted(out)
+
+
+def source_identity(root: str | Path, files: Sequence[str | Path]) -> list[list]:
+    """``[[path relative to root, size, mtime_ns], ...]`` of ``files`` (their targets when they
+    are links; ``-1, -1`` for one that vanished): what changes when a source file is replaced
+    or edited, read from the file system only, without reading the files."""
+    root = Path(root)
+    out = []
+    for f in files:
+        f = Path(f)
+        try:
+            rel = f.relative_to(root).as_posix()
+        except ValueError:
+            rel = str(f)
+        try:
+            st = f.stat()
+            out.append([rel, int(st.st_size), int(st.st_mtime_ns)])
+        except OSError:
+            out.append([rel, -1, -1])
+    return out
 
 
 @dataclass

@@ -59,6 +59,13 @@ from ``ceil((onset - start) * fs)`` (the first at or after the onset, 1e-6 sampl
 ``round(duration * fs)`` of them; a trial that runs outside the stream is an error naming the
 file.
 
+Sidecar fields are type-checked, naming the file and the field: ``SamplingFrequency`` and
+``FrameRate`` finite numbers > 0, ``StartTime`` a finite number, ``Columns`` a list of strings.
+An EEG file none of whose channels is typed EEG gives no ``eeg`` signal: an error when ``eeg``
+is read, with the same message for check-data (which reads everything) unless the file gives
+physiological channels. A dataset file (or ``sub-<label>`` folder) that is a link leading
+outside the dataset root is refused before it is read (:func:`helo.data.base.inside_root`).
+
 Subject ids are the ``sub-<label>`` labels: letters, digits, ``-`` and ``_`` only (they become
 file names in the feature store); anything else is an error naming the folder.
 Which tasks are read: every task, or only ``task`` (the reader option; ``data.task`` in
@@ -68,7 +75,6 @@ error then says so.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import warnings as _warnings
@@ -77,9 +83,11 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.data.base import DataError, Problem, Signal, Subject, Trial, VideoRef
+from helo.data.base import (DataError, Problem, Signal, Subject, Trial, VideoRef, dataset_files,
+                             finite_number, inside_root, string_list)
 from helo.data.channels import normalise_channels
 from helo.data.labels import DMER_PANAS, WESAD_PANAS, WESAD_PANAS_TSST
+from helo.data.loading import json_object
 
 __all__ = ["BidsReader", "PHYSIO_COLUMNS", "safe_label"]
 
@@ -123,6 +131,44 @@ def _physio_modality(name: str) -> tuple[str | None, str]:
     if rest and head in PHYSIO_COLUMNS:
         return PHYSIO_COLUMNS[head], low
     return None, low
+
+
+def _physio_sidecar(path: Path, sid: str | None) -> tuple[float, float, list[str]]:
+    """``(SamplingFrequency, StartTime, Columns)`` of a physio sidecar, type-checked:
+    SamplingFrequency a finite number > 0, StartTime a finite number, Columns a non-empty list
+    of non-empty strings. DataError naming the file and the field otherwise."""
+    meta = json_object(path, "physio sidecar", ("SamplingFrequency", "StartTime", "Columns"),
+                       subject=sid, allow_nan=True)
+    fs = finite_number(meta["SamplingFrequency"], field="SamplingFrequency", path=path,
+                       subject=sid, positive=True)
+    start = finite_number(meta["StartTime"], field="StartTime", path=path, subject=sid)
+    columns = string_list(meta["Columns"], field="Columns", path=path, subject=sid)
+    return fs, start, columns
+
+
+class _Wanted:
+    """Which modalities a read loads: all (``mods`` None: check-data) or those listed."""
+
+    def __init__(self, mods: list[str] | None):
+        self.mods = mods
+        self.everything = mods is None
+
+    def __call__(self, m: str) -> bool:
+        return self.everything or m in self.mods
+
+
+def _select_channels(ch_names: list[str], types: list[str]) -> tuple[list[int], dict]:
+    """The channel selection of an EEG file, one rule for reading and checking: indices of the
+    channels of type EEG, and modality -> indices of the physiological channels (by type, or by
+    name for MISC/BIO channels); every other channel is ignored."""
+    eeg_idx = [i for i, t in enumerate(types) if t == "eeg"]
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(types):
+        m = _TYPE_MODALITY.get(t) or (_physio_modality(ch_names[i])[0]
+                                      if t in ("misc", "bio") else None)
+        if m is not None and m != "eeg":
+            groups.setdefault(m, []).append(i)
+    return eeg_idx, groups
 
 
 def _start(onset: float, start: float, fs: float) -> int:
@@ -170,12 +216,19 @@ class BidsReader:
         d = self.root / f"sub-{sid}"
         if not d.is_dir():
             raise DataError("subject folder is missing", path=d, subject=sid)
+        inside_root(d, self.root, subject=sid)
+        for p in self.root.iterdir():  # dataset-level sidecars and tables mne-bids may read
+            if p.suffix in (".json", ".tsv") and (p.is_file() or p.is_symlink()):
+                inside_root(p, self.root, subject=sid)
         return d
 
     def _files(self, d: Path, sid: str) -> list[Path]:
         out = []
         for p in sorted(d.rglob(f"sub-{sid}_*")):
-            if not p.is_file() or p.name.startswith(".tmp-"):
+            if p.name.startswith(".tmp-"):
+                continue
+            inside_root(p, self.root, subject=sid)  # before anything reads it
+            if not p.is_file():
                 continue
             ents = dict(kv.split("-", 1) for kv in p.name.split("_")[:-1] if "-" in kv)
             for v in ents.values():
@@ -187,6 +240,12 @@ class BidsReader:
                 continue
             out.append(p)
         return out
+
+    def source_files(self, subject_id: str) -> list[Path]:
+        """Files the subject's features may come from: ``sub-<label>/`` and the root's files
+        (``dataset_description.json``, inherited sidecars)."""
+        sid = safe_label(str(subject_id), self.root / f"sub-{subject_id}")
+        return dataset_files(self.root, [self.root / f"sub-{sid}"])
 
     def _tasks_hint(self, first, second) -> str:
         """Advice for a trial id found in two files of different tasks, when every task is read
@@ -219,7 +278,11 @@ class BidsReader:
                     if m and m not in mods:
                         mods.append(m)
             elif p.name.endswith("_physio.json"):
-                for c in json.loads(p.read_text()).get("Columns", []):
+                try:
+                    columns = _physio_sidecar(p, sids[0])[2]
+                except DataError:
+                    continue  # named by check-data and by extraction
+                for c in columns:
                     m = _physio_modality(c)[0]
                     if m and m not in mods:
                         mods.append(m)
@@ -311,11 +374,20 @@ class BidsReader:
 
     @staticmethod
     def _read_tsv(path: Path, col: _Problems, **kw):
+        """The table at ``path``; DataError naming the file for anything unreadable: a
+        truncated or corrupt gzip (``EOFError``, ``BadGzipFile``, ``zlib.error``), bad bytes,
+        a parser failure, an I/O error."""
+        import gzip
+        import zlib
+
         import pandas as pd
         try:
             return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, **kw)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            raise col.fail(f"the gzip file is truncated or corrupt ({type(e).__name__}: {e})",
+                           path) from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError,
-                UnicodeDecodeError) as e:
+                OverflowError, UnicodeDecodeError) as e:
             raise col.fail(f"cannot read table: {type(e).__name__}: {e}", path) from None
 
     def _events(self, path: Path, reports: dict, col: _Problems) -> list[tuple]:
@@ -384,6 +456,9 @@ class BidsReader:
                 except (TypeError, ValueError):
                     raise col.fail(f"row {i + 2} (trial {tid}): a label value is not a number",
                                    path) from None
+                if np.isinf(vals).any():
+                    raise col.fail(f"row {i + 2} (trial {tid}): a label value is infinite",
+                                   path)
                 rep = {"panas": vals, "items": items, "extra": {}, "_path": path}
                 if label_cols:
                     if np.isnan(vals).any() or (vals < 0).any() or vals.sum() <= 0:
@@ -421,7 +496,7 @@ class BidsReader:
 
     def _signals(self, r: dict, rows: list, trials: list[Trial], mods: list[str] | None,
                  col: _Problems) -> None:
-        want = (lambda m: True) if mods is None else (lambda m: m in mods)
+        want = _Wanted(mods)
         streams: dict[str, tuple] = {}  # modality -> (data (n, c), fs, start, names, path)
         if r.get("eeg") and (mods is None or any(m != "video" for m in mods)):
             self._eeg(r["eeg"][0], streams, want, col)
@@ -429,6 +504,9 @@ class BidsReader:
             self._physio(p, streams, want, col)
         for m, (x, fs, start, names, path) in streams.items():
             for t, (tid, onset, dur, _) in zip(trials, rows):
+                if not (math.isfinite((onset - start) * fs) and math.isfinite(dur * fs)):
+                    raise col.fail(f"trial {tid!r} ({onset:g} s + {dur:g} s) at {fs:g} Hz from "
+                                   f"{start:g} s gives no finite sample index", path)
                 a = _start(onset, start, fs)
                 n = int(round(dur * fs))
                 if a < 0 or a + n > x.shape[0]:
@@ -454,6 +532,11 @@ class BidsReader:
                            f"{Path(value[4]).name}; keep it in one place", value[4])
         streams[m] = value
 
+    @staticmethod
+    def _all(want) -> bool:
+        """True when ``want`` admits every modality (reading everything, as check-data does)."""
+        return getattr(want, "everything", False)
+
     def _eeg(self, path: Path, streams: dict, want, col: _Problems) -> None:
         from mne_bids import get_bids_path_from_fname, read_raw_bids
         try:
@@ -465,9 +548,20 @@ class BidsReader:
         except Exception as e:  # MNE / mne-bids raise many kinds on bad input
             raise col.fail(f"cannot read EEG: {type(e).__name__}: {e}", path) from None
         fs = float(raw.info["sfreq"])
+        if not (math.isfinite(fs) and fs > 0):
+            raise col.fail(f"sampling frequency {fs} is not a finite positive number", path)
         types = raw.get_channel_types()
         orig = getattr(raw, "_orig_units", {}) or {}
-        eeg_idx = [i for i, t in enumerate(types) if t == "eeg"]
+        eeg_idx, groups = _select_channels(raw.ch_names, types)
+        if not eeg_idx and (want("eeg") and (not self._all(want) or not groups)):
+            # the modality asked for (or, reading everything, the file gives nothing at all):
+            # the same message for check-data (which reads everything) and extraction
+            counts = ", ".join(f"{t.upper()} x{types.count(t)}" for t in sorted(set(types)))
+            raise col.fail(f"no channel of type EEG among the file's {len(types)} channels "
+                           f"({counts}), so no eeg signal: set the EEG channels' type to EEG "
+                           f"in {path.name.rsplit('_', 1)[0]}_channels.tsv", path)
+        if not eeg_idx and want("eeg"):
+            col.warn(f"no channel of type EEG; the file gives {sorted(groups)} only", path)
         if eeg_idx and want("eeg"):
             try:
                 names = normalise_channels([raw.ch_names[i] for i in eeg_idx])
@@ -475,12 +569,6 @@ class BidsReader:
                 raise col.fail(str(e), path) from None
             x = raw.get_data(picks=eeg_idx).T * 1e6
             self._add(streams, "eeg", (x, fs, 0.0, names, path), col)
-        groups: dict[str, list[int]] = {}
-        for i, t in enumerate(types):
-            m = _TYPE_MODALITY.get(t) or (_physio_modality(raw.ch_names[i])[0]
-                                          if t in ("misc", "bio") else None)
-            if m is not None and m != "eeg":
-                groups.setdefault(m, []).append(i)
         for m, idx in groups.items():
             if not want(m):
                 continue
@@ -495,20 +583,8 @@ class BidsReader:
         if not js.is_file():
             raise col.fail("physio sidecar (.json with SamplingFrequency, StartTime, Columns) "
                            "is missing", js)
-        try:
-            meta = json.loads(js.read_text())
-        except (OSError, ValueError) as e:
-            raise col.fail(f"cannot read physio sidecar: {e}", js) from None
-        miss = [k for k in ("SamplingFrequency", "StartTime", "Columns") if k not in meta]
-        if miss:
-            raise col.fail(f"physio sidecar lacks {miss}", js)
-        try:
-            fs, start = float(meta["SamplingFrequency"]), float(meta["StartTime"])
-        except (TypeError, ValueError):
-            raise col.fail("SamplingFrequency / StartTime are not numbers", js) from None
-        columns = [str(c) for c in meta["Columns"]]
-        if not fs > 0:
-            raise col.fail(f"SamplingFrequency {fs} is not positive", js)
+        inside_root(js, self.root, subject=col.sid)
+        fs, start, columns = _physio_sidecar(js, col.sid)
         by_mod: dict[str, list[int]] = {}
         skipped = []
         for j, c in enumerate(columns):
@@ -537,10 +613,12 @@ class BidsReader:
         js = path.with_suffix(".json")
         meta = {}
         if js.is_file():
-            try:
-                meta = json.loads(js.read_text())
-            except (OSError, ValueError) as e:
-                raise col.fail(f"cannot read video sidecar: {e}", js) from None
+            inside_root(js, self.root, subject=col.sid)
+            meta = json_object(js, "video sidecar", subject=col.sid, allow_nan=True)
+            for key in ("FrameRate", "StartTime"):
+                if key in meta:
+                    meta[key] = finite_number(meta[key], field=key, path=js, subject=col.sid,
+                                              positive=key == "FrameRate")
         import cv2
         cap = cv2.VideoCapture(str(path))
         try:
@@ -551,7 +629,7 @@ class BidsReader:
             fps = float(meta.get("FrameRate") or cap.get(cv2.CAP_PROP_FPS) or 0)
         finally:
             cap.release()
-        if not fps > 0:
+        if not (math.isfinite(fps) and fps > 0):
             raise col.fail("no frame rate (FrameRate in the sidecar or in the file)", path)
         start = float(meta.get("StartTime", 0.0))
         for t, (tid, onset, dur, _) in zip(trials, rows):

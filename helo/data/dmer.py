@@ -86,6 +86,7 @@ returns all of them, for all subjects, as :class:`Problem` objects.
 """
 from __future__ import annotations
 
+import math
 import re
 import warnings as _warnings
 from pathlib import Path
@@ -95,8 +96,8 @@ import numpy as np
 
 from helo.data.labels import DMER_PANAS
 
-from helo.data.base import DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef, \
-    safe_id
+from helo.data.base import (DataError, FeatureBlock, Problem, Signal, Subject, Trial, VideoRef,
+                             dataset_files, refuse_outside_links, safe_id)
 from helo.data.channels import normalise_channel
 
 EEG_CHANNELS = ["P3", "C3", "F3", "Fz", "F4", "C4", "P4", "Cz", "Fp1", "Fp2", "T3", "T5", "O1",
@@ -216,7 +217,7 @@ def _read_report(path: Path, n_values: int, col: _Collector, what: str) -> list[
             clip_f = float(cells[0])
         except ValueError:
             raise col.fail(f"line {lineno}: clip id {cells[0]!r} is not a number", path) from None
-        if clip_f != int(clip_f) or not 0 <= clip_f <= 31:
+        if not 0 <= clip_f <= 31 or clip_f != int(clip_f):  # NaN and inf fail the first test
             raise col.fail(f"line {lineno}: clip id {cells[0]!r} is not a DMER clip (0..31)", path)
         clip = int(clip_f)
         if clip in seen:
@@ -577,6 +578,7 @@ class _DmerReader:
         sid = safe_id(subject_id, path=self.root)  # it becomes part of paths below
         mods = _resolve_modalities(modalities, self._modalities)
         col = _Collector(sid)
+        self._refuse_links(sid)
         subject = self._read(sid, mods, col, deep=False)
         col.raise_errors()
         subject.warnings = col.warning_texts
@@ -597,6 +599,7 @@ class _DmerReader:
         for sid in sids:
             col = _Collector(sid)
             try:
+                self._refuse_links(sid)
                 self._read(sid, list(self._modalities), col, deep=True)
             except DataError as e:
                 col.add(e)
@@ -607,6 +610,17 @@ class _DmerReader:
 
     def _read(self, sid: str, mods: list[str], col: _Collector, deep: bool) -> Subject:
         raise NotImplementedError
+
+    def _refuse_links(self, sid: str) -> None:
+        """DataError naming any of the subject's files (``<root>/<sid>/``, ``<root>/<sid>.mat``)
+        that is a link leading outside the root, before anything is read."""
+        refuse_outside_links(self.root, [self.root / sid, self.root / f"{sid}.mat"],
+                             subject=sid)
+
+    def source_files(self, subject_id: str) -> list[Path]:
+        """Files the subject's features may come from: ``<root>/<sid>/`` and the files directly
+        in the root (``<sid>.mat`` of the features release among them)."""
+        return dataset_files(self.root, [self.root / safe_id(subject_id, path=self.root)])
 
     @staticmethod
     def _numeric_dirs(root: Path) -> list[str]:
@@ -986,7 +1000,12 @@ class DmerAlignedReader(_DmerReader):
             col.warn(f"fs_{m} missing; nominal {NOMINAL_FS[m]:g} Hz assumed", path)
             fs = NOMINAL_FS[m]
         else:
-            fs = float(np.asarray(fs_raw).ravel()[0])
+            try:
+                fs = float(np.asarray(fs_raw, dtype=np.float64).ravel()[0])
+            except (TypeError, ValueError, IndexError):
+                raise col.fail(f"fs_{m} is not a number", path) from None
+            if not (math.isfinite(fs) and fs > 0):
+                raise col.fail(f"fs_{m} must be a finite positive number, not {fs}", path)
         present = _clips_without_report(ids, trials, key, path, col)
         wanted = {int(t.trial_id) for t in trials}
         order = [c for c in present if c in wanted]

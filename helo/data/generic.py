@@ -40,6 +40,9 @@ Sidecar ``helo.json`` (every key optional)::
      "label_kind": "auto",                     # "auto" | "distribution" | "scores"
      "table": "features.parquet"}
 
+The sidecar's keys are type-checked (lists of strings, ``table`` and ``label_kind`` strings),
+and the table it names (or the one found in ``root``) must lie inside ``root`` once links are
+resolved (:func:`helo.data.base.inside_root`); a table given as ``root`` itself is the caller's.
 With a sidecar listing modalities, a feature column with another prefix is an error; without
 one, every prefix found is a modality. ``label_kind`` ``auto`` treats rows summing to 1 as
 distributions and normalises anything else.
@@ -72,7 +75,8 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.data.base import DataError, FeatureBlock, Problem, Subject, Trial, safe_id
+from helo.data.base import (DataError, FeatureBlock, Problem, Subject, Trial, dataset_files,
+                             inside_root, safe_id)
 from helo.data.labels import DISTRIBUTION_TOL
 
 __all__ = ["GenericFeaturesReader", "TABLE_NAMES", "SIDECAR"]
@@ -124,6 +128,7 @@ class GenericFeaturesReader:
             raise DataError(f"label_kind must be auto, distribution or scores, not "
                             f"{self.label_kind!r}", path=self._sidecar_path)
         self._table_arg = table or self.sidecar.get("table")
+        self._table_trusted = table is not None  # named by the caller, not found in the data
         self._df = None
         self._meta = None
 
@@ -131,6 +136,7 @@ class GenericFeaturesReader:
     def _read_sidecar(self) -> dict:
         if not self._sidecar_path.exists():
             return {}
+        inside_root(self._sidecar_path, self.root)
         try:
             side = json.loads(self._sidecar_path.read_text())
         except (OSError, ValueError) as e:
@@ -142,7 +148,19 @@ class GenericFeaturesReader:
                                     and all(isinstance(x, str) for x in side[key])):
                 raise DataError(f"sidecar key {key!r} must be a list of strings",
                                 path=self._sidecar_path)
+        for key in ("table", "label_kind"):
+            if key in side and not isinstance(side[key], str):
+                raise DataError(f"sidecar key {key!r} must be a string, not "
+                                f"{type(side[key]).__name__}", path=self._sidecar_path)
         return side
+
+    def source_files(self, subject_id: str) -> list[Path]:
+        """Files every subject's features come from: the table (wherever the sidecar puts it)
+        and the root's files (the sidecar among them)."""
+        try:
+            return dataset_files(self.root, [self.table_path])
+        except DataError:
+            return dataset_files(self.root)
 
     @property
     def table_path(self) -> Path:
@@ -159,6 +177,8 @@ class GenericFeaturesReader:
         path = self.table_path
         if not path.exists():
             raise DataError("feature table not found", path=path)
+        if not self._table_trusted:  # found in the folder or named by its sidecar
+            inside_root(path, self.root)
         suffix = path.suffix.lower()
         try:
             if suffix == ".csv":

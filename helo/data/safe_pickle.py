@@ -350,6 +350,9 @@ def safe_load(path_or_file: str | os.PathLike | IO[bytes], *, encoding: str = "l
         raise
     except FileNotFoundError:
         raise DataError("file not found", path=source) from None
+    except OSError as err:  # a folder, an I/O error: the message need not name the file
+        raise DataError(f"cannot read the pickle ({type(err).__name__}: "
+                        f"{err.strerror or err})", path=source) from None
     except (MemoryError, RecursionError) as err:
         raise DataError(f"not a loadable pickle: {type(err).__name__} while loading (the file "
                         f"may be corrupted or malicious)", path=source) from None

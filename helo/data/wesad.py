@@ -63,7 +63,8 @@ import numpy as np
 from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution, \
     resolve_items
 
-from helo.data.base import DataError, Problem, Signal, Subject, Trial, safe_id
+from helo.data.base import (DataError, Problem, Signal, Subject, Trial, dataset_files,
+                             refuse_outside_links, safe_id)
 from helo.data.safe_pickle import safe_load
 
 __all__ = ["WesadReader", "parse_quest", "parse_minsec", "Quest", "CONDITIONS", "SIGNALS"]
@@ -99,7 +100,7 @@ def parse_minsec(text: str) -> float | None:
     s = str(text).strip()
     if s == "" or s.lower() == "nan":
         return None
-    m = re.fullmatch(r"(\d+)(?:[.,](\d*))?", s)
+    m = re.fullmatch(r"(\d{1,6})(?:[.,](\d{0,12}))?", s)  # bounded: no float overflow
     if not m:
         raise ValueError(f"{s!r} is not a minutes.seconds time")
     frac = m.group(2) or ""
@@ -156,6 +157,8 @@ def _numbers(vals: list[str], what: str, lineno: int, path: Path, subject) -> np
             continue
         try:
             out[k] = float(t.replace(",", "."))
+            if not np.isfinite(out[k]):
+                raise ValueError(t)
         except ValueError:
             raise DataError(f"line {lineno} ({what}): value {k + 1} is {t!r}, not a number "
                             f"(only 'Nan' may stand for a missing value)",
@@ -352,6 +355,10 @@ class WesadReader:
                 found.append((int(m.group(1)), d.name))
         return [name for _, name in sorted(found)]
 
+    def source_files(self, subject_id: str) -> list[Path]:
+        """Files the subject's features may come from: ``<root>/S<n>/`` and the root's files."""
+        return dataset_files(self.root, [self.root / safe_id(subject_id, path=self.root)])
+
     def duplicate_subjects(self) -> dict[str, str]:
         """``{subject: why}`` for subjects whose files are the same recording under another id
         (a copied folder): equal quest files and pickles (size, first and last MiB). One person
@@ -431,6 +438,7 @@ class WesadReader:
         folder = self.root / sid
         if not folder.is_dir():
             raise DataError("no such subject folder", path=folder, subject=sid)
+        refuse_outside_links(self.root, [folder], subject=sid)
         return folder
 
     def _check_subject(self, sid: str) -> list[Problem]:
@@ -457,6 +465,7 @@ class WesadReader:
 
     def _load_pickle(self, sid: str, mods: Sequence[str], warnings: list) -> dict:
         path = self.root / sid / f"{sid}.pkl"
+        refuse_outside_links(self.root, [self.root / sid], subject=sid)
         if not path.exists():
             raise DataError(f"missing {sid}.pkl (signals and label array)", path=path,
                             subject=sid)

@@ -3,15 +3,21 @@
 ``extract_subject`` is a top-level, picklable function of plain arguments (so any
 ``concurrent.futures.Executor`` can run it: a process pool, a dask.distributed Client's
 ``get_executor()``, ...); it reads only the modality it needs, computes and writes one parquet
-atomically, and skips a subject whose file is already complete unless ``force``.
+atomically, and skips a subject whose file is *current* unless ``force``: complete, and
+recorded (:func:`helo.data.store.write_record`) as produced by this very extraction
+(:func:`produced_by`: the data root resolved, layout, reader options, modality, a digest of the
+feature params, a digest of the extraction code and the size and mtime of the subject's source
+files). Any difference -- another ``data.root``, other reader options or feature params, an
+edited source file, changed code, a file without a record -- recomputes the subject, so a
+re-run by hand never keeps another dataset's features; an unchanged re-run still skips.
 ``run_extract`` runs every subject, catches each subject's failure so the others go on, and
 writes ``<store>/<modality>/_summary.json`` (every failed subject with its reason). The stage
 (:func:`run`) then fails when any subject failed, unless partial results are allowed
 (``--allow-partial`` / ``orchestrator.allow_partial``); no subject at all is always an error
 (naming the layouts the folder looks like). Before it starts, a run removes the ``.tmp-*``
-leftovers of a killed run and the files of subjects no longer under the root; ``force``
-deletes a subject's file before recomputing it, so a failure never leaves the previous
-parameters' features for ``assemble`` to use.
+leftovers of a killed run and the files of subjects no longer under the root; a subject
+recomputed (``force`` or not current) loses its file and record first, so a failure never
+leaves the previous inputs' features for ``assemble`` to use.
 
 Params (a flat dict, ``features.common`` merged with ``features.<modality>``): see
 :mod:`helo.features` for the full table. ``step_s`` (1.0) and ``longest_window_s`` (5.0) fix the
@@ -28,21 +34,85 @@ source's ``<modality>__<feature>`` for anything else.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import traceback
 from concurrent.futures import Executor, as_completed
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from helo.data import store as S
-from helo.data.base import DataError
+from helo.data.base import DataError, dataset_files, source_identity
 from helo.io import clean_tmp, write_json
+
+
+#: why a subject is skipped: its file is current (see the module docstring)
+UP_TO_DATE = "up to date (same data root, reader options, params, code and source files)"
 
 
 def _open(layout, root, reader_options: dict | None = None):
     from helo.data import open_reader
     return open_reader(layout, root, **(reader_options or {}))
+
+
+def _plain(obj):
+    """JSON stand-in for a value ``json`` cannot write: NumPy values as Python ones, paths as
+    text, sets sorted, anything else (a callable detector in tests) as its qualified name,
+    stable across processes (``repr`` would hold a memory address)."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=repr)
+    name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+    return f"<{getattr(obj, '__module__', '?')}.{name}>"
+
+
+def _digest(obj) -> str:
+    text = json.dumps(obj, sort_keys=True, default=_plain, allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 over the code extraction runs: the readers (``helo/data``), the feature code
+    (``helo/features``), ``helo/io.py`` and this module, file by file in path order. Broader
+    than one modality's import closure (an edit to any reader recomputes every modality), which
+    errs on the side of recomputing."""
+    pkg = Path(__file__).resolve().parents[1]
+    files = sorted([*(pkg / "data").rglob("*.py"), *(pkg / "features").rglob("*.py"),
+                    pkg / "io.py", Path(__file__).resolve()])
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(pkg).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def source_files(reader, root, subject: str) -> list[Path]:
+    """The files ``subject``'s features may come from: the reader's ``source_files`` when it has
+    one, else every file under the root (any change anywhere then recomputes every subject)."""
+    if hasattr(reader, "source_files"):
+        return list(reader.source_files(subject))
+    return dataset_files(root, [root])
+
+
+def produced_by(reader, layout: str, root, subject: str, modality: str, params: dict | None,
+                reader_options: dict | None) -> dict:
+    """What the store records as having produced ``subject``'s ``modality`` file: compared as a
+    whole, so any field that differs makes the file outdated. File identity is size and mtime
+    (``make``'s rule): a source replaced or edited in place changes it without reading the
+    data."""
+    root = Path(root)
+    sources = source_identity(root, source_files(reader, root, subject))
+    return {"layout": layout, "root": str(root.resolve()), "modality": modality,
+            "reader_options": dict(sorted((reader_options or {}).items())),
+            "params_sha256": _digest(params or {}), "code_sha256": code_digest(),
+            "sources_sha256": _digest(sources), "n_sources": len(sources)}
 
 
 def subject_frame(subject, modality: str, params: dict | None = None, status: dict | None = None):
@@ -109,16 +179,17 @@ def extract_subject(layout: str, root, subject: str, modality: str, store, param
     the layout's reader options (:func:`helo.stages.common.reader_options`)."""
     t0 = time.perf_counter()
     status = {"subject": str(subject), "modality": modality}
-    if not force and S.done(store, modality, subject):
-        status.update(status="skipped", reason="output exists")
-        return status
-    if force:  # a failure below must not leave the previous parameters' file behind
-        S.path_of(store, modality, str(subject)).unlink(missing_ok=True)
     reader = _open(layout, root, reader_options)
+    made_by = produced_by(reader, layout, root, str(subject), modality, params, reader_options)
+    if not force and S.current(store, modality, str(subject), made_by):
+        status.update(status="skipped", reason=UP_TO_DATE)
+        return status
+    # a failure below must not leave the previous inputs' file behind
+    S.remove(store, modality, str(subject))
     subj = reader.read_subject(str(subject), modalities=[] if modality == "labels"
                                else [modality])
     df = subject_frame(subj, modality, params, status)
-    S.write(store, modality, str(subject), df)
+    S.write(store, modality, str(subject), df, produced_by=made_by)
     status.update(status="done", rows=int(len(df)), seconds=round(time.perf_counter() - t0, 3))
     if subj.warnings:
         status.setdefault("notes", []).extend(subj.warnings)
@@ -152,6 +223,7 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
     store = Path(store)
     S.safe_id(modality, what="modality name")
     clean_tmp(store / modality)  # leftovers of a killed run
+    clean_tmp(store / S.RECORDS / modality)
     listed = subjects is None
     reader = _open(layout, root, reader_options)
     if listed:
@@ -181,12 +253,13 @@ def run_extract(layout: str, root, store, modality: str, params: dict | None = N
     if listed:  # files of subjects no longer under root would be read by assemble: remove
         stale = sorted(set(S.subjects(store, modality)) - set(safe))
         for sid in stale:
-            S.path_of(store, modality, sid).unlink(missing_ok=True)
+            S.remove(store, modality, sid)
         if stale:
             summary["removed_stale"] = stale
     for sid in safe:
-        if not force and S.done(store, modality, sid):
-            summary["skipped"].append({"subject": sid, "reason": "output exists"})
+        if not force and S.current(store, modality, sid, produced_by(
+                reader, layout, root, sid, modality, params, reader_options)):
+            summary["skipped"].append({"subject": sid, "reason": UP_TO_DATE})
         else:
             todo.append(sid)
 

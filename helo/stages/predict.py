@@ -11,7 +11,6 @@ after writing all of that, unless partial results are allowed (``--allow-partial
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -20,20 +19,49 @@ import numpy as np
 from helo.data import store as S
 from helo.data.base import DataError
 from helo.data.assemble import KEYS, read_modality
+from helo.data.loading import json_object, named, npz_arrays
 from helo.evaluation.runner import Standardiser
 from helo.io import atomic_path, write_json
 from helo.stages.common import require_complete
 
 
 def load_trained(model_dir: Path):
+    """``(model, scaler, config)`` of a fit-final model folder. Every file is checked as it is
+    loaded, and any problem is a DataError naming the file: ``config.json`` must be a JSON
+    object with the keys prediction uses; ``model.pt`` must load with ``weights_only=True``
+    as a HeLo checkpoint; ``scaler.npz`` must hold a finite mean and a finite, positive std
+    per modality, as long as the config's feature names."""
     from helo.model.helo import HeLoLearner
-    config = json.loads((model_dir / "config.json").read_text())
+    model_dir = Path(model_dir)
+    cfg_path, ckpt, scaler_path = (model_dir / "config.json", model_dir / "model.pt",
+                                   model_dir / "scaler.npz")
+    config = json_object(cfg_path, "model config", required=(
+        "method", "modalities", "feature_names", "label_names", "feature_params"))
     if config["method"] != "helo":
-        raise ValueError(f"{model_dir}: only HeLo models can be loaded for prediction")
-    model = HeLoLearner.load(model_dir / "model.pt")
-    with np.load(model_dir / "scaler.npz", allow_pickle=False) as z:
-        scaler = Standardiser.from_state({k: z[k] for k in z.files})
-    return model, scaler, config
+        raise DataError(f"only HeLo models can be loaded for prediction, not "
+                        f"{config['method']!r}", path=cfg_path)
+    mods = config["modalities"]
+    names = config["feature_names"]
+    if not (isinstance(mods, list) and mods and isinstance(names, dict)
+            and all(isinstance(names.get(m), list) for m in mods)):
+        raise DataError("modalities / feature_names do not describe the model's inputs",
+                        path=cfg_path)
+    with named(ckpt, "model checkpoint"):
+        model = HeLoLearner.load(ckpt)
+    state = npz_arrays(scaler_path, "feature scaler")
+    for m in mods:
+        for part in ("mean", "std"):
+            arr = state.get(f"{part}_{m}")
+            if arr is None:
+                raise DataError(f"no {part}_{m} array (the config's modalities: {mods})",
+                                path=scaler_path)
+            if arr.shape != (len(names[m]),) or arr.dtype.kind not in "fiu":
+                raise DataError(f"{part}_{m} has shape {arr.shape} ({arr.dtype}); the model "
+                                f"takes {len(names[m])} {m} features", path=scaler_path)
+            if not np.isfinite(arr).all() or (part == "std" and not (arr > 0).all()):
+                raise DataError(f"{part}_{m} holds non-finite{' or non-positive' * (part == 'std')}"
+                                f" values", path=scaler_path)
+    return model, Standardiser.from_state(state), config
 
 
 def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, params: dict,

@@ -214,3 +214,134 @@ def test_task_option_reads_one_task_of_a_multi_task_dataset(bids_set, tmp_path):
     assert main(["check-data", str(ds), "--layout", "bids"]) == 1  # the collision, named
     with pytest.raises(SystemExit, match="has no tasks"):
         main(["check-data", str(ds), "--layout", "wesad", "--task", "emotion"])
+
+
+# ---------------------------------------------------------------- faults named, nothing faked
+
+_GSR_JSON = "sub-01/eeg/sub-01_task-emotion_recording-gsr_physio.json"
+_GSR_TSV = "sub-01/eeg/sub-01_task-emotion_recording-gsr_physio.tsv.gz"
+
+
+def _check_messages(root) -> list[str]:
+    return [str(p) for p in open_reader("bids", root).check() if p.severity == "error"]
+
+
+@pytest.mark.parametrize("field,value,problem", [
+    ("Columns", "gsr", "Columns must be a non-empty list of strings, not str 'gsr'"),
+    ("Columns", ["gsr", 3], "Columns must hold non-empty strings only; found 3"),
+    ("SamplingFrequency", float("inf"), "SamplingFrequency must be a finite number, not inf"),
+    ("SamplingFrequency", float("nan"), "SamplingFrequency must be a finite number, not nan"),
+    ("SamplingFrequency", "4", "SamplingFrequency must be a number, not str '4'"),
+    ("SamplingFrequency", 0, "SamplingFrequency must be positive, not 0"),
+    ("StartTime", float("-inf"), "StartTime must be a finite number, not -inf"),
+    ("StartTime", float("nan"), "StartTime must be a finite number, not nan"),
+])
+def test_physio_sidecar_fields_are_type_checked(bids_set, tmp_path, field, value, problem):
+    """a string Columns is not read as its letters, Infinity/NaN rates and start times (which
+    Python's json accepts) are refused: extraction and check-data name the file and the field"""
+    root = _copy(bids_set, tmp_path)
+    js = root / _GSR_JSON
+    meta = json.loads(js.read_text())
+    meta[field] = value
+    js.write_text(json.dumps(meta))  # writes NaN / Infinity as JSON's common extension does
+    with pytest.raises(DataError) as err:
+        open_reader("bids", root).read_subject("01", modalities=["gsr"])
+    assert str(err.value) == f"subject 01, file {js}: {problem}"
+    assert f"ERROR | subject 01 | {js}: {problem}" in _check_messages(root)
+
+
+def test_video_sidecar_fields_are_type_checked(bids_set, tmp_path):
+    root = _copy(bids_set, tmp_path)
+    js = root / "sub-01/beh/sub-01_task-emotion_recording-face_video.json"
+    js.write_text(json.dumps({"FrameRate": float("inf"), "StartTime": 0}))
+    with pytest.raises(DataError, match=r"subject 01, file .*face_video\.json: FrameRate must be "
+                                        r"a finite number, not inf"):
+        open_reader("bids", root).read_subject("01", modalities=["video"])
+    js.write_text("[1, 2]")
+    with pytest.raises(DataError, match=r"face_video\.json: video sidecar must be a JSON object"):
+        open_reader("bids", root).read_subject("01", modalities=["video"])
+
+
+def test_truncated_physio_gzip_names_the_file(bids_set, tmp_path):
+    root = _copy(bids_set, tmp_path)
+    gz = root / _GSR_TSV
+    gz.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])
+    with pytest.raises(DataError) as err:
+        open_reader("bids", root).read_subject("01", modalities=["gsr"])
+    assert str(err.value).startswith(f"subject 01, file {gz}: the gzip file is truncated or "
+                                     "corrupt (EOFError")
+    assert any(str(gz) in m and "truncated" in m for m in _check_messages(root))
+    gz.write_bytes(b"\x1f\x8b\x08\x00garbage")  # a gzip header, then no deflate stream
+    with pytest.raises(DataError, match=r"gsr_physio\.tsv\.gz: the gzip file is truncated or "
+                                        r"corrupt"):
+        open_reader("bids", root).read_subject("01", modalities=["gsr"])
+
+
+def test_check_data_selects_eeg_channels_as_extraction_does(bids_set, tmp_path, capsys):
+    """channels.tsv marking every channel MISC: extraction of eeg and check-data fail with one
+    message, naming the EEG file; extraction of a physio modality still works"""
+    from helo.cli import main
+    from helo.stages.extract import run_extract
+    root = _copy(bids_set, tmp_path)
+    ch = root / "sub-01/eeg/sub-01_task-emotion_channels.tsv"
+    lines = ch.read_text().splitlines()
+    rows = [ln.split("\t") for ln in lines[1:]]
+    ch.write_text("\n".join([lines[0]] + ["\t".join([r[0], "MISC", *r[2:]]) for r in rows])
+                  + "\n")
+    edf = root / "sub-01/eeg/sub-01_task-emotion_eeg.edf"
+    want = (f"subject 01, file {edf}: no channel of type EEG among the file's {len(rows)} "
+            f"channels (MISC x{len(rows)}), so no eeg signal: set the EEG channels' type to EEG "
+            f"in sub-01_task-emotion_channels.tsv")
+    with pytest.raises(DataError) as err:
+        open_reader("bids", root).read_subject("01", modalities=["eeg"])
+    assert str(err.value) == want
+    summ = run_extract("bids", root, tmp_path / "store", "eeg", {}, subjects=["01"],
+                       progress=False)
+    assert summ["failed"] == [{"subject": "01", "reason": want}]
+    assert open_reader("bids", root).read_subject("01", ["gsr"]).trials[0].signals["gsr"]
+    assert main(["check-data", str(root), "--layout", "bids"]) == 1
+    out = capsys.readouterr().out
+    assert f"ERROR | subject 01 | {edf}: {want.split(': ', 1)[1]}" in out
+    assert "1 error(s)" in out
+
+
+def test_links_leaving_the_dataset_are_refused_without_echo(bids_set, tmp_path, capsys):
+    """an events.tsv linked to a file outside the dataset: refused before it is read, naming
+    the link and where it leads; not a byte of the target appears in any message"""
+    from helo.cli import main
+    root = _copy(bids_set, tmp_path)
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("TOP-SECRET-LINE\tpassword=hunter2\n")
+    ev = root / "sub-02/eeg/sub-02_task-emotion_events.tsv"
+    ev.unlink()
+    ev.symlink_to(secret)
+    with pytest.raises(DataError) as err:
+        open_reader("bids", root).read_subject("02", modalities=[])
+    msg = str(err.value)
+    assert msg.startswith(f"subject 02, file {ev}: the file is a link that leads outside the "
+                          f"dataset root") and str(secret) in msg
+    assert "TOP-SECRET" not in msg and "hunter2" not in msg
+    assert main(["check-data", str(root), "--layout", "bids"]) == 1
+    out = capsys.readouterr().out
+    assert f"{ev}: the file is a link that leads outside" in out
+    assert "TOP-SECRET" not in out and "hunter2" not in out
+    # a link that stays inside the dataset is fine; a dataset root that is a link is fine
+    ev.unlink()
+    ev.symlink_to(root / "sub-01/eeg/sub-01_task-emotion_events.tsv")
+    (tmp_path / "alias").symlink_to(root)
+    assert open_reader("bids", tmp_path / "alias").read_subject("01", modalities=[]).trials
+
+
+def test_infinite_self_report_is_named(bids_set, tmp_path):
+    """a PANAS score of inf was only "outside 1..5" (a warning) and went on as inf"""
+    root = _copy(bids_set, tmp_path)
+    beh = root / "sub-01/beh/sub-01_task-emotion_beh.tsv"
+    lines = beh.read_text().splitlines()
+    cells = lines[1].split("\t")
+    cells[1] = "inf"
+    beh.write_text("\n".join([lines[0], "\t".join(cells), *lines[2:]]) + "\n")
+    with pytest.raises(DataError) as err:
+        open_reader("bids", root).read_subject("01", modalities=[])
+    assert str(err.value) == (f"subject 01, file {beh}: row 2 (trial {cells[0]}): a label value "
+                              f"is infinite")

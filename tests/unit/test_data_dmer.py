@@ -351,3 +351,16 @@ def test_determinism(tmp_path):
     assert a["subjects"] == b["subjects"]
     first_c = next(iter(sc))
     assert not np.array_equal(next(iter(sa.values()))["eeg"], sc[first_c]["eeg"])
+
+
+@pytest.mark.parametrize("clip", ["inf", "nan", "1e400"])
+def test_non_finite_clip_id_is_named(tmp_path, clip):
+    """a clip id that parses as a float but is not finite: the file and line, no
+    OverflowError"""
+    from helo.data.dmer import _Collector, _read_report
+    p = tmp_path / "1_panas.csv"
+    p.write_text(f"{clip}," + ",".join(["3"] * 10) + "\n")
+    with pytest.raises(DataError) as err:
+        _read_report(p, 10, _Collector("1"), "PANAS")
+    assert str(err.value) == (f"subject 1, file {p}: line 1: clip id {clip!r} is not a DMER "
+                              f"clip (0..31)")

@@ -290,3 +290,18 @@ def test_generator_deterministic_and_presets(tmp_path):
     assert "S12" not in PRESETS["wesad-scale"]["subjects"]
     with pytest.raises(ValueError):
         generate_wesad(tmp_path / "d", preset="nope")
+
+
+def test_unreadable_pickle_names_the_file(tmp_path):
+    """an OSError while reading (here: a folder where the pickle should be) and a truncated
+    file: DataError naming the path, no bare "[Errno 21]" or EOFError"""
+    folder = tmp_path / "S2.pkl"
+    folder.mkdir()
+    with pytest.raises(DataError) as err:
+        safe_load(folder)
+    assert str(err.value) == (f"file {folder}: cannot read the pickle (IsADirectoryError: "
+                              f"Is a directory)")
+    trunc = tmp_path / "S3.pkl"
+    trunc.write_bytes(pickle.dumps({"signal": b"x" * 1000}, protocol=2)[:500])
+    with pytest.raises(DataError, match=rf"^file {trunc}: not a readable pickle"):
+        safe_load(trunc)

@@ -120,7 +120,7 @@ def test_resume_after_killed_run(fake, tmp_path):
     summ = E.run_extract("dmer-aligned", "/nowhere", tmp_path, "gsr", PARAMS, progress=False)
     assert sorted(s for s, _ in fake["reader"].reads) == ["2", "5"]
     assert summ["done"] == ["2", "5"]
-    assert summ["skipped"] == [{"subject": "1", "reason": "output exists"}]
+    assert summ["skipped"] == [{"subject": "1", "reason": E.UP_TO_DATE}]
     assert S.subjects(tmp_path, "gsr") == ["1", "2", "5"]
     on_disk = json.loads((tmp_path / "gsr" / "_summary.json").read_text())
     assert on_disk["done"] == ["2", "5"]
@@ -215,3 +215,69 @@ def test_unopenable_video_skips_that_trial_only(fake, tmp_path):
     assert summ["done"] == ["1", "2", "5"]
     assert "cannot be opened" in summ["trial_errors"]["1"][0]["error"]
     assert S.read(tmp_path, "video", "1")["trial"].unique().tolist() == ["0"]
+
+
+def test_rerun_with_another_root_or_settings_recomputes(tmp_path):
+    """the store records what produced each file: a re-run by hand with another data root,
+    other params or an edited source file recomputes exactly the subjects concerned (their
+    features then equal a fresh extraction's), an unchanged re-run skips, and a file without
+    a record is not trusted"""
+    synth = pytest.importorskip("helo.synth.dmer")
+    for seed in (0, 1):
+        synth.generate_dmer(tmp_path / f"raw{seed}", layout="aligned", seed=seed, preset="tiny",
+                            progress=False, n_subjects=2)
+    store, fresh = tmp_path / "store", tmp_path / "fresh"
+    a = E.run_extract("dmer-aligned", tmp_path / "raw0", store, "gsr", {}, progress=False)
+    old = {s: S.read(store, "gsr", s) for s in ("1", "2")}
+    assert a["done"] == ["1", "2"]
+    assert S.read_record(store, "gsr", "1")["produced_by"]["root"] == \
+        str((tmp_path / "raw0").resolve())
+    b = E.run_extract("dmer-aligned", tmp_path / "raw1", store, "gsr", {}, progress=False)
+    assert b["done"] == ["1", "2"] and b["skipped"] == []
+    E.run_extract("dmer-aligned", tmp_path / "raw1", fresh, "gsr", {}, progress=False)
+    for sid in ("1", "2"):
+        new = S.read(store, "gsr", sid)
+        assert not np.allclose(new[S.feature_columns(new)].to_numpy(),
+                               old[sid][S.feature_columns(old[sid])].to_numpy(), equal_nan=True)
+        # the same inputs give the same bytes, record or not
+        assert S.path_of(store, "gsr", sid).read_bytes() == \
+            S.path_of(fresh, "gsr", sid).read_bytes()
+    again = E.run_extract("dmer-aligned", tmp_path / "raw1", store, "gsr", {}, progress=False)
+    assert again["done"] == [] and [s["subject"] for s in again["skipped"]] == ["1", "2"]
+    # an edited source file of subject 2 recomputes subject 2 only
+    src = sorted(p for p in (tmp_path / "raw1" / "2").rglob("*") if p.is_file())[0]
+    import os
+    st = src.stat()
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    c = E.run_extract("dmer-aligned", tmp_path / "raw1", store, "gsr", {}, progress=False)
+    assert c["done"] == ["2"] and [s["subject"] for s in c["skipped"]] == ["1"]
+    # other feature params recompute every subject
+    d = E.run_extract("dmer-aligned", tmp_path / "raw1", store, "gsr", {"window_s": 4.0},
+                      progress=False)
+    assert d["done"] == ["1", "2"]
+    # a file without a record (an older helo's, or copied in) is recomputed
+    S.record_path(store, "gsr", "1").unlink()
+    e = E.run_extract("dmer-aligned", tmp_path / "raw1", store, "gsr", {"window_s": 4.0},
+                      progress=False)
+    assert e["done"] == ["1"]
+    # a file replaced behind the store's back (bytes differ from the record) is recomputed
+    S.path_of(store, "gsr", "2").write_bytes(S.path_of(fresh, "gsr", "1").read_bytes())
+    f = E.run_extract("dmer-aligned", tmp_path / "raw1", store, "gsr", {"window_s": 4.0},
+                      progress=False)
+    assert f["done"] == ["2"]
+    # a recomputation that fails leaves neither the old file nor its record
+    E.run_extract("dmer-aligned", tmp_path / "raw0", store, "gsr", {}, progress=False)
+    (tmp_path / "raw1" / "2" / "datas.mat").write_bytes(b"not a mat file")
+    g = E.run_extract("dmer-aligned", tmp_path / "raw1", store, "gsr", {}, progress=False)
+    assert g["done"] == ["1"] and [x["subject"] for x in g["failed"]] == ["2"]
+    assert not S.path_of(store, "gsr", "2").exists()
+    assert not S.record_path(store, "gsr", "2").exists()
+
+
+def test_params_digest_sees_values_not_types():
+    """NumPy values count by value (an np.int64 window is the YAML int), a callable by its
+    name (stable across processes), so the record never calls different params equal"""
+    assert E._digest({"w": np.int64(3)}) == E._digest({"w": 3})
+    assert E._digest({"w": np.int64(3)}) != E._digest({"w": np.int64(4)})
+    assert E._digest({"b": np.array([1.0, 2.0])}) != E._digest({"b": np.array([1.0, 3.0])})
+    assert E._digest(PARAMS) == E._digest(dict(PARAMS))

@@ -120,3 +120,85 @@ def test_predict_names_subjects_dropped_for_unreadable_video(trained, tmp_path, 
     err = capsys.readouterr().err
     assert "looks like dmer-raw" in err and "extract stage" not in err
     assert not (tmp_path / "o2").exists()
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _nan_std(path):
+    with np.load(path) as z:
+        state = {k: z[k] for k in z.files}
+    key = next(k for k in state if k.startswith("std_"))
+    state[key] = state[key].copy()
+    state[key][0] = np.nan
+    np.savez(path, **state)
+
+
+def _short_mean(path):
+    with np.load(path) as z:
+        state = {k: z[k] for k in z.files}
+    key = next(k for k in state if k.startswith("mean_"))
+    state[key] = state[key][:-1]
+    np.savez(path, **state)
+
+
+def _pickled_global(path):
+    import pickle
+    path.write_bytes(pickle.dumps({"format": "helo.HeLoLearner/1", "x": shutil.copytree}))
+
+
+@pytest.mark.parametrize("name,corrupt,problem", [
+    ("model.pt", _truncate, "cannot load model checkpoint: RuntimeError"),
+    ("model.pt", lambda p: p.write_bytes(b""), "cannot load model checkpoint: "),
+    ("model.pt", _pickled_global, "cannot load model checkpoint: UnpicklingError"),
+    ("scaler.npz", _truncate, "cannot load feature scaler: "),
+    ("scaler.npz", lambda p: p.write_bytes(b"PK\x03\x04"), "cannot load feature scaler: "),
+    ("scaler.npz", _nan_std, "holds non-finite or non-positive values"),
+    ("scaler.npz", _short_mean, "the model takes"),
+    ("config.json", lambda p: p.write_text('{"method": "helo",'),
+     "cannot load model config: JSONDecodeError"),
+    ("config.json", lambda p: p.write_text('{"method": NaN}'),
+     "cannot load model config: ValueError: NaN is not a JSON number"),
+    ("config.json", lambda p: p.write_text('[]'), "model config must be a JSON object"),
+])
+def test_corrupted_model_files_are_named(trained, tmp_path, monkeypatch, capsys, name, corrupt,
+                                         problem):
+    """a truncated checkpoint or scaler, a checkpoint whose pickle names a global
+    (``weights_only=True`` refuses it), a scaler with NaN or the wrong length, a config that is
+    not JSON: one DataError naming the file, and `helo predict` says it in one line"""
+    import yaml
+    from helo.data.base import DataError
+    from helo.stages.predict import load_trained
+    tmp, _ = trained
+    model = tmp_path / "model"
+    shutil.copytree(tmp / "model", model)
+    corrupt(model / name)
+    with pytest.raises(DataError) as err:
+        load_trained(model)
+    assert str(err.value).startswith(f"file {model / name}: ")
+    assert problem in str(err.value)
+    assert "\n" not in str(err.value)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    monkeypatch.chdir(tmp_path)
+    rc = main(["predict", "--model", str(model), "--input", str(tmp / "raw"), "--layout",
+               "dmer-raw", "--out", str(tmp_path / "out")])
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and err_lines[-1].startswith(f"helo predict: error: file {model / name}: ")
+
+
+def test_truncated_assembled_dataset_is_named(trained, tmp_path):
+    """fit-final's loading: a truncated dataset.npz or a meta.json that is not JSON"""
+    from helo.data.base import DataError
+    tmp, _ = trained
+    folder = tmp_path / "assembled"
+    shutil.copytree(tmp / "assembled", folder)
+    _truncate(folder / "dataset.npz")
+    with pytest.raises(DataError, match=rf"^file {folder / 'dataset.npz'}: cannot load "
+                                        r"assembled dataset: "):
+        fit_final_model(folder, tmp_path / "m", PARAMS)
+    (folder / "meta.json").write_text("{")
+    with pytest.raises(DataError, match=rf"^file {folder / 'meta.json'}: cannot load "
+                                        r"assembled dataset's meta: JSONDecodeError"):
+        fit_final_model(folder, tmp_path / "m", PARAMS)
+    assert not (tmp_path / "m").exists()
