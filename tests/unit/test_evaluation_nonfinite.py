@@ -210,3 +210,14 @@ def test_evaluate_command_exits_1_or_reports_the_failed_folds(project, capsys):
         assert main(argv + ["--allow-partial"]) == 0
     m = json.loads((project / "outputs" / "eval" / "loso" / "helo" / "metrics.json").read_text())
     assert m["n_failed"] == 2 and [f["fold"] for f in m["failed"]] == ["loso-1", "loso-3"]
+
+
+def test_deep_baseline_divergence_names_method_fold_and_epoch(tmp_path):
+    """The baselines train on the same engine: an infinite learning rate fails CARAT's first
+    fold at the epoch its loss went NaN (its history says so), before any score."""
+    data = _assembled(tmp_path / "data")
+    with pytest.raises(FoldFailed, match=r"^evaluate loso/carat: fold loso-1 \(seed 0\) failed: "
+                                         r"training loss is nan at epoch \d"):
+        run_evaluation(data, "loso", "carat", tmp_path / "out", progress=False,
+                       model_params={"lr": float("inf"), "epochs": 3, "d": 8, "dz": 4,
+                                     "device": "cpu"})
