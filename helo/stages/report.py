@@ -555,7 +555,7 @@ def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None 
         plot_df = pd.DataFrame(columns=["method", *metric_names, "average_rank"])
     with atomic_path(out / "plots" / "comparison.csv") as tmp:
         plot_df.to_csv(tmp, index=False)
-    _history(eval_dir, found, out)
+    _history(eval_dir, found, out, failed_by_protocol)
     figures = _figures(eval_dir, found, out, params, failed_by_protocol)
     eff = _efficiency(out, params)
     write_json(Path("outputs/metrics.json"), summary)
@@ -608,12 +608,13 @@ def _save(fig, path):
     plt.close(fig)
 
 
-def _history(eval_dir, found, out):
+def _history(eval_dir, found, out, failed_by_protocol=None):
+    """HeLo's mean training loss per epoch under each protocol where it did not fail."""
     import matplotlib.pyplot as plt
     curves = {}
     for protocol in found:
         path = eval_dir / protocol / "helo" / "history.csv"
-        if not path.exists():
+        if not path.exists() or "helo" in (failed_by_protocol or {}).get(protocol, {}):
             continue
         h = pd.read_csv(path)
         loss_col = next((c for c in ("loss", "train_loss") if c in h.columns), None)
