@@ -345,8 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     _partial(add("assemble", cmd_assemble, "join the feature store into one dataset with label "
                  "distributions"))
 
-    p = add("evaluate", cmd_evaluate, "train and evaluate one method on every fold of a "
-            "protocol")
+    p = _partial(add("evaluate", cmd_evaluate, "train and evaluate one method on every fold "
+                     "of a protocol"))
     p.add_argument("--protocol", required=True, choices=PROTOCOLS)
     p.add_argument("--method", required=True, help="helo, mean or a baseline name")
 

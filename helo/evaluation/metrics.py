@@ -11,6 +11,12 @@ Epsilon handling (documented choice):
 * ``clark`` and ``canberra``: no clipping; a term whose denominator ``u_j + v_j`` is 0 (both
   zero) is counted as 0 -- the limit of the term is undefined, but both vectors agree there.
 * ``cosine``: a row whose norm is 0 gives similarity 0.
+
+Non-finite input is an error, never a score (documented choice): every metric raises
+:class:`NonFiniteError` (a ``ValueError``) naming how many values and which rows of ``y_true``
+or ``y_pred`` are NaN or infinite. Returning NaN instead would leave every caller to refuse it,
+and one that forgot would rank a diverged model; the 0/0 = 0 rule above therefore only ever
+applies to a true zero denominator of finite values.
 * ``intersection``: ``sum_j min(u_j, v_j)``; equal to PyLDL's ``1 - 0.5 * ||u - v||_1`` when
   both rows sum to 1.
 
@@ -28,6 +34,23 @@ from scipy.stats import rankdata
 EPS = 1e-12
 
 
+class NonFiniteError(ValueError):
+    """A metric was given NaN or infinite values (a diverged model's predictions, mostly)."""
+
+
+def check_finite(values: np.ndarray, what: str) -> None:
+    """Raise :class:`NonFiniteError` when ``values`` (an ``(n, l)`` array) holds NaN or
+    infinite entries, naming ``what``, how many and the first rows holding them."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad.reshape(len(values), -1).any(axis=1))
+    shown = ", ".join(str(int(r)) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    raise NonFiniteError(f"{what} has {int(bad.sum())} non-finite value(s) (NaN or inf) in "
+                         f"{len(rows)} of {len(values)} row(s) (rows {shown}); a metric of "
+                         f"non-finite values is no score")
+
+
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     u = np.asarray(y_true, dtype=np.float64)
     v = np.asarray(y_pred, dtype=np.float64)
@@ -39,10 +62,17 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"shape mismatch: y_true {u.shape} vs y_pred {v.shape}")
     if u.ndim != 2:
         raise ValueError(f"expected (n, l) arrays, got {u.shape}")
+    check_finite(u, "y_true")
+    check_finite(v, "y_pred")
     return u, v
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with 0 where ``den`` is not positive (0/0 of two zero entries). Inputs
+    must be finite (checked: a NaN denominator is not ``> 0`` and would otherwise become a
+    zero distance)."""
+    if not (np.isfinite(num).all() and np.isfinite(den).all()):
+        raise NonFiniteError("a metric's ratio has non-finite terms")
     out = np.zeros_like(num)
     np.divide(num, den, out=out, where=den > 0)
     return out

@@ -22,11 +22,25 @@ for a method that can be stacked (:data:`STACKABLE_METHODS`), one stacked traini
 (``fit_many``). ``stack``: 1 = one model at a time; N = chunks of N; ``auto`` = 1 on the CPU
 (stacking measured no faster there, ``docs/benchmarks.md``) and on an accelerator as many
 members as fit in half of its free memory (:func:`auto_stack`).
+
+Failed folds: a member (fold, seed) whose training diverged -- a non-finite ``loss`` or
+``val_loss`` / ``val_kl`` in its history (the training engine stops such a member at that epoch,
+``helo.model.train``) -- or whose test predictions are not all finite (any learner, deep or
+not) is *failed*: it is never scored (:func:`fold_failure`, checked before the metrics). Without
+partial results allowed the evaluation raises :class:`FoldFailed` naming method, protocol,
+fold, seed and epoch as soon as such a chunk comes back (the stage exits 1, nothing written).
+With ``allow_partial`` (``orchestrator.allow_partial`` / ``--allow-partial``) the failed members
+are listed in ``folds.csv`` (a ``failed`` column with the reason, empty metrics), in
+``metrics.json`` (``n_failed`` and ``failed``: fold, seed, reason) and in ``history.csv`` (their
+curve up to the diverged epoch), and are left out of the mean, the std and
+``predictions.parquet``; every member failing is always an error. Healthy runs write exactly
+what they wrote before (the ``failed`` column and keys appear only when a member failed).
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from concurrent.futures import Executor
 from pathlib import Path
@@ -169,6 +183,46 @@ def _fold_data(ds, fold, fit_rows, val_rows, normalise):
     return X_fit, X_val, X_test
 
 
+class FoldFailed(ValueError):
+    """A fold's training diverged or its predictions are not finite, and partial results
+    were not allowed."""
+
+    def __init__(self, method: str, protocol: str, result: dict, n_failed: int | None = None,
+                 total: int | None = None, allowed: bool = False):
+        self.result = result
+        where = f"evaluate {protocol}/{method}: fold {result['fold']} (seed {result['seed']})"
+        if allowed:  # every member failed: nothing left to score
+            msg = (f"{where}: {result['failed']}; all {total} fold run(s) failed, nothing to "
+                   f"score (check model.{method}'s lr and the features)")
+        else:
+            msg = (f"{where} failed: {result['failed']} (the model diverged or predicts "
+                   f"non-finite values: check model.{method}'s lr and the features); accept "
+                   f"the other folds with --allow-partial (or orchestrator.allow_partial: true)")
+        super().__init__(msg)
+
+
+#: history columns whose non-finite value means the training diverged
+DIVERGENCE_KEYS = (("loss", "training loss"), ("val_loss", "validation loss"),
+                   ("val_kl", "validation loss"))
+
+
+def fold_failure(history: list[dict] | None, pred: np.ndarray) -> str | None:
+    """Why a trained member cannot be scored, or None: the first epoch of ``history`` with a
+    non-finite training or validation loss ("training loss is nan at epoch 3"), else
+    non-finite test predictions ("12 of 40 test predictions are not finite after epoch 5")."""
+    for row in history or []:
+        for key, what in DIVERGENCE_KEYS:
+            v = row.get(key)
+            if isinstance(v, (int, float)) and not math.isfinite(v):
+                return f"{what} is {v} at epoch {row.get('epoch')}"
+    bad = ~np.isfinite(pred).all(axis=1) if pred.ndim == 2 else ~np.isfinite(pred)
+    if bad.any():
+        last = (history or [{}])[-1].get("epoch")
+        return (f"{int(bad.sum())} of {len(bad)} test predictions are not finite"
+                + (f" after epoch {last}" if last is not None else ""))
+    return None
+
+
 def run_fold(dataset_dir: str, protocol: str, method: str, fold_index: int | None = None, *,
              model_params: dict, seed: int = 0, test_fraction: float = 0.2,
              val_fraction: float = 0.0, modalities: list[str] | None = None,
@@ -234,14 +288,20 @@ def _run_members(dataset_dir, protocol, method, items, *, model_params, split_se
         if pred.shape != ds.y[fold.test].shape:
             raise RuntimeError(f"{method} returned predictions of shape {pred.shape}, "
                                f"expected {ds.y[fold.test].shape}")
-        metrics = score(ds.y[fold.test].astype(np.float64), pred)
+        history = model.history()
+        failed = fold_failure(history, pred)
+        metrics = {} if failed else score(ds.y[fold.test].astype(np.float64), pred)
         result = {"fold": fold.name, "seed": int(mseed), "subject": fold.subject,
                   "n_train": int(len(fit_rows)), "n_val": int(len(val_rows)),
                   "n_test": int(len(fold.test)), "fit_s": fit_times[j], **metrics,
-                  "test_rows": fold.test, "pred": pred, "history": model.history(),
+                  "test_rows": fold.test, "pred": pred, "history": history,
                   "stack": len(prepared) if (len(prepared) > 1
                                              and method in STACKABLE_METHODS) else 1}
-        if explain and j == 0 and hasattr(model, "forward_aux"):
+        if failed:
+            result["failed"] = failed
+            log.warning("%s: fold %s (seed %s) failed: %s", method, fold.name, mseed, failed)
+        elif explain and hasattr(model, "forward_aux") \
+                and not any("explain" in r for r in results):
             result["explain"] = explain_model(model, X_test)
         results.append(result)
     return results
@@ -265,7 +325,9 @@ def explain_model(model, X: dict, max_samples: int = 300) -> dict:
 
 
 def summarise(results: list[dict], metric_names: list[str]) -> dict:
-    table = pd.DataFrame([{k: r[k] for k in metric_names} for r in results])
+    """Mean and std (ddof 0) of each metric over the scored (not failed) results."""
+    table = pd.DataFrame([{k: r[k] for k in metric_names} for r in results
+                          if not r.get("failed")])
     return {"mean": {m: float(table[m].mean()) for m in metric_names},
             "std": {m: float(table[m].std(ddof=0)) for m in metric_names}}
 
@@ -276,9 +338,10 @@ def run_evaluation(dataset_dir: str | Path, protocol: str, method: str, out: str
                    channels: dict | None = None, normalise: str = "fold",
                    executor: Executor | None = None,
                    progress: bool = True, fold_runner=None, seeds=None,
-                   stack="auto") -> dict:
+                   stack="auto", allow_partial: bool = False) -> dict:
     """Every fold (x seed) of ``protocol`` for ``method``; results land in ``out`` (see the
-    module doc).
+    module doc). A failed fold raises :class:`FoldFailed` unless ``allow_partial`` (then it is
+    reported as failed and not scored; all of them failing raises all the same).
 
     ``fold_runner(kwargs_list) -> results`` lets an orchestrator (Prefect) run the chunks as
     its own tasks; otherwise ``executor`` (any concurrent.futures Executor) or a plain loop is
@@ -304,17 +367,27 @@ def run_evaluation(dataset_dir: str | Path, protocol: str, method: str, out: str
                    val_fraction=val_fraction, modalities=modalities, channels=channels,
                    explain=(c == 0), normalise=normalise, items=chunk)
               for c, chunk in enumerate(chunks)]
+
+    def check(part):  # a failed member ends the evaluation at once unless partial is allowed
+        for r in (part if isinstance(part, list) else [part]):
+            if r.get("failed") and not allow_partial:
+                raise FoldFailed(method, protocol, r)
+        return part
+
     t0 = time.perf_counter()
     if fold_runner is not None:
-        parts = list(fold_runner(kwargs))
+        parts = [check(part) for part in fold_runner(kwargs)]
     elif executor is not None:
         futures = [executor.submit(run_fold, **kw) for kw in kwargs]
-        parts = _progress_wait(futures, method, protocol, progress)
+        parts = _progress_wait(futures, method, protocol, progress, check)
     else:
         parts = []
         for kw in _bar(kwargs, f"{method} / {protocol}", progress):
-            parts.append(run_fold(**kw))
+            parts.append(check(run_fold(**kw)))
     results = [r for part in parts for r in (part if isinstance(part, list) else [part])]
+    failed = [r for r in results if r.get("failed")]
+    if failed and len(failed) == len(results):
+        raise FoldFailed(method, protocol, failed[0], len(failed), len(results), allowed=True)
     wall = time.perf_counter() - t0
     metric_names = list(METRICS)
     write_outputs(out, ds, folds, results, metric_names, method=method, protocol=protocol,
@@ -335,14 +408,23 @@ def _bar(items, desc, progress):
     return tqdm(items, desc=desc, unit="fold")
 
 
-def _progress_wait(futures, method, protocol, progress):
+def _progress_wait(futures, method, protocol, progress, check=lambda part: part):
+    """The futures' results in fold order; ``check(part)`` may raise, which cancels the
+    futures not started yet."""
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(futures), desc=f"{method} / {protocol}", unit="fold")
     results = []
     for f in futures:  # keep fold order
-        results.append(f.result())
+        try:
+            results.append(check(f.result()))
+        except BaseException:
+            for other in futures:
+                other.cancel()
+            if bar is not None:
+                bar.close()
+            raise
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -358,12 +440,16 @@ def write_outputs(out: Path, ds: asm.Dataset, folds: list[Fold], results: list[d
     seed writes the same bytes (what lets a fresh clone reproduce ``dvc.lock``)."""
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(results, metric_names)
+    failed = failed_members(results)
     fold_rows = [{k: r.get(k) for k in ["fold", "seed", "subject", "n_train", "n_val",
-                                         "n_test", *metric_names]} for r in results]
+                                         "n_test", *metric_names, *(["failed"] if failed else [])]}
+                 for r in results]
     with atomic_path(out / "folds.csv") as tmp:
         pd.DataFrame(fold_rows).to_csv(tmp, index=False, float_format="%.6f")
     preds = []
     for r in results:
+        if r.get("failed"):  # never scored, so not among the predictions either
+            continue
         rows = r["test_rows"]
         frame = pd.DataFrame({"fold": r["fold"], "seed": r.get("seed"), "row": rows,
                               "subject": ds.subject[rows],
@@ -395,4 +481,12 @@ def write_outputs(out: Path, ds: asm.Dataset, folds: list[Fold], results: list[d
         "n_seeds": len(seeds), "seeds": [int(s) for s in seeds],
         "stack": int(max((r.get("stack", 1) for r in results), default=1)),
         "n_rows": int(ds.n), **summary["mean"],
-        "std": summary["std"]})
+        "std": summary["std"], **failed})
+
+
+def failed_members(results: list[dict]) -> dict:
+    """``{"n_failed", "failed": [{fold, seed, reason}]}`` of the failed results; ``{}`` when
+    none failed (so a healthy run's ``metrics.json`` is what it always was)."""
+    failed = [{"fold": r["fold"], "seed": r.get("seed"), "reason": r["failed"]}
+              for r in results if r.get("failed")]
+    return {"n_failed": len(failed), "failed": failed} if failed else {}

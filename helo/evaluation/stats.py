@@ -30,6 +30,13 @@ results. The choices, written here once:
   (Demsar 2006) on the same block x method table, with scores negated for higher-is-better
   metrics so that rank 1 is always the best; :func:`critical_difference` is Demsar's
   ``CD = q_a sqrt(k (k + 1) / (6 N))`` with ``q_a`` the studentized-range quantile / sqrt(2).
+* **Failed methods.** A method with any row that cannot be scored -- a ``failed`` reason in its
+  folds table (a fold whose training diverged, ``helo.evaluation.runner``) or a metric that is
+  NaN or infinite (:func:`failed_rows`) -- takes part in no rank and no test
+  (``helo.stages.report.failed_methods`` sets it apart before any of these): ranking it on
+  the folds it kept would compare it on easier ground than the others, and dropping the rows
+  it lost from every method (as :func:`paired` would) would let one diverged model shrink
+  everyone's comparison. The report shows it as failed instead.
 """
 from __future__ import annotations
 
@@ -49,6 +56,19 @@ def block_keys(frame: pd.DataFrame) -> list[str]:
     if "fold" not in keys:
         raise ValueError(f"a folds table needs a 'fold' column; it has {list(frame.columns)}")
     return keys
+
+
+def failed_rows(frame: pd.DataFrame, metrics: Iterable[str]) -> int:
+    """How many rows of a folds table cannot be scored: a non-empty ``failed`` reason, or a
+    metric of ``metrics`` (those the table has) that is missing, NaN or infinite."""
+    bad = np.zeros(len(frame), dtype=bool)
+    if "failed" in frame.columns:
+        bad |= frame["failed"].fillna("").astype(str).str.strip().str.len().to_numpy() > 0
+    for k in metrics:
+        if k in frame.columns:
+            vals = pd.to_numeric(frame[k], errors="coerce").to_numpy(dtype=np.float64)
+            bad |= ~np.isfinite(vals)
+    return int(bad.sum())
 
 
 def t_interval(values: Iterable[float], confidence: float = 0.95) -> dict:

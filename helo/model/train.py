@@ -45,6 +45,14 @@ The rules (the same for every method and for ``K = 1`` and ``K > 1``):
   means over the epoch's samples (batch-size weighted), ``val_loss``, ``seconds``. Losses are
   accumulated on the device and read once per epoch (no host synchronisation inside an epoch
   unless a loss function itself returns Python floats).
+* **Divergence.** A member whose epoch ``loss`` or ``val_loss`` is not finite (NaN or inf: a
+  step that overflowed, an infinite learning rate) has *diverged*: checked on the once-per-epoch
+  read (a NaN anywhere in the epoch makes the epoch mean NaN, so no step is missed and no sync is
+  added), its history ends with that epoch's row (the non-finite value kept), ``Member.diverged``
+  says what and when (``"training loss is nan at epoch 3"``), and it stops like an early-stopped
+  member (no more updates, no best-epoch restore: its weights stay the diverged ones) while the
+  other members of a stack go on. Training alone, it stops at once. The engine does not raise:
+  the caller decides (the evaluation runner fails the fold, naming method, fold and epoch).
 * **Randomness.** The caller builds each member under ``set_seed(member seed)`` (initialisation
   as alone). With ``K = 1`` dropout draws continue the global stream after the initialisation,
   as in a plain training loop. In a stack, dropout masks come from vmap's batched draws: they
@@ -71,6 +79,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import os
 import random
@@ -84,6 +93,7 @@ import torch
 from torch import nn
 
 log_warn = warnings.warn
+log = logging.getLogger(__name__)
 
 
 def set_seed(seed: int) -> None:
@@ -190,6 +200,8 @@ class Member:
     val_rows: np.ndarray | torch.Tensor | None = None
     generator: torch.Generator | None = None
     history: list[dict] = field(default_factory=list)
+    #: why it stopped as diverged (``"training loss is nan at epoch 3"``); None: it did not
+    diverged: str | None = None
 
 
 class MemberAdam:
@@ -456,8 +468,10 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
     stopped = np.zeros(K, dtype=bool)
     best_params = None
     improved_any = np.zeros(K, dtype=bool)
+    diverged = np.zeros(K, dtype=bool)
     for mem in members:
         mem.history = []
+        mem.diverged = None
     for epoch in range(1, int(rules.epochs) + 1):
         if stopped.all():
             break
@@ -546,6 +560,10 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
             mem.history.append(row)
             if hooks.on_epoch is not None:
                 hooks.on_epoch(k, row)
+            why = _non_finite(row, epoch)
+            if why is not None:
+                mem.diverged, diverged[k], stopped[k] = why, True, True
+                log.warning("member %d (seed %d): %s; stopped", k, mem.seed, why)
         if has_val:
             improved = np.array([val[k] is not None and not stopped[k]
                                  and vl[k] < best[k] - rules.min_delta for k in range(K)])
@@ -567,7 +585,8 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
                         for bp, p in zip(best_params, state_views):
                             bp.copy_(torch.where(mask.view(-1, *([1] * (p.dim() - 1))), p, bp))
                 improved_any |= improved
-    # best-epoch restore, then one module per member
+    # best-epoch restore (not of a diverged member), then one module per member
+    improved_any &= ~diverged
     if best_params is not None:
         with torch.no_grad():
             mask = torch.as_tensor(improved_any, device=dev)
@@ -585,6 +604,14 @@ def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=Fa
                     b.copy_(buffers[name][k])
             mod.eval()
     return modules
+
+
+def _non_finite(row: dict, epoch: int) -> str | None:
+    """What is not finite in an epoch's log row (``loss``, then ``val_loss``), or None."""
+    for key, what in (("loss", "training loss"), ("val_loss", "validation loss")):
+        if key in row and not math.isfinite(row[key]):
+            return f"{what} is {row[key]} at epoch {epoch}"
+    return None
 
 
 def self_mask(active: np.ndarray, dev, cache: dict) -> torch.Tensor:

@@ -30,10 +30,19 @@ Writes into ``outputs/report``:
 and ``outputs/metrics.json`` (what ``dvc metrics show`` prints). Subjects the dataset left out
 (``data/assembled/excluded.json``, only with partial results allowed) are listed with their
 reason at the end of ``comparison.md``.
+
+A method with failed folds (``metrics.json``'s ``n_failed``: its training diverged or its
+predictions were not finite, evaluated with partial results allowed) or with any non-finite
+score is *failed* under that protocol (:func:`failed_methods`): it is listed in the comparison
+table as ``failed (k/n folds)`` (marked ‡, the reasons below the table), never ranked, left out
+of the average ranks, the significance tests, the critical-difference diagram, the bars, the
+figures and the DVC plot data; ``outputs/metrics.json`` gives it ``failed_folds`` / ``n_folds``
+instead of scores. The ranks of the other methods are what they would be without it.
 """
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +73,48 @@ def collect_folds(eval_dir: Path, protocol: str, methods) -> dict[str, pd.DataFr
         if path.exists():
             out[method] = pd.read_csv(path)
     return out
+
+
+def failed_methods(results: dict[str, dict], folds: dict[str, pd.DataFrame],
+                   metric_names: list[str]) -> dict[str, dict]:
+    """``{method: {"label": "failed (k/n folds)", "n_failed", "n_folds", "reasons"}}`` of the
+    methods of one protocol that cannot be ranked: failed folds in ``metrics.json`` or
+    ``folds.csv``, a non-finite fold score, or a mean that is missing or not finite (with no row
+    to blame, every fold counts as failed)."""
+    from helo.evaluation.stats import failed_rows
+
+    def finite(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    out = {}
+    for method, r in results.items():
+        f = folds.get(method)
+        n_rows = len(f) if f is not None else \
+            int(r.get("n_folds") or 0) * int(r.get("n_seeds") or 1)
+        n_bad = max(failed_rows(f, metric_names) if f is not None else 0,
+                    int(r.get("n_failed") or 0))
+        if not n_bad and all(finite(r.get(k)) for k in metric_names):
+            continue
+        n_bad = n_bad or n_rows
+        reasons = [f"{x.get('fold')} (seed {x.get('seed')}): {x.get('reason')}"
+                   for x in r.get("failed") or []] or ["non-finite scores"]
+        out[method] = {"label": f"failed ({n_bad}/{n_rows} folds)", "n_failed": n_bad,
+                       "n_folds": n_rows, "reasons": reasons}
+    return out
+
+
+def failed_markdown(failed: dict[str, dict], shown: int = 5) -> list[str]:
+    """The note under a comparison table naming each failed method and why."""
+    if not failed:
+        return []
+    lines = ["\n‡ failed: not ranked, and left out of the average ranks, the tests "
+             "(`significance.md`) and the figures; a fold fails when its training diverged "
+             "(non-finite loss) or its predictions were not finite:\n"]
+    for m, f in failed.items():
+        more = f"; and {len(f['reasons']) - shown} more" if len(f["reasons"]) > shown else ""
+        lines.append(f"- {m}: {f['label']}: {'; '.join(f['reasons'][:shown])}{more}")
+    lines.append("")
+    return lines
 
 
 def paper_dataset(params: dict) -> str | None:
@@ -173,14 +224,17 @@ def comparison_table(results: dict[str, dict], metric_names: list[str],
     return pd.DataFrame(rows).sort_values("average_rank").reset_index(drop=True)
 
 
-def to_markdown(df: pd.DataFrame, metric_names: list[str], marks: dict | None = None) -> str:
-    """Cells ``mean ± std [CI] (rank)``; ``marks`` maps a method to a suffix for its name."""
+def to_markdown(df: pd.DataFrame, metric_names: list[str], marks: dict | None = None,
+                failed: dict[str, dict] | None = None) -> str:
+    """Cells ``mean ± std [CI] (rank)``; ``marks`` maps a method to a suffix for its name;
+    each ``failed`` method (:func:`failed_methods`) follows as a row of ``failed (k/n folds)``,
+    marked ‡ and not ranked."""
     marks = marks or {}
     head = ["Method"] + [METRIC_LABELS.get(k, k) for k in metric_names] + ["Avg. rank"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     best = {}
     for k in metric_names:
-        best[k] = df[f"{k}_rank"].min()
+        best[k] = df[f"{k}_rank"].min() if len(df) else None
     for _, row in df.iterrows():
         name = row["method"] + marks.get(row["method"], "")
         cells = [f"**{name}**" if row["method"] == "helo" else name]
@@ -193,6 +247,10 @@ def to_markdown(df: pd.DataFrame, metric_names: list[str], marks: dict | None = 
             cells.append(f"**{txt}**" if row[f"{k}_rank"] == best[k] else txt)
         cells.append(f"{row['average_rank']:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
+    for m, f in (failed or {}).items():
+        name = f"{m} ‡"
+        cells = [f"**{name}**" if m == "helo" else name] + [f["label"]] * len(metric_names)
+        lines.append("| " + " | ".join(cells + ["not ranked"]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -417,25 +475,44 @@ def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None 
     summary: dict = {}
     sig_frames = []
     folds_by_protocol = {}
-    for protocol, results in found.items():
-        folds = collect_folds(eval_dir, protocol, list(results))
+    failed_by_protocol = {}
+    for protocol, everything in found.items():
+        all_folds = collect_folds(eval_dir, protocol, list(everything))
+        failed = failed_methods(everything, all_folds, metric_names)
+        failed_by_protocol[protocol] = failed
+        results = {m: r for m, r in everything.items() if m not in failed}
+        folds = {m: f for m, f in all_folds.items() if m not in failed}
         folds_by_protocol[protocol] = folds
+        if not results:  # every method failed: the table lists them, nothing is ranked
+            n = next(iter(failed.values()))["n_folds"]
+            md += [f"\n## {protocol} ({n} folds)\n",
+                   to_markdown(pd.DataFrame(), metric_names, failed=failed),
+                   *failed_markdown(failed)]
+            sig_md.append(f"\n## {protocol}\n\nNo method without failed folds: no tests.\n")
+            with atomic_path(out / f"comparison_{protocol}.csv") as tmp:
+                _failed_rows(failed).to_csv(tmp, index=False, float_format="%.6f")
+            summary[protocol] = {m: {"failed_folds": f["n_failed"], "n_folds": f["n_folds"]}
+                                 for m, f in failed.items()}
+            continue
         df = comparison_table(results, metric_names, folds, confidence)
         per, omni = significance(folds, metric_names, confidence=confidence, alpha=alpha,
                                  zero_method=zero_method)
         notes = beats_mean_notes(eval_dir, protocol, df)
         df["beats_mean_predictor"] = [("" if m == "mean" else str(m not in notes).lower())
                                       for m in df["method"]]
-        df["note"] = df["method"].map(notes).fillna("")
+        df["note"] = [notes.get(m, "") for m in df["method"]]
         table_df = df
+        if failed:
+            table_df = pd.concat([df, _failed_rows(failed)], ignore_index=True)
         if paper_ds:
             ref = paper_rows(paper_ds, protocol, metric_names)
             if len(ref):
-                table_df = pd.concat([df, ref], ignore_index=True)
+                table_df = pd.concat([table_df, ref], ignore_index=True)
         with atomic_path(out / f"comparison_{protocol}.csv") as tmp:
             table_df.to_csv(tmp, index=False, float_format="%.6f")
         md += [f"\n## {protocol} ({df['n_folds'].iloc[0]} folds)\n",
-               to_markdown(df, metric_names, {m: " †" for m in notes})]
+               to_markdown(df, metric_names, {m: " †" for m in notes}, failed=failed),
+               *failed_markdown(failed)]
         if notes:
             md.append("\n† does not beat the mean predictor on KL:\n")
             md += [f"- {m}: {why}" for m, why in notes.items()]
@@ -447,17 +524,24 @@ def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None 
         sig_md.append(significance_markdown(protocol, per, omni, metric_names,
                                             reference="helo", alpha=alpha,
                                             confidence=confidence, zero_method=zero_method))
+        if failed:
+            sig_md.append("Left out of every test (failed folds, see `comparison.md`): "
+                          + ", ".join(f"{m} ({f['label']})" for m, f in failed.items())
+                          + ".\n")
         per = per.merge(omni, on="metric", how="left")
         per.insert(0, "protocol", protocol)
         sig_frames.append(per)
         summary[protocol] = {row["method"]: {**{k: round(float(row[k]), 6) for k in metric_names},
                                              "average_rank": float(row["average_rank"])}
                              for _, row in df.iterrows()}
+        summary[protocol].update({m: {"failed_folds": f["n_failed"], "n_folds": f["n_folds"]}
+                                  for m, f in failed.items()})
         _bars(df, metric_names, protocol, out / "figures" / f"comparison_{protocol}.png")
     if excluded is not None:
         md += _excluded_section(Path(excluded))
     write_text(out / "comparison.md", "".join(x if x.endswith("\n") else x + "\n" for x in md))
-    sig = pd.concat(sig_frames, ignore_index=True)
+    sig = pd.concat(sig_frames, ignore_index=True) if sig_frames else pd.DataFrame(
+        columns=["protocol", "method", "metric"])
     with atomic_path(out / "significance.csv") as tmp:
         sig.to_csv(tmp, index=False, float_format="%.6g")
     write_text(out / "significance.md", "".join(sig_md))
@@ -465,16 +549,27 @@ def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None 
     made_cd = cd_diagram(folds_by_protocol, cd_metric, out / "cd_diagram.png", alpha)
     # DVC plot data: methods on the hardest protocol present.
     last = [p for p in protocols if p in found][-1]
-    plot_df = pd.DataFrame([{"method": m, **v} for m, v in summary[last].items()])
+    plot_df = pd.DataFrame([{"method": m, **v} for m, v in summary[last].items()
+                            if m not in failed_by_protocol[last]])
+    if plot_df.empty:
+        plot_df = pd.DataFrame(columns=["method", *metric_names, "average_rank"])
     with atomic_path(out / "plots" / "comparison.csv") as tmp:
         plot_df.to_csv(tmp, index=False)
-    _history(eval_dir, found, out)
-    figures = _figures(eval_dir, found, out, params)
+    _history(eval_dir, found, out, failed_by_protocol)
+    figures = _figures(eval_dir, found, out, params, failed_by_protocol)
     eff = _efficiency(out, params)
     write_json(Path("outputs/metrics.json"), summary)
     return {"protocols": list(found), "methods": sorted({m for r in found.values() for m in r}),
             "figures": figures + (["cd_diagram.png"] if made_cd else []), "efficiency": eff,
             "paper_reference": paper_ds}
+
+
+def _failed_rows(failed: dict[str, dict]) -> pd.DataFrame:
+    """The comparison CSV's rows of the failed methods: no scores, no ranks, the reason."""
+    return pd.DataFrame([{"method": m, "source": "this run", "n_folds": f["n_folds"],
+                          "beats_mean_predictor": "",
+                          "note": f"{f['label']}: {'; '.join(f['reasons'])}"}
+                         for m, f in failed.items()])
 
 
 def _excluded_section(path: Path) -> list[str]:
@@ -513,12 +608,13 @@ def _save(fig, path):
     plt.close(fig)
 
 
-def _history(eval_dir, found, out):
+def _history(eval_dir, found, out, failed_by_protocol=None):
+    """HeLo's mean training loss per epoch under each protocol where it did not fail."""
     import matplotlib.pyplot as plt
     curves = {}
     for protocol in found:
         path = eval_dir / protocol / "helo" / "history.csv"
-        if not path.exists():
+        if not path.exists() or "helo" in (failed_by_protocol or {}).get(protocol, {}):
             continue
         h = pd.read_csv(path)
         loss_col = next((c for c in ("loss", "train_loss") if c in h.columns), None)
@@ -542,16 +638,19 @@ def _history(eval_dir, found, out):
     _save(fig, out / "figures" / "helo_training_loss.png")
 
 
-def _figures(eval_dir, found, out, params) -> list[str]:
+def _figures(eval_dir, found, out, params, failed_by_protocol=None) -> list[str]:
+    """Figures of the methods not failed under the protocol shown (``loso`` when there)."""
     import matplotlib.pyplot as plt
     made = []
     n_show = int(P.get(params, "report.figure_samples", 6))
     protocol = "loso" if "loso" in found else list(found)[0]
+    failed = (failed_by_protocol or {}).get(protocol, {})
+    usable = {m: r for m, r in found[protocol].items() if m not in failed}
     # HeLo, the mean predictor and the two best other methods by average rank (readability)
     from helo.evaluation.metrics import average_rank
-    ranks = average_rank({m: {k: r[k] for k in METRIC_LABELS} for m, r in found[protocol].items()})
+    ranks = average_rank({m: {k: r[k] for k in METRIC_LABELS} for m, r in usable.items()})
     others = [m for m in sorted(ranks, key=ranks.get) if m not in ("helo", "mean")][:2]
-    methods = [m for m in ["helo", "mean", *others] if m in found[protocol]]
+    methods = [m for m in ["helo", "mean", *others] if m in usable]
     preds = {m: pd.read_parquet(eval_dir / protocol / m / "predictions.parquet")
              for m in methods if (eval_dir / protocol / m / "predictions.parquet").exists()}
     if preds:
@@ -580,7 +679,7 @@ def _figures(eval_dir, found, out, params) -> list[str]:
         _save(fig, out / "figures" / "predicted_vs_true.png")
         made.append("predicted_vs_true.png")
     exp_path = eval_dir / protocol / "helo" / "explain.npz"
-    if exp_path.exists():
+    if exp_path.exists() and "helo" in usable:
         with np.load(exp_path, allow_pickle=False) as z:
             ex = {k: z[k] for k in z.files}
         labels = [c[5:] for c in preds["helo"].columns if c.startswith("true_")] if "helo" in \
@@ -596,6 +695,8 @@ def _label_corr(ex, labels, out):
     if key is None:
         return []
     M = ex[key]
+    if not np.isfinite(M).all():  # nothing to draw from a diverged model
+        return []
     mats = [M] if M.ndim == 2 else [M[i] for i in np.linspace(0, len(M) - 1, min(3, len(M)))
                                      .astype(int)]
     fig, axes = plt.subplots(1, len(mats), figsize=(4.2 * len(mats), 3.8), squeeze=False)
@@ -616,6 +717,8 @@ def _tsne(ex, out):
     pairs = [("phys_before", "beh_before", "before OT"), ("phys_after", "beh_after", "after OT")]
     if not all(a in ex and b in ex for a, b, _ in pairs):
         return []
+    if not all(np.isfinite(ex[k]).all() for a, b, _ in pairs for k in (a, b)):
+        return []  # t-SNE of non-finite tokens: nothing to draw
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     for ax, (a, b, title) in zip(axes, pairs):
         A, B = ex[a].reshape(-1, ex[a].shape[-1]), ex[b].reshape(-1, ex[b].shape[-1])

@@ -23,16 +23,25 @@ Modality names: with ``data.layout: generic`` a table brings its own modalities 
 ``eye``), so ``features.modalities`` and the ``assemble`` groups accept any identifier there;
 every other layout takes the modalities helo extracts (:data:`helo.features.MODALITIES`).
 
+Numbers: every number anywhere in the tree (typed fields, ``model.<method>`` options, band
+edges) must be finite -- YAML's ``.inf`` / ``.nan`` are refused naming the key, since an infinite
+learning rate trains a model of NaN. Counts that set how long something runs (``epochs``,
+``patience``, ``max_iterations``, ``ot_iter``, ``tune.trials``, ``evaluate.seeds``) are whole
+numbers with an upper bound said in the error (:data:`MAX_EPOCHS`, :data:`MAX_ITERATIONS`,
+:data:`MAX_RUNS`); a float with no fraction (``1.0e+3``) counts as the whole number, text such as
+``1e20`` (YAML 1.1 reads an exponent without a dot as a string) is refused as text.
+
 The ``helo`` command calls :func:`validate` in its dispatcher (``helo.cli._params``), so it is
 not part of any DVC stage's dependencies: it can refuse to run, never change an output.
 """
 from __future__ import annotations
 
+import math
 import re
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, \
-    model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, \
+    field_validator, model_validator
 
 from helo.data import LAYOUTS
 from helo.data.labels import ITEM_SETS
@@ -43,6 +52,27 @@ from helo.model.registry import METHODS
 __all__ = ["validate", "ParamsError", "Params", "check_modality"]
 
 Number = Union[int, float]
+
+#: upper bounds of the counts that set how long a run takes (said in the error)
+MAX_EPOCHS = 100_000
+MAX_ITERATIONS = 1_000_000
+MAX_RUNS = 10_000  # tune trials, evaluation seeds
+
+
+def _whole(v):
+    """A count given as a float with no fraction (``1.0e+3``) is that whole number; text that
+    reads as a number (``1e20``: YAML 1.1 needs ``1.0e+20``) is refused as text."""
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", v):
+        raise ValueError(f"{v!r} is text, not a number (YAML reads an exponent without a dot "
+                         f"as text); write a whole number")
+    return v
+
+
+def Count(limit: int, low: int = 0):
+    """A whole number in ``[low, limit]``."""
+    return Annotated[int, BeforeValidator(_whole), Field(ge=low, le=limit)]
 
 
 class ParamsError(ValueError):
@@ -71,7 +101,7 @@ def _identifier(v):
 
 
 class _Group(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------- groups
@@ -139,6 +169,8 @@ class Eeg(_Modality):
         for p in (v.values() if isinstance(v, dict) else v):
             ok = isinstance(p, (list, tuple)) and len(p) == 2 and all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) for x in p)
+            if ok and not all(math.isfinite(x) for x in p):
+                continue  # said by validate() as a non-finite number
             if not ok or not 0 <= p[0] < p[1]:
                 raise ValueError(f"band {p!r} is not [low, high] with 0 <= low < high; {allowed}")
         return v
@@ -167,7 +199,8 @@ class Eda(_Modality):
 
 
 class Features(BaseModel):
-    model_config = ConfigDict(extra="allow")  # features.<modality>: checked in _groups
+    # features.<modality>: checked in _groups
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     modalities: list[str] = []
     common: Common = Common()
 
@@ -210,8 +243,8 @@ class Evaluate(_Group):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v):
-        if isinstance(v, int) and v < 1:
-            raise ValueError("a count of seeds must be at least 1")
+        if isinstance(v, int) and not 1 <= v <= MAX_RUNS:
+            raise ValueError(f"a count of seeds must be at least 1 and at most {MAX_RUNS}")
         if isinstance(v, list) and (not v or len(set(v)) != len(v)):
             raise ValueError("a list of seeds must be non-empty and distinct")
         return v
@@ -237,9 +270,12 @@ class Evaluate(_Group):
 class MethodOptions(BaseModel):
     """``model.<method>``: open (each learner's own options), with the shared ones typed."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     modalities: Optional[list[str]] = None
-    epochs: Optional[int] = Field(None, ge=0)
+    epochs: Optional[Count(MAX_EPOCHS)] = None
+    patience: Optional[Count(MAX_EPOCHS)] = None
+    max_iterations: Optional[Count(MAX_ITERATIONS)] = None
+    max_iter: Optional[Count(MAX_ITERATIONS)] = None
     batch_size: Optional[int] = Field(None, gt=0)
     lr: Optional[float] = Field(None, gt=0)
     weight_decay: Optional[float] = Field(None, ge=0)
@@ -259,6 +295,7 @@ class HeloOptions(MethodOptions):
     heads: Optional[int] = Field(None, gt=0)
     depth: Optional[int] = Field(None, ge=0)
     tokenizer: Optional[Literal["linear", "channels"]] = None
+    ot_iter: Optional[Count(MAX_ITERATIONS, 1)] = None
 
     @field_validator("query")
     @classmethod
@@ -276,7 +313,7 @@ class Report(_Group):
 
 
 class Tune(_Group):
-    trials: int = Field(10, ge=1)
+    trials: Count(MAX_RUNS, 1) = 10
     timeout: Optional[float] = Field(None, gt=0)
     outer_folds: Optional[int] = Field(4, ge=1)
     val_fraction: float = Field(0.25, gt=0, lt=1)
@@ -340,13 +377,38 @@ def _allowed(model, dotted: str) -> list[str]:
     return sorted(node.model_fields) if node is not None else []
 
 
+def _non_finite(node, key: str = "") -> list[tuple[str, str]]:
+    """``(dotted key, YAML spelling)`` of every NaN or infinite number under ``node``."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return [(key, ".nan" if math.isnan(node) else (".inf" if node > 0 else "-.inf"))]
+    if isinstance(node, dict):
+        return [x for k, v in node.items() for x in _non_finite(v, f"{key}.{k}" if key else
+                                                                 str(k))]
+    if isinstance(node, (list, tuple)):
+        return [x for i, v in enumerate(node) for x in _non_finite(v, f"{key}.{i}")]
+    return []
+
+
 def validate(params: dict, source: str = "params.yaml") -> Params:
     """Check ``params`` (the whole tree); return the parsed model or raise :class:`ParamsError`
-    listing every problem."""
-    problems: list[str] = []
+    listing every problem (one per key)."""
     if not isinstance(params, dict):
         raise ParamsError([f"the top level must be a mapping of groups, found "
                            f"{type(params).__name__}"], source)
+    bad = _non_finite(params)
+    parsed, problems = _checks(params)
+    if bad:  # said once per key, the typed fields' own complaint about it dropped
+        problems = [f"{k}: {spelled} is not a finite number (every number in params must be "
+                    f"finite)" for k, spelled in bad] + [
+            p for p in problems if not any(p.startswith(f"{k}:") for k, _ in bad)]
+    if problems:
+        raise ParamsError(problems, source)
+    return parsed
+
+
+def _checks(params: dict) -> tuple[Params | None, list[str]]:
+    """The parsed model (None when it does not parse) and every problem found."""
+    problems: list[str] = []
     parsed = None
     try:
         parsed = Params.model_validate(params)
@@ -377,9 +439,7 @@ def validate(params: dict, source: str = "params.yaml") -> Params:
             problems += _messages(err, f"model.{name}", cls)
     if parsed is not None:
         problems += _cross_checks(parsed)
-    if problems:
-        raise ParamsError(problems, source)
-    return parsed
+    return parsed, problems
 
 
 def _cross_checks(p: Params) -> list[str]:

@@ -72,3 +72,37 @@ def test_average_rank_with_ties():
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError):
         M.evaluate(np.ones((2, 3)) / 3, np.ones((2, 4)) / 4)
+
+
+def test_zero_terms_hand_computed():
+    """0/0 terms count 0 only where both entries are truly zero."""
+    u = np.array([[0.0, 0.4, 0.6]])
+    v = np.array([[0.0, 0.6, 0.4]])
+    # Clark: 0 + (0.2 / 1.0)^2 + (0.2 / 1.0)^2 = 0.08; Canberra: 0 + 0.2 + 0.2
+    assert M.clark(u, v)[0] == pytest.approx(math.sqrt(0.08), rel=1e-12)
+    assert M.canberra(u, v)[0] == pytest.approx(0.4, rel=1e-12)
+    # cosine: (0.24 + 0.24) / (|u| |v|), |u|^2 = |v|^2 = 0.16 + 0.36
+    assert M.cosine(u, v)[0] == pytest.approx(0.48 / 0.52, rel=1e-12)
+    # a zero in one vector only is a full term: |0 - 0.5| / 0.5 = 1, then 0.5 / 1.5
+    assert M.canberra([[0.0, 1.0]], [[0.5, 0.5]])[0] == pytest.approx(1 + 1 / 3, rel=1e-12)
+    assert M.clark([[0.0, 1.0]], [[0.5, 0.5]])[0] == pytest.approx(math.sqrt(1 + 1 / 9),
+                                                                   rel=1e-12)
+    # an all-zero prediction: cosine 0 (zero norm), Canberra l (every term |u_j| / u_j = 1 or 0)
+    assert M.cosine([[0.2, 0.8]], [[0.0, 0.0]])[0] == 0.0
+    assert M.canberra([[0.2, 0.8]], [[0.0, 0.0]])[0] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("name", list(M.METRICS))
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_input_is_an_error_not_a_distance(name, bad):
+    """A NaN/inf prediction (a diverged model) used to become a zero Clark / Canberra distance
+    and a zero cosine; now every metric refuses it, naming the array and the rows."""
+    u = np.array([[0.2, 0.8], [0.5, 0.5], [1.0, 0.0]])
+    v = u.copy()
+    v[1, 0] = bad
+    with pytest.raises(M.NonFiniteError, match=r"y_pred has 1 non-finite value.*rows 1\)"):
+        M.METRICS[name].fn(u, v)
+    with pytest.raises(M.NonFiniteError, match="y_true"):
+        M.METRICS[name].fn(v, u)
+    with pytest.raises(ValueError):
+        M.evaluate(u, v)

@@ -92,3 +92,16 @@ def test_compare_to_reference_marks_significance():
     assert bool(df.loc["worse", "significant"]) and not bool(df.loc["worse", "better"])
     assert not bool(df.loc["same", "significant"])
     assert math.isnan(df.loc["helo", "p"])
+
+
+def test_failed_rows_and_methods_are_set_apart():
+    """Rows with a failed reason or a non-finite score are counted (the report then sets
+    the method apart: no rank, no test)."""
+    ok = pd.DataFrame({"fold": ["a", "b", "c"], "kl": [0.1, 0.2, 0.3], "cosine": [0.9, 0.8, 0.7]})
+    reason = ok.assign(failed=["", "training loss is nan at epoch 2", np.nan])
+    reason.loc[1, "kl"] = np.nan
+    inf = ok.assign(kl=[0.1, np.inf, 0.3])
+    assert S.failed_rows(ok, ["kl", "cosine"]) == 0
+    assert S.failed_rows(reason, ["kl", "cosine"]) == 1
+    assert S.failed_rows(reason.drop(columns="kl"), ["kl", "cosine"]) == 1  # the reason alone
+    assert S.failed_rows(inf, ["kl"]) == 1 and S.failed_rows(inf, ["cosine"]) == 0

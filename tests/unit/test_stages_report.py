@@ -130,3 +130,80 @@ def test_cd_diagram_is_the_same_bytes_whatever_the_string_hash_seed(tmp_path):
         subprocess.run([sys.executable, "-c", code, str(out)], check=True, env=env)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1] == outs[2]
+
+
+def test_failed_method_is_shown_failed_and_never_ranked(tmp_path, monkeypatch):
+    """Issue 21: a HeLo with 2 of 8 folds failed (evaluated with --allow-partial) and near
+    perfect scores on the others, and, under another protocol, an old-style HeLo whose NaN
+    predictions were scored as Clark / Canberra 0: neither ranks, neither is tested, the
+    t-SNE of its non-finite tokens is not attempted, and the others rank among themselves."""
+    rng = np.random.default_rng(1)
+    n, n_folds = 80, 8
+    fold_of = np.repeat([f"s{i}" for i in range(n_folds)], n // n_folds)
+    y = rng.dirichlet(np.ones(4) * 3, size=n)
+    preds = {"helo": y + 1e-4, "aa-knn": np.abs(y + rng.normal(0, 0.05, y.shape)) + 1e-3,
+             "mean": np.tile(y.mean(axis=0), (n, 1)),
+             "ldl-lrr": np.abs(y + rng.normal(0, 0.1, y.shape)) + 1e-3}
+    ev = tmp_path / "eval"
+    for protocol in ("subject-dependent", "loso", "trial-held-out"):
+        for m, p in preds.items():
+            if protocol == "trial-held-out" and m != "helo":
+                continue
+            _fake_eval(ev, protocol, m, y, p / p.sum(1, keepdims=True), fold_of)
+    # loso: 2 folds failed, reported the way the runner reports them
+    d = ev / "loso" / "helo"
+    folds = pd.read_csv(d / "folds.csv")
+    folds.loc[[1, 4], list(METRICS)] = np.nan
+    folds["failed"] = ["", "training loss is nan at epoch 3", "", "",
+                       "training loss is inf at epoch 1", "", "", ""]
+    folds.to_csv(d / "folds.csv", index=False)
+    m = json.loads((d / "metrics.json").read_text())
+    m.update(n_failed=2, failed=[{"fold": "s1", "seed": 0, "reason": "training loss is nan "
+                                  "at epoch 3"}, {"fold": "s4", "seed": 0,
+                                                  "reason": "training loss is inf at epoch 1"}])
+    (d / "metrics.json").write_text(json.dumps(m))
+    n_tok = 40
+    np.savez(d / "explain.npz", rows=np.arange(n_tok), label_corr=np.full((4, 4), np.nan),
+             **{k: np.full((n_tok, 2, 3), np.nan) for k in ("phys_before", "beh_before",
+                                                             "phys_after", "beh_after")})
+    # subject-dependent and trial-held-out: the old scoring of NaN predictions
+    for protocol in ("subject-dependent", "trial-held-out"):
+        d = ev / protocol / "helo"
+        folds = pd.read_csv(d / "folds.csv")
+        folds[["chebyshev", "kl", "intersection"]] = np.nan
+        folds[["clark", "canberra", "cosine"]] = 0.0
+        folds.to_csv(d / "folds.csv", index=False)
+        m = json.loads((d / "metrics.json").read_text())
+        m.update(chebyshev=None, kl=None, intersection=None, clark=0.0, canberra=0.0,
+                 cosine=0.0)
+        (d / "metrics.json").write_text(json.dumps(m))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(report, "_efficiency", lambda out, params: [])
+    params = _params(name="synth", layout="generic", root="x")
+    params["evaluate"]["protocols"] = ["subject-dependent", "trial-held-out", "loso"]
+    res = report.build_report(ev, tmp_path / "report", params)
+    out = tmp_path / "report"
+    md = (out / "comparison.md").read_text()
+    assert "| **helo ‡** | failed (2/8 folds) | failed (2/8 folds) |" in md
+    assert "| **helo ‡** | failed (8/8 folds) |" in md  # the NaN-scored HeLo
+    assert md.count("| not ranked |") == 3
+    assert "- helo: failed (2/8 folds): s1 (seed 0): training loss is nan at epoch 3; s4 " \
+           "(seed 0): training loss is inf at epoch 1" in md
+    assert "No method without failed folds" in (out / "significance.md").read_text()
+    for protocol in ("subject-dependent", "loso"):
+        csv = pd.read_csv(out / f"comparison_{protocol}.csv").set_index("method")
+        assert np.isnan(csv.loc["helo", "average_rank"]) and np.isnan(csv.loc["helo", "kl"])
+        assert csv.loc["helo", "note"].startswith("failed (")
+        # the three others rank among themselves: ranks 1..3 on each metric, mean 2
+        others = csv.drop(index="helo")["average_rank"]
+        assert others.sum() == pytest.approx(6.0) and others.min() >= 1.0
+        assert csv.loc["aa-knn", "kl_rank"] == 1.0
+    sig = pd.read_csv(out / "significance.csv")
+    assert "helo" not in set(sig["method"]) and set(sig["protocol"]) == {"subject-dependent",
+                                                                        "loso"}
+    summary = json.loads((tmp_path / "outputs" / "metrics.json").read_text())
+    assert summary["loso"]["helo"] == {"failed_folds": 2, "n_folds": 8}
+    assert summary["trial-held-out"] == {"helo": {"failed_folds": 8, "n_folds": 8}}
+    assert summary["loso"]["aa-knn"]["average_rank"] == 1.0
+    assert "tsne_tokens.png" not in res["figures"] and "label_correlation.png" not in \
+        res["figures"]
