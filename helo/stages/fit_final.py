@@ -12,7 +12,7 @@ import numpy as np
 
 from helo.data import assemble as asm
 from helo.stages import params as P
-from helo.evaluation.runner import Standardiser, model_spec
+from helo.evaluation.runner import Standardiser, fold_failure, model_spec
 from helo.io import atomic_path, write_json
 from helo.stages.common import ASSEMBLED, FINAL_MODEL, channels_of, method_params
 
@@ -25,7 +25,12 @@ def fit_final_model(dataset_dir: Path, out: Path, params: dict) -> dict:
     scaler = Standardiser().fit(ds.X)
     spec = model_spec(ds, channels_of(dataset_dir))
     model = make_model("helo", spec, model_params)
-    model.fit(scaler.transform(ds.X), ds.y, groups=ds.subject)
+    X = scaler.transform(ds.X)
+    model.fit(X, ds.y, groups=ds.subject)
+    diverged = fold_failure(model.history(), np.asarray(model.predict(X)))
+    if diverged:  # never saved as a model helo predict would serve
+        raise ValueError(f"fit-final: HeLo diverged on the whole data set ({diverged}); "
+                         f"nothing written to {out}: lower model.helo.lr")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.pt")

@@ -156,6 +156,7 @@ def run(params: dict, method: str, protocol: str, *, trials: int | None = None,
     """Tune ``method`` under ``protocol``; see the module doc. Returns the ``best.json`` record."""
     import optuna
 
+    from helo.evaluation.metrics import METRICS, NonFiniteError
     from helo.evaluation.splits import PROTOCOLS
     from helo.model.registry import get_class
     from helo.model.search_spaces import space_of, suggest
@@ -184,7 +185,12 @@ def run(params: dict, method: str, protocol: str, *, trials: int | None = None,
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()
-    baseline = score_config(method, ds, splits, current, channels=channels, seed=seed)
+    try:
+        baseline = score_config(method, ds, splits, current, channels=channels, seed=seed)
+    except NonFiniteError as err:  # diverged: any finite trial improves on it
+        baseline = {k: math.inf for k in METRICS}
+        baseline["error"] = str(err)[:300]
+        log.warning("tune %s/%s: the current settings diverge (%s)", protocol, method, err)
     baseline_s = time.perf_counter() - t0
     log.info("tune %s/%s: current settings, validation KL %.4f (%.1f s)", protocol, method,
              baseline["kl"], baseline_s)
@@ -230,7 +236,9 @@ def run(params: dict, method: str, protocol: str, *, trials: int | None = None,
             ": random windows" if protocol == "subject-dependent" and cfg["inner_split"] ==
             "mirror" else ": whole subjects" if protocol == "loso" else ": whole trials"),
         "space": [d.key for d in space],
-        "baseline": {"params": _plain(current), "val": baseline},
+        "baseline": {"params": _plain(current),
+                     "val": baseline if math.isfinite(baseline["kl"])
+                     else {"kl": None, "error": baseline["error"]}},
         "best": ({"trial": best["number"], "params": _plain(best_values),
                   "val": {k[4:]: best[k] for k in best if k.startswith("val_")}}
                  if best else None),
@@ -263,7 +271,8 @@ def _write_record(out: Path, records: list[dict], record: dict, baseline_kl: flo
         ok = df[df["state"] == "COMPLETE"]
         ax.plot(ok["number"], ok["val_kl"], "o", ms=4, label="trial")
         ax.step(ok["number"], ok["val_kl"].cummin(), where="post", label="best so far")
-    ax.axhline(baseline_kl, color="k", ls="--", lw=0.8, label="settings before tuning")
+    if math.isfinite(baseline_kl):
+        ax.axhline(baseline_kl, color="k", ls="--", lw=0.8, label="settings before tuning")
     ax.set_xlabel("trial")
     ax.set_ylabel("mean validation KL")
     ax.set_title(f"{record['protocol']} / {record['method']}: optimisation history", fontsize=9)

@@ -221,3 +221,19 @@ def test_deep_baseline_divergence_names_method_fold_and_epoch(tmp_path):
         run_evaluation(data, "loso", "carat", tmp_path / "out", progress=False,
                        model_params={"lr": float("inf"), "epochs": 3, "d": 8, "dz": 4,
                                      "device": "cpu"})
+
+
+def test_fit_final_refuses_to_save_a_diverged_model(tmp_path):
+    """The final model helo predict would serve: a divergence is an error, nothing saved."""
+    from helo.stages.fit_final import fit_final_model
+    data = _assembled(tmp_path / "data")
+    rooms = {"physiological": ["eeg", "gsr"], "behavioural": ["video"]}
+    params = {"model": {"helo": {**SMALL, "lr": 1e6}}, "evaluate": {"seed": 0}, "assemble": rooms}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"fit-final: HeLo diverged .*at epoch \d"):
+            fit_final_model(data, tmp_path / "model", params)
+    assert not (tmp_path / "model").exists()
+    fit_final_model(data, tmp_path / "model",
+                    {"model": {"helo": SMALL}, "evaluate": {"seed": 0}, "assemble": rooms})
+    assert (tmp_path / "model" / "model.pt").is_file()

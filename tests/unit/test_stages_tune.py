@@ -109,6 +109,32 @@ def test_tune_searches_records_and_writes_params(dataset, tmp_path, monkeypatch)
         assert rec["best"]["val"]["kl"] >= rec["baseline"]["val"]["kl"] and text == PARAMS
 
 
+def test_diverging_settings_fail_their_trial_not_the_search(dataset, tmp_path, monkeypatch):
+    """Current settings whose predictions are NaN score as diverged (any finite trial beats
+    them); a diverging trial is recorded as FAIL and the search goes on."""
+    from helo.evaluation.metrics import NonFiniteError
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    params = yaml.safe_load(PARAMS)
+    real = tune.score_config
+
+    def diverging_at_k5(method, ds, splits, model_params, **kw):
+        if model_params.get("k") in (5, 3):
+            raise NonFiniteError("prediction has 3 NaN value(s)")
+        return real(method, ds, splits, model_params, **kw)
+
+    monkeypatch.setattr(tune, "score_config", diverging_at_k5)
+    rec = tune.run(params, "aa-knn", "subject-dependent", dry_run=True, params_path="params.yaml",
+                   out_root=tmp_path / "tune", dataset_dir=dataset)
+    assert rec["baseline"]["val"] == {"kl": None, "error": "prediction has 3 NaN value(s)"}
+    study = pd.read_csv(tmp_path / "tune" / "subject-dependent" / "aa-knn" / "study.csv")
+    assert len(study) == 4
+    assert set(study["state"]) <= {"COMPLETE", "FAIL"} and (study["state"] == "COMPLETE").any()
+    assert rec["improves_on_baseline"] and rec["best"]["val"]["kl"] > 0
+    summary = pd.read_csv(tmp_path / "tune" / "summary.csv")
+    assert summary["val_kl_before"].isna().all()
+
+
 def test_write_params_keeps_layout_and_types(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text(PARAMS)
