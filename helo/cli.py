@@ -282,9 +282,9 @@ def cmd_info(args):
 
 def _partial(p):
     p.add_argument("--allow-partial", action="store_true",
-                   help="accept results without some subjects (listed with the reason in the "
-                        "stage's summary); default: exit 1 when any subject is missing "
-                        "(param orchestrator.allow_partial)")
+                   help="accept results without some subjects or folds (listed with the reason "
+                        "in the stage's summary; a failed fold is never scored); default: exit 1 "
+                        "when any subject or fold is missing (param orchestrator.allow_partial)")
     return p
 
 
