@@ -244,8 +244,11 @@ def cmd_prefect(args):
 def cmd_warm(args):
     from helo.orchestration import warm
     sock = Path(args.socket)
-    if args.action == "serve":
-        return warm.serve(main, sock, idle_s=args.idle)
+    if args.action == "serve":  # the bootstrap: a fresh interpreter snapshots helo, then imports
+        cmd = warm.server_command(sock, idle_s=args.idle)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(cmd[0], cmd)
     if args.action == "stop":
         warm.stop(sock)
     print(f"warm server: {warm.status(sock)}")
