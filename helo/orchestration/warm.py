@@ -104,7 +104,10 @@ _BOOT = ("import os, sys\n"
          "    source = fh.read()\n"
          "ns = {'__name__': 'helo_warm_server', '__file__': path}\n"
          "exec(compile(source, path, 'exec'), ns)\n"
-         "sys.exit(ns['boot'](source, *sys.argv[2:]))\n")
+         "rc = ns['boot'](source, *sys.argv[2:])\n"
+         "sys.stdout.flush()\n"
+         "sys.stderr.flush()\n"
+         "os._exit(rc)\n")  # no interpreter teardown of the preloaded libraries
 
 
 class Refused(Exception):
@@ -225,7 +228,9 @@ def enabled(argv: list[str]) -> bool:
 # ----------------------------------------------------------------------------- safety
 def private_dir(folder: Path, create: bool) -> None:
     """Make sure ``folder`` is a directory of this user's that nobody else can enter or write
-    (created mode 0700 whatever the umask); raise :class:`Refused` when it is not."""
+    (created mode 0700 whatever the umask); raise :class:`Refused` when it is not. A folder of
+    this user's that others could enter but never write (0755, as an umask of 022 made it) is
+    made 0700: nobody else can have put anything in it."""
     folder = Path(folder)
     if create:
         try:
@@ -239,6 +244,13 @@ def private_dir(folder: Path, create: bool) -> None:
         raise Refused(f"{folder} does not exist") from None
     if not stat.S_ISDIR(st.st_mode):
         raise Refused(f"{folder} is not a directory")
+    if st.st_uid == os.getuid() and st.st_mode & 0o077 and not st.st_mode & 0o022:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchmod(fd, 0o700)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
     _owned_and_private(folder, st)
 
 
@@ -445,12 +457,14 @@ def start_server_background(sock: Path = SOCK) -> None:
     except (Refused, OSError) as err:
         _notice(str(err))
         return
-    lock = sock.with_suffix(".starting")
+    lock = sock.with_suffix(".starting")  # holds the starting server's PID
     try:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
         try:
-            if time.time() - lock.stat().st_mtime >= 120:
+            text = lock.read_text().strip()
+            if (text.isdigit() and _proc_stat(int(text)) is None) or \
+                    time.time() - lock.stat().st_mtime >= 120:
                 lock.unlink()  # a server that died while starting: the next command starts one
         except OSError:
             pass
