@@ -38,7 +38,7 @@ What a warm child runs is the code a cold process would run, or the command runs
   started, or a ``params.yaml`` that cannot be read: the command runs in its own process, with
   its ordinary one-line errors. Once a child has started, the command is never run twice.
 * **The stage ends with its caller.** Each child leads a process group of its own (its pool
-  workers are in it). SIGINT, SIGTERM, SIGHUP and SIGQUIT on the caller are forwarded to that
+  workers are in it; what is still running in it when the child exits is killed). SIGINT, SIGTERM, SIGHUP and SIGQUIT on the caller are forwarded to that
   group; when the caller dies any other way (``kill -9``) its end of the socket closes and the
   server kills the whole group. The server, not the child, reports the exit status, after
   reaping the child: a caller whose child died by a signal dies by the same signal.
@@ -624,7 +624,7 @@ class Server:
                 self._accept()
         elif what == "caller":
             self._caller_readable(item.fileobj)
-        else:
+        elif what.conn in self.pending:  # (not dropped earlier in this round)
             req = self._read(what)
             if req is not None:
                 self._handle(req, what)
@@ -648,7 +648,10 @@ class Server:
         self.sel.register(conn, selectors.EVENT_READ, p)
 
     def _forget(self, p: _Pending) -> None:
-        self.sel.unregister(p.conn)
+        try:
+            self.sel.unregister(p.conn)
+        except (KeyError, ValueError):
+            pass
         self.pending.pop(p.conn, None)
 
     def _read(self, p: _Pending) -> dict | None:
@@ -762,6 +765,10 @@ class Server:
             conn = self.children.pop(pid, None)
             if conn is None:
                 continue
+            try:  # what the stage left running in its group ends with it
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
             try:
                 self.sel.unregister(conn)
             except (KeyError, ValueError):

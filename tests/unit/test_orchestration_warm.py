@@ -43,6 +43,11 @@ def scribble(name):
             time.sleep(0.02)
 
 def run_argv(argv):
+    if argv[0] == "leave-a-worker":
+        worker = multiprocessing.get_context("fork").Process(target=scribble, args=("left",))
+        worker.start()
+        (work / "pids").write_text(str(worker.pid))
+        os._exit(0)  # no join: the worker would outlive a cold process
     if argv[0] == "ok":
         (work / "ran").write_text(" ".join(argv))
         print("ran", argv)
@@ -487,3 +492,13 @@ def test_the_child_and_its_workers_end_with_the_caller(fake, how):
     sizes = {f: f.stat().st_size for f in work.iterdir()}
     time.sleep(0.3)
     assert {f: f.stat().st_size for f in work.iterdir()} == sizes  # nothing writes afterwards
+
+
+def test_what_a_stage_leaves_running_ends_with_it(fake):
+    sock, work, _ = fake
+    assert warm.run_via_server(["leave-a-worker"], sock) == 0
+    worker = int((work / "pids").read_text())
+    t0 = time.monotonic()
+    while _running(worker):
+        assert time.monotonic() - t0 < 5, "the stage's worker outlived it"
+        time.sleep(0.05)
