@@ -1,8 +1,8 @@
 """Warm stage processes: ``dvc repro`` without paying the imports in every stage.
 
 DVC runs every stage command as a fresh process, and a fresh Python process pays for its
-imports each time (NumPy, pandas, SciPy, scikit-learn, PyTorch...), about a second a stage on
-the synthetic default (docs/benchmarks.md). With ``orchestrator.warm: true`` (the default) the
+imports each time (NumPy, pandas, SciPy, scikit-learn, PyTorch...): 0.6-5.5 s a stage on the
+synthetic default, about 160 s of a 5.5-minute ``dvc repro`` (docs/benchmarks.md). With ``orchestrator.warm: true`` (the default) the
 first ``helo`` stage command of a run starts, in the background, a *warm server* for the
 project: one process that imports the heavy libraries and helo's stage code once and then waits
 on a Unix socket (``.helo/warm.sock``). Every later stage command connects, hands over its
@@ -19,8 +19,8 @@ What a warm child runs is the code a cold process would run, or the command runs
 
 * **The code key.** The server is started by a small bootstrap that snapshots the contents of
   every ``helo/**/*.py`` (SHA-256 per file, with its stat) *before* importing anything of helo,
-  so the snapshot is what the imports read. Before every fork the files are checked again (stat
-  first; a file whose stat changed, or that changed within two seconds of the snapshot, is
+  so the snapshot is what the imports read. Before every fork, and every second while idle,
+  the files are checked again (stat first; a file whose stat changed, or that changed within two seconds of the snapshot, is
   hashed again); any difference, or a file added or removed, makes the server refuse the
   command and retire. The caller hashes the same files itself and sends the key, with the
   interpreter, the helo folder and the environment variables libraries read at import
@@ -28,7 +28,8 @@ What a warm child runs is the code a cold process would run, or the command runs
   the CPU-kernel pins, ...): a different key is refused the same way.
 * **Only the user.** ``.helo/`` is created mode 0700 whatever the umask, and a ``.helo/`` or
   socket that is not the user's own, or is open to group or others, is not used (one line on
-  stderr says why; the command runs cold). Both ends check the peer's uid (``SO_PEERCRED``),
+  stderr says why; the command runs cold), except that the user's own ``.helo/`` that others
+  could enter but not write (0755) is made 0700. Both ends check the peer's uid (``SO_PEERCRED``),
   and the caller forwards signals only to a PID that is the server's own child (its parent
   in ``/proc`` is the server process the kernel names) and leads its own process group.
 * **Nothing blocks it.** The server reads requests without blocking: a caller that connects and
@@ -38,9 +39,10 @@ What a warm child runs is the code a cold process would run, or the command runs
   started, or a ``params.yaml`` that cannot be read: the command runs in its own process, with
   its ordinary one-line errors. Once a child has started, the command is never run twice.
 * **The stage ends with its caller.** Each child leads a process group of its own (its pool
-  workers are in it; what is still running in it when the child exits is killed). SIGINT, SIGTERM, SIGHUP and SIGQUIT on the caller are forwarded to that
-  group; when the caller dies any other way (``kill -9``) its end of the socket closes and the
-  server kills the whole group. The server, not the child, reports the exit status, after
+  workers are in it; what is still running in it when the child exits is killed). SIGINT,
+  SIGTERM, SIGHUP and SIGQUIT on the caller are forwarded to that group; when the caller dies
+  any other way (``kill -9``) its end of the socket closes and the server kills the whole
+  group. The server, not the child, reports the exit status, after
   reaping the child: a caller whose child died by a signal dies by the same signal.
 
 The server exits ``IDLE_S`` seconds after its last command finished, when its socket is removed

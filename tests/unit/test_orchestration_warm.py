@@ -408,7 +408,7 @@ def test_the_server_does_not_read_another_uid(fake):
 
 # ----------------------------------------------------------------------------- (c) timeouts
 def test_a_silent_caller_blocks_nobody_and_is_dropped(fake):
-    sock, work, proc = fake
+    sock, _, proc = fake
     silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     silent.connect(str(sock))
     t0 = time.monotonic()
