@@ -2,36 +2,37 @@
 
 DVC runs every stage command as a fresh process, and a fresh Python process pays for its
 imports each time (NumPy, pandas, SciPy, scikit-learn, PyTorch...): 0.6-5.5 s a stage on the
-synthetic default, about 160 s of a 5.5-minute ``dvc repro`` (docs/benchmarks.md). With ``orchestrator.warm: true`` (the default) the
-first ``helo`` stage command of a run starts, in the background, a *warm server* for the
-project: one process that imports the heavy libraries and helo's stage code once and then waits
-on a Unix socket (``.helo/warm.sock``). Every later stage command connects, hands over its
-arguments, working directory, environment, umask, niceness and its standard
-input/output/error (file descriptors passed over the socket), and the server **forks** a child
-that runs the command exactly as ``helo <args>`` would, writing straight to the caller's
-stdout/stderr. The caller waits for the child's exit status and exits with it (or dies by the
-same signal), so DVC sees an ordinary process; each stage still runs in a process of its own,
-so stages share no state. Forking happens before any thread pool of the libraries has started
-work (their pools start lazily), and the child re-seeds nothing: every stage seeds its own
-randomness, so a warm run gives the same bytes as a cold one (tested).
+synthetic default, about 160 s of a 5.5-minute ``dvc repro`` (docs/benchmarks.md). With
+``orchestrator.warm: true`` (the default) the first ``helo`` stage command of a run starts, in
+the background, a *warm server* for the project: one process that imports the heavy libraries
+and helo's stage code once and then waits on a Unix socket (``.helo/warm.sock``). Every later
+stage command connects, hands over its arguments, working directory, environment, umask,
+niceness and its standard input/output/error (file descriptors passed over the socket), and the
+server **forks** a child that runs the command exactly as ``helo <args>`` would, writing
+straight to the caller's stdout/stderr. The caller waits for the child's exit status and exits
+with it (or dies by the same signal), so DVC sees an ordinary process; each stage still runs in
+a process of its own, so stages share no state. Forking happens before any thread pool of the
+libraries has started work (their pools start lazily), and the child re-seeds nothing: every
+stage seeds its own randomness, so a warm run gives the same bytes as a cold one (tested).
 
 What a warm child runs is the code a cold process would run, or the command runs cold:
 
 * **The code key.** The server is started by a small bootstrap that snapshots the contents of
   every ``helo/**/*.py`` (SHA-256 per file, with its stat) *before* importing anything of helo,
-  so the snapshot is what the imports read. Before every fork, and every second while idle,
-  the files are checked again (stat first; a file whose stat changed, or that changed within two seconds of the snapshot, is
-  hashed again); any difference, or a file added or removed, makes the server refuse the
-  command and retire. The caller hashes the same files itself and sends the key, with the
-  interpreter, the helo folder and the environment variables libraries read at import
-  (:func:`environment_key`: thread pools, temporary folder, Numba, Matplotlib, tqdm, hash seed,
-  the CPU-kernel pins, ...): a different key is refused the same way.
+  so the snapshot is what the imports read. Before every fork, and every second while idle, the
+  files are checked again (stat first; a file whose stat changed, or that changed within two
+  seconds of the snapshot, is hashed again); any difference, or a file added or removed, makes
+  the server refuse the command and retire. The caller hashes the same files itself and sends
+  the key, with the interpreter, the helo folder and the environment variables libraries read
+  at import (:func:`environment_key`: thread pools, temporary folder, Numba, Matplotlib, tqdm,
+  hash seed, the CPU-kernel pins, ...): a different key is refused the same way.
 * **Only the user.** ``.helo/`` is created mode 0700 whatever the umask, and a ``.helo/`` or
   socket that is not the user's own, or is open to group or others, is not used (one line on
   stderr says why; the command runs cold), except that the user's own ``.helo/`` that others
-  could enter but not write (0755) is made 0700. Both ends check the peer's uid (``SO_PEERCRED``),
-  and the caller forwards signals only to a PID that is the server's own child (its parent
-  in ``/proc`` is the server process the kernel names) and leads its own process group.
+  could enter but not write (0755) is made 0700. Both ends check the peer's uid
+  (``SO_PEERCRED``), and the caller forwards signals only to a PID that is the server's own
+  child (its parent in ``/proc`` is the server process the kernel names) and leads its own
+  process group.
 * **Nothing blocks it.** The server reads requests without blocking: a caller that connects and
   sends nothing is dropped after ``REQUEST_TIMEOUT_S`` while other commands are served, and a
   broken or malformed request is dropped without ending the server.
@@ -42,8 +43,8 @@ What a warm child runs is the code a cold process would run, or the command runs
   workers are in it; what is still running in it when the child exits is killed). SIGINT,
   SIGTERM, SIGHUP and SIGQUIT on the caller are forwarded to that group; when the caller dies
   any other way (``kill -9``) its end of the socket closes and the server kills the whole
-  group. The server, not the child, reports the exit status, after
-  reaping the child: a caller whose child died by a signal dies by the same signal.
+  group. The server, not the child, reports the exit status, after reaping the child: a caller
+  whose child died by a signal dies by the same signal.
 
 The server exits ``IDLE_S`` seconds after its last command finished, when its socket is removed
 or replaced, or when it retires; it waits for its running children first. ``helo warm
