@@ -22,6 +22,12 @@ printed and the median pair is the figure to report.
     python benchmarks/bench_orchestration.py --preset tiny       # quick look
     python benchmarks/bench_orchestration.py --methods helo mean --protocols loso
     python benchmarks/bench_orchestration.py --no-prefect --repeat 3   # the figure in docs
+    python benchmarks/bench_orchestration.py --no-prefect --no-warm    # dvc repro, all cold
+
+``--cold-vs-warm N --project DIR`` times single stage commands instead, in a project where
+``dvc repro`` has already run (so every command has its inputs): each command run cold
+(``HELO_WARM=0``) and through a warm server, alternating N times, and the median difference,
+which is what every stage of a ``dvc repro`` without the warm server pays in addition.
 """
 from __future__ import annotations
 
@@ -83,6 +89,53 @@ def repro(proj: Path, **extra) -> float:
     return time.perf_counter() - t0
 
 
+#: short stage commands of the synthetic default, one of each kind: the mean predictor (3
+#: stages), a PyLDL method (18), a PyTorch method (21) and a data stage (the other 11)
+PER_STAGE = (["evaluate", "--protocol", "loso", "--method", "mean"],
+             ["evaluate", "--protocol", "subject-dependent", "--method", "aa-knn"],
+             ["evaluate", "--protocol", "trial-held-out", "--method", "conformer"],
+             ["assemble"])
+
+
+def cold_vs_warm(proj: Path, repeat: int) -> int:
+    """Wall time of each command in :data:`PER_STAGE`, cold and warm, alternating."""
+    import statistics
+    helo = [sys.executable, "-m", "helo"]
+    sock = proj / ".helo" / "warm.sock"
+    server = subprocess.Popen(helo + ["warm", "serve", "--idle", "900"], cwd=proj, env=env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def timed(cmd, cold):
+        e = env(HELO_WARM="0") if cold else env()
+        t0 = time.perf_counter()
+        subprocess.run(helo + cmd, cwd=proj, env=e, check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+    try:
+        while not sock.exists():
+            assert server.poll() is None, "the warm server did not start"
+            time.sleep(0.1)
+        print(f"{'command':58s} {'cold s':>7s} {'warm s':>7s} {'cold - warm s':>14s} "
+              f"{'fastest pair':>13s}")
+        diffs = []
+        for cmd in PER_STAGE:
+            timed(cmd, False)  # files in the page cache for both
+            cold, warm = [], []
+            for i in range(repeat):
+                for is_cold in ((True, False) if i % 2 == 0 else (False, True)):
+                    (cold if is_cold else warm).append(timed(cmd, is_cold))
+            diff = statistics.median(c - w for c, w in zip(cold, warm))
+            diffs.append(diff)
+            print(f"{' '.join(cmd):58s} {statistics.median(cold):7.2f} "
+                  f"{statistics.median(warm):7.2f} {diff:14.2f} "
+                  f"{min(cold) - min(warm):13.2f}", flush=True)
+        print(f"mean cold - warm per stage: {statistics.mean(diffs):.2f} s")
+    finally:
+        subprocess.run(helo + ["warm", "stop"], cwd=proj, env=env(), capture_output=True)
+        server.wait(timeout=60)
+    return 0
+
+
 def flow(proj: Path, in_process: bool, **extra) -> float:
     """the helo flow, forced, in a fresh process (as a served deployment runs it)"""
     code = ("from helo.cli import main\n"
@@ -112,7 +165,16 @@ def main() -> int:
                     choices=["flow", "flow-subprocess", "dvc"],
                     help="which runs with a server: the helo flow (in-process), the flow "
                          "with in_process=False, plain dvc repro with engine prefect")
+    ap.add_argument("--no-warm", action="store_true",
+                    help="dvc repro with HELO_WARM=0: every stage command a cold process")
+    ap.add_argument("--cold-vs-warm", type=int, metavar="N",
+                    help="time single stage commands cold and warm, N times each, in --project")
+    ap.add_argument("--project", type=Path, help="--cold-vs-warm: a project after dvc repro")
     args = ap.parse_args()
+    if args.cold_vs_warm:
+        if not args.project:
+            ap.error("--cold-vs-warm needs --project DIR (a project after dvc repro)")
+        return cold_vs_warm(args.project.resolve(), args.cold_vs_warm)
     rows = {}
 
     class Rows(dict):  # prints each figure as soon as it is measured
@@ -129,7 +191,10 @@ def main() -> int:
             for name in ("direct", "dvc"):
                 proj = copy_project(tmp / f"{name}-{i}", args.preset)
                 configure(proj, args)
-                pair[name] = direct(proj) if name == "direct" else repro(proj)
+                if name == "direct":
+                    pair[name] = direct(proj)
+                else:
+                    pair[name] = repro(proj, **({"HELO_WARM": "0"} if args.no_warm else {}))
                 print(f"  pair {i + 1}: {name} {pair[name]:.1f} s", flush=True)
                 shutil.rmtree(proj)
             pairs.append(pair)

@@ -244,8 +244,11 @@ def cmd_prefect(args):
 def cmd_warm(args):
     from helo.orchestration import warm
     sock = Path(args.socket)
-    if args.action == "serve":
-        return warm.serve(main, sock, idle_s=args.idle)
+    if args.action == "serve":  # the bootstrap: a fresh interpreter snapshots helo, then imports
+        cmd = warm.server_command(sock, idle_s=args.idle)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(cmd[0], cmd)
     if args.action == "stop":
         warm.stop(sock)
     print(f"warm server: {warm.status(sock)}")
@@ -422,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
             "fork from one process that imported the libraries once", params=False)
     p.add_argument("action", choices=["serve", "status", "stop"],
                    help="serve: run it here (the first stage command of a run starts one in "
-                        "the background); status; stop: retire it")
+                        "the background); status; stop: stop it (the commands it is running "
+                        "finish)")
     p.add_argument("--socket", default=".helo/warm.sock", help="its Unix socket")
     p.add_argument("--idle", type=float, default=30.0,
                    help="serve: exit after this many seconds without a command")

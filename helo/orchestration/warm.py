@@ -1,37 +1,66 @@
 """Warm stage processes: ``dvc repro`` without paying the imports in every stage.
 
 DVC runs every stage command as a fresh process, and a fresh Python process pays for its
-imports each time (NumPy, pandas, SciPy, scikit-learn, PyTorch...), which on the synthetic
-default costs more than many stages' own work. With ``orchestrator.warm: true`` (the default)
-the first ``helo`` stage command of a run starts, in the background, a *warm server* for the
-project: one process that imports the heavy libraries and helo's stage code once and then waits
-on a Unix socket (``.helo/warm.sock``, owner-only). Every later stage command connects, hands
-over its arguments, working directory, environment and its standard input/output/error (file
-descriptors passed over the socket), and the server **forks** a child that runs the command
-exactly as ``helo <args>`` would, writing straight to the caller's stdout/stderr. The caller
-waits for the child's exit status and exits with it, so DVC sees an ordinary process with an
-ordinary exit code; each stage still runs in a process of its own (a fork), so stages share no
-state. Ctrl-C / SIGTERM on the caller are forwarded to the child.
+imports each time (NumPy, pandas, SciPy, scikit-learn, PyTorch...): 0.6-5.5 s a stage on the
+synthetic default, about 160 s of a 5.5-minute ``dvc repro`` (docs/benchmarks.md). With
+``orchestrator.warm: true`` (the default) the first ``helo`` stage command of a run starts, in
+the background, a *warm server* for the project: one process that imports the heavy libraries
+and helo's stage code once and then waits on a Unix socket (``.helo/warm.sock``). Every later
+stage command connects, hands over its arguments, working directory, environment, umask,
+niceness and its standard input/output/error (file descriptors passed over the socket), and the
+server **forks** a child that runs the command exactly as ``helo <args>`` would, writing
+straight to the caller's stdout/stderr. The caller waits for the child's exit status and exits
+with it (or dies by the same signal), so DVC sees an ordinary process; each stage still runs in
+a process of its own, so stages share no state. Forking happens before any thread pool of the
+libraries has started work (their pools start lazily), and the child re-seeds nothing: every
+stage seeds its own randomness, so a warm run gives the same bytes as a cold one (tested).
 
-When the server is not there (the first command, another project, ``warm: false``), is busy
-starting, or was started by different code or a different environment (the helo source files,
-the interpreter and the thread/determinism environment variables form a key the server checks
-on every request), the command simply runs in its own process as before. The server exits
-``IDLE_S`` seconds after its last command finished. Forking happens before any thread pool of the libraries
-has started work (their pools start lazily), and the child re-seeds nothing: every stage seeds
-its own randomness, so a warm run gives the same bytes as a cold one (tested).
+What a warm child runs is the code a cold process would run, or the command runs cold:
 
-``helo warm serve|status|stop`` runs, queries or retires the server by hand; ``HELO_WARM=0``
-disables it for a shell. The server runs commands through the CLI's ``main``, which the CLI
-hands to :func:`serve` (this room sits below the CLI and does not import it).
+* **The code key.** The server is started by a small bootstrap that snapshots the contents of
+  every ``helo/**/*.py`` (SHA-256 per file, with its stat) *before* importing anything of helo,
+  so the snapshot is what the imports read. Before every fork, and every second while idle, the
+  files are checked again (stat first; a file whose stat changed, or that changed within two
+  seconds of the snapshot, is hashed again); any difference, or a file added or removed, makes
+  the server refuse the command and retire. The caller hashes the same files itself and sends
+  the key, with the interpreter, the helo folder and the environment variables libraries read
+  at import (:func:`environment_key`: thread pools, temporary folder, Numba, Matplotlib, tqdm,
+  hash seed, the CPU-kernel pins, ...): a different key is refused the same way.
+* **Only the user.** ``.helo/`` is created mode 0700 whatever the umask, and a ``.helo/`` or
+  socket that is not the user's own, or is open to group or others, is not used (one line on
+  stderr says why; the command runs cold), except that the user's own ``.helo/`` that others
+  could enter but not write (0755) is made 0700. Both ends check the peer's uid
+  (``SO_PEERCRED``), and the caller forwards signals only to a PID that is the server's own
+  child (its parent in ``/proc`` is the server process the kernel names) and leads its own
+  process group.
+* **Nothing blocks it.** The server reads requests without blocking: a caller that connects and
+  sends nothing is dropped after ``REQUEST_TIMEOUT_S`` while other commands are served, and a
+  broken or malformed request is dropped without ending the server.
+* **It fails over cold.** No server, a refusal, a connection that fails before the child has
+  started, or a ``params.yaml`` that cannot be read: the command runs in its own process, with
+  its ordinary one-line errors. Once a child has started, the command is never run twice.
+* **The stage ends with its caller.** Each child leads a process group of its own (its pool
+  workers are in it; what is still running in it when the child exits is killed). SIGINT,
+  SIGTERM, SIGHUP and SIGQUIT on the caller are forwarded to that group; when the caller dies
+  any other way (``kill -9``) its end of the socket closes and the server kills the whole
+  group. The server, not the child, reports the exit status, after reaping the child: a caller
+  whose child died by a signal dies by the same signal.
+
+The server exits ``IDLE_S`` seconds after its last command finished, when its socket is removed
+or replaced, or when it retires; it waits for its running children first. ``helo warm
+serve|status|stop`` runs, queries or stops it by hand; ``HELO_WARM=0`` disables it for a shell.
+The server runs commands through the CLI's ``main`` (named to the bootstrap as
+``helo.cli:main``: this room sits below the CLI and does not import it).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import selectors
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -40,10 +69,19 @@ from pathlib import Path
 
 SOCK = Path(".helo") / "warm.sock"
 IDLE_S = 30.0
-#: environment variables that change numerical results or thread pools: part of the key
-KEY_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED",
-           "CUBLAS_WORKSPACE_CONFIG", "CUDA_VISIBLE_DEVICES", "HELO_NUMBA_TUNE",
-           "NUMBA_CPU_NAME", "OPENBLAS_CORETYPE", "PYTHONPATH", "KERAS_BACKEND")
+#: a caller has this long to deliver its request once connected
+REQUEST_TIMEOUT_S = 10.0
+#: how long a caller waits to connect and for its child's PID before running cold
+CONNECT_TIMEOUT_S = 10.0
+#: the largest request accepted (arguments and environment)
+MAX_REQUEST = 1 << 20
+#: environment variables read by libraries (or helo) when they are imported: part of the key
+KEY_ENV = ("TMPDIR", "TEMP", "TMP", "HOME", "LANG", "LANGUAGE", "CUBLAS_WORKSPACE_CONFIG",
+           "CUDA_VISIBLE_DEVICES", "HELO_NUMBA_TUNE", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")
+KEY_ENV_PREFIXES = ("OMP_", "MKL_", "OPENBLAS_", "GOTO", "BLIS_", "VECLIB_", "KMP_", "NUMEXPR_",
+                    "NUMBA_", "NPY_", "ATEN_", "ONEDNN_", "DNNL_", "TORCH", "PYTORCH_",
+                    "OPENCV_", "MPL", "MNE_", "TQDM_", "PYTHON", "JOBLIB_", "LOKY_", "SKLEARN_",
+                    "SCIPY_", "PANDAS_", "ARROW_", "LD_", "LC_", "XDG_", "CUDA_", "CUDNN_")
 #: what the server imports before it forks (a module that fails to import is skipped)
 PRELOAD = ("numpy", "scipy.signal", "scipy.stats", "pandas", "pyarrow.parquet", "sklearn",
            "torch", "torch.optim", "torch._dynamo", "pyldl.algorithms", "mne", "cv2", "yaml",
@@ -55,28 +93,124 @@ PRELOAD = ("numpy", "scipy.signal", "scipy.stats", "pandas", "pyarrow.parquet", 
 # not preloaded: its import may set global torch state that stages without it never see.)
 STAGE_COMMANDS = ("code-deps", "synth", "feature-params", "extract", "assemble", "evaluate",
                   "report", "fit-final")
+#: the caller's signals that go to its child's process group (as a terminal's would)
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+#: stat changes this close to the snapshot are not trusted: the file is hashed again
+_RACY_NS = 2_000_000_000
+
+# The server's bootstrap: it imports helo from the folder its caller did, and runs this file's
+# text (read once, and checked against the snapshot) before any module of helo is imported.
+_BOOT = ("import os, sys\n"
+         "path = sys.argv[1]\n"
+         "sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(path))))\n"
+         "with open(path, 'rb') as fh:\n"
+         "    source = fh.read()\n"
+         "ns = {'__name__': 'helo_warm_server', '__file__': path}\n"
+         "exec(compile(source, path, 'exec'), ns)\n"
+         "rc = ns['boot'](source, *sys.argv[2:])\n"
+         "sys.stdout.flush()\n"
+         "sys.stderr.flush()\n"
+         "os._exit(rc)\n")  # no interpreter teardown of the preloaded libraries
+
+
+class Refused(Exception):
+    """A ``.helo/`` folder or socket that is not safe to use (the message says why)."""
+
+
+# ----------------------------------------------------------------------------- the key
+def helo_root() -> Path:
+    import helo
+    return Path(helo.__file__).resolve().parent
+
+
+def snapshot(root: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """``{relative path: (stat signature, SHA-256 of the contents)}`` of every ``*.py`` under
+    ``root``."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                sig = _signature(os.stat(path))
+                with open(path, "rb") as fh:
+                    digest = hashlib.sha256(fh.read()).hexdigest()
+                out[os.path.relpath(path, root)] = (sig, digest)
+    return out
+
+
+def _signature(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def unchanged(root: Path, snap: dict, taken_ns: int) -> bool:
+    """Whether the files under ``root`` are still those of ``snap`` (taken at ``taken_ns``):
+    the same set of paths and, for each, the same stat signature, or the same contents."""
+    seen = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in filenames:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            if rel not in snap:
+                return False
+            seen.add(rel)
+            try:
+                st = os.stat(path)
+            except OSError:
+                return False
+            sig, digest = snap[rel]
+            if _signature(st) == sig and st.st_ctime_ns < taken_ns - _RACY_NS:
+                continue
+            try:
+                with open(path, "rb") as fh:
+                    if hashlib.sha256(fh.read()).hexdigest() != digest:
+                        return False
+            except OSError:
+                return False
+    return seen == set(snap)
+
+
+def environment_key(environ=None) -> list[tuple[str, str]]:
+    """The environment variables a library may read when it is imported (sorted pairs): the
+    named ones, those under the known prefixes and the CPU-kernel pins; the warm server's own
+    switches (``HELO_WARM*``) and what is read only at run time are left out."""
+    environ = os.environ if environ is None else environ
+    names = set(KEY_ENV)
+    try:
+        from helo.cpu_kernels import PINNED_VARIABLES
+        names.update(PINNED_VARIABLES)
+    except ImportError:
+        pass
+    return sorted((k, v) for k, v in environ.items()
+                  if k in names or k.startswith(KEY_ENV_PREFIXES))
+
+
+def make_key(root: Path, snap: dict, env: list) -> str:
+    """The key a caller and a server must share: interpreter, helo's folder and file
+    contents, and :func:`environment_key`."""
+    h = hashlib.sha256()
+    h.update(f"{sys.executable}\n{sys.version}\n{sys.flags.optimize}\n{root}\n".encode())
+    for rel in sorted(snap):
+        h.update(f"{rel}:{snap[rel][1]}\n".encode())
+    for k, v in env:
+        h.update(f"{k}={v}\n".encode())
+    return h.hexdigest()
 
 
 def code_key() -> str:
-    """What a warm server must share with a caller: helo's source files (paths, sizes, mtimes),
-    the interpreter and the environment variables in :data:`KEY_ENV`."""
-    import helo
-    root = Path(helo.__file__).resolve().parent
-    h = hashlib.sha256()
-    h.update(sys.executable.encode())
-    h.update(sys.version.encode())
-    for p in sorted(root.rglob("*.py")):
-        st = p.stat()
-        h.update(f"{p.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    for k in KEY_ENV:
-        h.update(f"{k}={os.environ.get(k, '')}\n".encode())
-    return h.hexdigest()
+    """This process's key: helo's files as they are on disk now, and its environment."""
+    root = helo_root()
+    return make_key(root, snapshot(root), environment_key())
 
 
 def enabled(argv: list[str]) -> bool:
     """Whether a ``helo`` process may use a warm server: a stage command run as its own process
     (the CLI asks only then), not inside a warm child, not disabled by ``HELO_WARM=0`` or by
-    ``orchestrator.warm: false`` in its params."""
+    ``orchestrator.warm: false`` in its params. A params file that cannot be read says no: the
+    command then runs cold and reports it the ordinary way."""
     if os.environ.get("HELO_WARM", "1") == "0" or os.environ.get("HELO_WARM_CHILD"):
         return False
     if not argv or argv[0] not in STAGE_COMMANDS:
@@ -87,97 +221,630 @@ def enabled(argv: list[str]) -> bool:
     try:
         from helo.io import read_yaml
         with open(params) as fh:
-            p = read_yaml(fh.read()) or {}
-    except (OSError, ValueError):
+            p = read_yaml(fh.read())
+        orchestrator = p.get("orchestrator") if isinstance(p, dict) else None
+        return isinstance(orchestrator, dict) and orchestrator.get("warm") is True
+    except Exception:  # noqa: BLE001 - any unreadable params: cold, whose error is the one shown
         return False
-    return bool((p.get("orchestrator") or {}).get("warm", False))
+
+
+# ----------------------------------------------------------------------------- safety
+def private_dir(folder: Path, create: bool) -> None:
+    """Make sure ``folder`` is a directory of this user's that nobody else can enter or write
+    (created mode 0700 whatever the umask); raise :class:`Refused` when it is not. A folder of
+    this user's that others could enter but never write (0755, as an umask of 022 made it) is
+    made 0700: nobody else can have put anything in it."""
+    folder = Path(folder)
+    if create:
+        try:
+            os.mkdir(folder, 0o700)
+            os.chmod(folder, 0o700)
+        except FileExistsError:
+            pass
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        raise Refused(f"{folder} does not exist") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise Refused(f"{folder} is not a directory")
+    if st.st_uid == os.getuid() and st.st_mode & 0o077 and not st.st_mode & 0o022:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchmod(fd, 0o700)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+    _owned_and_private(folder, st)
+
+
+def _owned_and_private(path: Path, st: os.stat_result) -> None:
+    if st.st_uid != os.getuid():
+        raise Refused(f"{path} belongs to uid {st.st_uid}, not to this user")
+    if st.st_mode & 0o077:
+        raise Refused(f"{path} is open to group or others (mode {stat.S_IMODE(st.st_mode):o}; "
+                      f"`chmod 700 {path}`)")
+
+
+def check_socket(sock: Path) -> bool:
+    """True for a usable server socket: this user's socket, in a private folder of this
+    user's; False when there is none; :class:`Refused` when there is one that is not safe."""
+    sock = Path(sock)
+    try:
+        st = os.lstat(sock)
+    except FileNotFoundError:
+        return False
+    private_dir(sock.parent, create=False)
+    if not stat.S_ISSOCK(st.st_mode):
+        raise Refused(f"{sock} is not a socket")
+    _owned_and_private(sock, st)
+    return True
+
+
+def peer(conn: socket.socket) -> tuple[int, int, int]:
+    """``(pid, uid, gid)`` of the process at the other end, from the kernel (``SO_PEERCRED``)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """``(parent pid, process group)`` of ``pid`` from ``/proc``, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(b")") + 2:].split()
+    return int(fields[1]), int(fields[2])
+
+
+def is_child_of(pid: int, parent: int) -> bool:
+    """Whether ``pid`` is a child of ``parent`` that leads its own process group."""
+    info = _proc_stat(pid) if pid > 1 else None
+    return info is not None and info == (parent, pid)
 
 
 # ----------------------------------------------------------------------------- the protocol
-def _send(conn: socket.socket, obj: dict, fds: list[int] | None = None) -> None:
+def _frame(obj: dict) -> bytes:
     data = json.dumps(obj).encode()
-    msg = struct.pack("!I", len(data)) + data
+    return struct.pack("!I", len(data)) + data
+
+
+def _send(conn: socket.socket, obj: dict, fds: list[int] | None = None) -> None:
+    msg = _frame(obj)
     if fds:
-        socket.send_fds(conn, [msg], fds)
+        sent = socket.send_fds(conn, [msg], fds)
+        conn.sendall(msg[sent:])
     else:
         conn.sendall(msg)
 
 
-def _recv(conn: socket.socket, nfds: int = 0) -> tuple[dict | None, list[int]]:
-    fds: list[int] = []
-    head = b""
-    if nfds:
-        head, fds, _, _ = socket.recv_fds(conn, 4, nfds)
-    while len(head) < 4:
-        chunk = conn.recv(4 - len(head))
-        if not chunk:
-            return None, fds
-        head += chunk
+def _recv(conn: socket.socket) -> dict | None:
+    """One message, or None at end of stream or on a malformed one."""
+    head = _recv_exact(conn, 4)
+    if head is None:
+        return None
     (n,) = struct.unpack("!I", head)
+    if n > MAX_REQUEST:
+        return None
+    data = _recv_exact(conn, n)
+    try:
+        obj = json.loads(data) if data is not None else None
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes | None:
     data = b""
     while len(data) < n:
         chunk = conn.recv(n - len(data))
         if not chunk:
-            return None, fds
+            return None
         data += chunk
-    return json.loads(data), fds
+    return data
 
 
 # ----------------------------------------------------------------------------- the client
+def _notice(text: str) -> None:
+    print(f"helo: warm server not used: {text}", file=sys.stderr)
+
+
 def run_via_server(argv: list[str], sock: Path = SOCK) -> int | None:
     """Run ``helo argv`` in a fork of the warm server; its exit code, or None when no usable
-    server answered (the caller then runs the command itself)."""
-    if not sock.exists():
+    server answered before a child started (the caller then runs the command itself). A
+    child that died by a signal makes this process die by the same signal."""
+    sock = Path(sock)
+    try:
+        if not check_socket(sock):
+            return None
+    except Refused as err:
+        _notice(str(err))
+        return None
+    except OSError:
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn.connect(str(sock))
-        _send(conn, {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
-                     "key": code_key()}, [0, 1, 2])
-        reply, _ = _recv(conn)
-        if not reply or "pid" not in reply:
-            return None  # refused: other code or environment
-        pid = int(reply["pid"])
-        old = {s: signal.signal(s, lambda signum, _f: os.kill(pid, signum))
-               for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            done, _ = _recv(conn)
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
-        if not done or "rc" not in done:
-            print("helo: the warm stage process ended without an exit status", file=sys.stderr)
-            return 1
-        return int(done["rc"])
-    except OSError:
-        return None
+        pid, server_pid = _start_child(conn, sock, argv)
+        if pid is None:
+            conn.close()  # a child that did start sees its caller gone and is killed
+            return None
+        return _wait_for_child(conn, pid, server_pid)
     finally:
         conn.close()
 
 
+def _start_child(conn: socket.socket, sock: Path, argv: list[str]):
+    """Connect, check the server is this user's, send the request; ``(child pid, server pid)``,
+    or ``(None, None)`` when refused or when the PID offered is not the server's child."""
+    ignored = [int(s) for s in FORWARDED if signal.getsignal(s) == signal.SIG_IGN]
+    try:
+        conn.settimeout(CONNECT_TIMEOUT_S)
+        conn.connect(str(sock))
+        server_pid, uid, _ = peer(conn)
+        if uid != os.getuid():
+            _notice(f"{sock} is served by uid {uid}, not by this user")
+            return None, None
+        _send(conn, {"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ),
+                     "key": code_key(), "umask": _umask(), "nice": os.nice(0),
+                     "ignored": ignored}, [0, 1, 2])
+        reply = _recv(conn)
+    except (OSError, ValueError):
+        return None, None
+    pid = reply.get("pid") if reply else None
+    if not isinstance(pid, int) or pid <= 1:
+        return None, None  # refused: other code or environment
+    info = _proc_stat(pid)  # None: a child that has already finished (its status follows)
+    if info is not None and info != (server_pid, pid):
+        return None, None  # a process that is not the server's child: never signalled
+    return pid, server_pid
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _wait_for_child(conn: socket.socket, pid: int, server_pid: int) -> int:
+    received: list[int] = []
+
+    def forward(signum, _frame):
+        received.append(signum)
+        if is_child_of(pid, server_pid):  # still the server's child: never another process
+            try:
+                os.killpg(pid, signum)
+            except OSError:
+                pass
+
+    old = {s: signal.signal(s, forward) for s in FORWARDED
+           if signal.getsignal(s) != signal.SIG_IGN}
+    try:
+        conn.settimeout(None)
+        try:
+            done = _recv(conn)
+        except OSError:
+            done = None
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if done and isinstance(done.get("signal"), int):
+        sig = done["signal"]
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)  # die as the stage process died
+        return 128 + sig
+    if done and isinstance(done.get("rc"), int):
+        return done["rc"]
+    if received and received[-1] != signal.SIGINT:
+        signal.signal(received[-1], signal.SIG_DFL)
+        os.kill(os.getpid(), received[-1])
+    print("helo: the warm stage process ended without an exit status", file=sys.stderr)
+    return 1
+
+
+def server_command(sock: Path = SOCK, idle_s: float = IDLE_S,
+                   request_timeout_s: float = REQUEST_TIMEOUT_S,
+                   runner: str = "helo.cli:main", preload=PRELOAD) -> list[str]:
+    """The command line of a warm server for ``sock``: the bootstrap, which snapshots helo's
+    files before it imports any of them. ``runner`` names the function that runs a command,
+    ``preload`` the modules imported before the first fork."""
+    return [sys.executable, "-c", _BOOT, str(Path(__file__).resolve()), str(sock), str(idle_s),
+            str(request_timeout_s), runner, ",".join(preload)]
+
+
 def start_server_background(sock: Path = SOCK) -> None:
     """Start a warm server for this project in the background (returns at once; does nothing
-    when one is already there or starting)."""
-    sock.parent.mkdir(exist_ok=True)
-    lock = sock.with_suffix(".starting")
+    when one is starting, or when ``.helo/`` is not safe to use)."""
+    sock = Path(sock)
+    try:
+        private_dir(sock.parent, create=True)
+    except (Refused, OSError) as err:
+        _notice(str(err))
+        return
+    lock = sock.with_suffix(".starting")  # holds the starting server's PID
     try:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
-        if time.time() - lock.stat().st_mtime < 120:
-            return
-        lock.unlink(missing_ok=True)
+        try:
+            text = lock.read_text().strip()
+            if (text.isdigit() and _proc_stat(int(text)) is None) or \
+                    time.time() - lock.stat().st_mtime >= 120:
+                lock.unlink()  # a server that died while starting: the next command starts one
+        except OSError:
+            pass
         return
-    os.close(fd)
-    subprocess.Popen([sys.executable, "-m", "helo", "warm", "serve", "--socket", str(sock)],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+    except OSError:
+        return
+    try:
+        proc = subprocess.Popen(server_command(sock), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                close_fds=True, start_new_session=True)
+        os.write(fd, f"{proc.pid}\n".encode())
+    finally:
+        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- the server
+def boot(source: bytes, sock: str, idle_s: str, request_timeout_s: str, runner: str,
+         preload: str) -> int:
+    """The server process, run by :data:`_BOOT` with this file's text: snapshot helo's files,
+    then import (helo, the libraries, ``runner``), then serve."""
+    root = Path(__file__).resolve().parent.parent
+    taken_ns = time.time_ns()
+    snap = snapshot(root)
+    mine = snap.get(os.path.join("orchestration", "warm.py"))
+    if mine is None or mine[1] != hashlib.sha256(source).hexdigest():
+        return 3  # this file changed while it was read: the next command starts another
+    sock_path = Path(sock)
+    try:
+        import importlib
+        import helo  # first: its import may set environment variables the libraries read
+        if Path(helo.__file__).resolve().parent != root:
+            return 3  # PYTHONPATH names another helo: its callers' keys would not match
+        env = environment_key()
+        for name in filter(None, preload.split(",")):
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - a missing optional library only stays cold
+                pass
+        module, _, func = runner.partition(":")
+        run_argv = getattr(importlib.import_module(module), func)
+        server = Server(sock_path, run_argv, make_key(root, snap, env),
+                        lambda: unchanged(root, snap, taken_ns), idle_s=float(idle_s),
+                        request_timeout_s=float(request_timeout_s))
+    finally:
+        sock_path.with_suffix(".starting").unlink(missing_ok=True)
+    return server.run()
+
+
+class _Pending:
+    """A connection whose request is still arriving."""
+
+    def __init__(self, conn: socket.socket, deadline: float):
+        self.conn, self.deadline = conn, deadline
+        self.data = bytearray()
+        self.fds: list[int] = []
+
+    def close(self) -> None:
+        for fd in self.fds:
+            _close_fd(fd)
+        self.fds = []
+        self.conn.close()
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class Server:
+    """Serves stage commands on ``sock`` until ``idle_s`` seconds pass without one, the socket
+    is removed or replaced, SIGTERM, a ``stop`` request, or it retires (a request with another
+    key, or ``code_unchanged()`` false: checked every second and before every fork); then waits
+    for its running children. ``run_argv(argv) -> exit code`` runs a command in a child."""
+
+    def __init__(self, sock: Path, run_argv, key: str, code_unchanged,
+                 idle_s: float = IDLE_S, request_timeout_s: float = REQUEST_TIMEOUT_S):
+        self.sock, self.run_argv, self.key = Path(sock), run_argv, key
+        self.code_unchanged = code_unchanged
+        self.idle_s, self.request_timeout_s = idle_s, request_timeout_s
+        private_dir(self.sock.parent, create=True)
+        # bound and listening under a name of its own, then renamed into place: a caller
+        # never finds a socket that refuses connections
+        fresh = self.sock.with_name(f"{self.sock.name}.{os.getpid()}")
+        fresh.unlink(missing_ok=True)
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_mask = os.umask(0o077)
+        try:
+            self.srv.bind(str(fresh))
+        finally:
+            os.umask(old_mask)
+        self.srv.listen(64)
+        self.srv.setblocking(False)
+        os.replace(fresh, self.sock)
+        self.inode = os.lstat(self.sock).st_ino
+        self.pending: dict[socket.socket, _Pending] = {}
+        self.children: dict[int, socket.socket] = {}  # child pid -> its caller's connection
+        self.listening = True
+        self.stop_requested = False
+        self.served = 0
+
+    # -- the loop
+    def run(self) -> int:
+        wake_r, wake_w = os.pipe()
+        self.wake = (wake_r, wake_w)
+        for fd in self.wake:
+            os.set_blocking(fd, False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a child's exit wakes the loop
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.srv, selectors.EVENT_READ, "listen")
+        self.sel.register(wake_r, selectors.EVENT_READ, "wake")
+        last = last_check = time.monotonic()
+        try:
+            while self.listening or self.children:
+                now = time.monotonic()
+                if self.listening:
+                    if self.children:
+                        last = now  # idle counts from the end of the last command
+                    if (self.stop_requested or now - last >= self.idle_s
+                            or not self._socket_is_ours()):
+                        self._retire()
+                        continue
+                    if now - last_check >= 1.0:  # an edit retires the server at once
+                        last_check = now
+                        if not self.code_unchanged():
+                            self._retire()
+                            continue
+                timeout = min([0.5] + [p.deadline - now for p in self.pending.values()])
+                for item, _ in self.sel.select(max(0.0, timeout)):
+                    self._event(item)
+                self._reap()
+                self._drop_late()
+        finally:
+            self._retire()
+            signal.set_wakeup_fd(-1)
+            self.sel.close()
+            for fd in self.wake:
+                _close_fd(fd)
+        return 0
+
+    def _on_term(self, _signum, _frame) -> None:
+        self.stop_requested = True
+
+    def _event(self, item) -> None:
+        what = item.data
+        if what == "wake":
+            try:
+                while os.read(self.wake[0], 512):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+        elif what == "listen":
+            if self.listening:
+                self._accept()
+        elif what == "caller":
+            self._caller_readable(item.fileobj)
+        elif what.conn in self.pending:  # (not dropped earlier in this round)
+            req = self._read(what)
+            if req is not None:
+                self._handle(req, what)
+
+    # -- connections
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.srv.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        try:
+            if peer(conn)[1] != os.getuid():  # another user's process: never read
+                conn.close()
+                return
+        except OSError:
+            conn.close()
+            return
+        conn.setblocking(False)
+        p = _Pending(conn, time.monotonic() + self.request_timeout_s)
+        self.pending[conn] = p
+        self.sel.register(conn, selectors.EVENT_READ, p)
+
+    def _forget(self, p: _Pending) -> None:
+        try:
+            self.sel.unregister(p.conn)
+        except (KeyError, ValueError):
+            pass
+        self.pending.pop(p.conn, None)
+
+    def _read(self, p: _Pending) -> dict | None:
+        """Read what has arrived: the request once it is complete, else None (the connection
+        waits for more, or was dropped as broken or malformed)."""
+        try:
+            data, fds, _, _ = socket.recv_fds(p.conn, 65536, 3)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            data, fds = b"", []
+        p.fds.extend(fds)
+        p.data += data
+        size = struct.unpack("!I", p.data[:4])[0] if len(p.data) >= 4 else 0
+        if not data or len(p.fds) > 3 or size > MAX_REQUEST:
+            self._forget(p)
+            p.close()
+            return None
+        if len(p.data) < 4 or len(p.data) < 4 + size:
+            return None
+        self._forget(p)
+        try:
+            req = json.loads(bytes(p.data[4:4 + size]))
+        except ValueError:
+            req = None
+        if not isinstance(req, dict):
+            p.close()
+            return None
+        return req
+
+    def _drop_late(self) -> None:
+        now = time.monotonic()
+        for p in [p for p in self.pending.values() if p.deadline <= now]:
+            self._forget(p)
+            p.close()  # a silent caller: dropped, nobody waited on it
+
+    def _handle(self, req: dict, p: _Pending) -> None:
+        conn = p.conn
+        try:
+            conn.setblocking(True)
+            conn.settimeout(self.request_timeout_s)
+            if req.get("op") == "stop":
+                _reply(conn, {"stopping": True})
+                self.stop_requested = True
+            elif req.get("op") == "status":
+                _reply(conn, {"pid": os.getpid(), "running": len(self.children),
+                              "served": self.served})
+            elif _valid_command(req, p.fds):
+                if req.get("key") != self.key or not self.code_unchanged():
+                    _reply(conn, {"refused": "other code or environment"})
+                    self._retire()  # make way for a server with the current code
+                else:
+                    self._fork(req, p)
+                    return
+        except OSError:
+            pass
+        p.close()
+
+    def _fork(self, req: dict, p: _Pending) -> None:
+        fds, p.fds = p.fds, []
+        pid = os.fork()
+        if pid == 0:
+            self._close_in_child(p.conn)
+            _child(p.conn, req, fds, self.run_argv)  # never returns
+        for fd in fds:
+            _close_fd(fd)
+        p.conn.setblocking(False)
+        self.served += 1
+        self.children[pid] = p.conn
+        self.sel.register(p.conn, selectors.EVENT_READ, "caller")
+
+    def _close_in_child(self, keep: socket.socket) -> None:
+        """The server's sockets, pipes and other callers' connections are not the stage's."""
+        signal.set_wakeup_fd(-1)
+        self.sel.close()
+        self.srv.close()
+        for fd in self.wake:
+            _close_fd(fd)
+        for q in self.pending.values():
+            q.close()
+        for c in self.children.values():
+            if c is not keep:
+                c.close()
+
+    def _caller_readable(self, conn: socket.socket) -> None:
+        """A caller sends nothing after its request: its connection turning readable is its
+        end closing (the caller died): its child's whole process group is killed."""
+        try:
+            if conn.recv(1):
+                return
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            pass
+        self.sel.unregister(conn)
+        for pid, c in self.children.items():
+            if c is conn:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.children.pop(pid, None)
+            if conn is None:
+                continue
+            try:  # what the stage left running in its group ends with it
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.sel.unregister(conn)
+            except (KeyError, ValueError):
+                pass
+            if os.WIFSIGNALED(status):
+                msg = {"signal": os.WTERMSIG(status)}
+            else:
+                msg = {"rc": os.waitstatus_to_exitcode(status)}
+            try:
+                conn.setblocking(True)
+                conn.settimeout(1.0)
+                _send(conn, msg)
+            except OSError:
+                pass
+            conn.close()
+
+    # -- the socket
+    def _socket_is_ours(self) -> bool:
+        try:
+            return os.lstat(self.sock).st_ino == self.inode
+        except OSError:
+            return False
+
+    def _retire(self) -> None:
+        """Take no more commands: close and remove the socket (if it is still this
+        server's), drop the requests still arriving."""
+        if not self.listening:
+            return
+        self.listening = False
+        try:
+            self.sel.unregister(self.srv)
+        except (KeyError, ValueError, AttributeError):
+            pass
+        self.srv.close()
+        if self._socket_is_ours():  # not a newer server's
+            self.sock.unlink(missing_ok=True)
+        for p in list(self.pending.values()):
+            self._forget(p)
+            p.close()
+
+
+def _valid_command(req: dict, fds: list[int]) -> bool:
+    env = req.get("env")
+    return (len(fds) == 3 and isinstance(req.get("argv"), list)
+            and all(isinstance(a, str) for a in req["argv"]) and isinstance(req.get("cwd"), str)
+            and isinstance(env, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+            and isinstance(req.get("umask"), int) and isinstance(req.get("nice"), int)
+            and isinstance(req.get("ignored"), list)
+            and all(isinstance(s, int) for s in req["ignored"]))
+
+
+def _reply(conn: socket.socket, obj: dict) -> None:
+    try:
+        _send(conn, obj)
+    except OSError:
+        pass
+
+
 def _child(conn: socket.socket, req: dict, fds: list[int], run_argv) -> None:
-    """In the forked child: become the caller's process and run the command."""
+    """In the forked child: lead a process group of its own, become the caller's process (its
+    stdin/stdout/stderr, directory, environment, umask, niceness, ignored signals) and run the
+    command. Its exit status is reported by the server, which reaps it."""
     rc = 1
     try:
+        os.setpgid(0, 0)
+        for s in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(s, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for s in req["ignored"]:
+            if s in FORWARDED:
+                signal.signal(s, signal.SIG_IGN)
+        _send(conn, {"pid": os.getpid()})
         for i, fd in enumerate(fds[:3]):
             os.dup2(fd, i)
         for fd in fds:
@@ -185,9 +852,9 @@ def _child(conn: socket.socket, req: dict, fds: list[int], run_argv) -> None:
         sys.stdin = open(0, closefd=False)
         sys.stdout = open(1, "w", closefd=False, buffering=1)
         sys.stderr = open(2, "w", closefd=False, buffering=1)
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
-            signal.signal(s, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.umask(req["umask"])
+        if req["nice"] > os.nice(0):
+            os.nice(req["nice"] - os.nice(0))
         os.chdir(req["cwd"])
         os.environ.clear()
         os.environ.update(req["env"])
@@ -196,7 +863,11 @@ def _child(conn: socket.socket, req: dict, fds: list[int], run_argv) -> None:
         try:
             rc = int(run_argv(list(req["argv"])) or 0)
         except SystemExit as err:
-            rc = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+            if isinstance(err.code, int) or err.code is None:
+                rc = err.code or 0
+            else:
+                print(err.code, file=sys.stderr)
+                rc = 1
         except KeyboardInterrupt:
             rc = 130
         except BaseException:  # noqa: BLE001 - reported like an uncaught error in a process
@@ -209,99 +880,43 @@ def _child(conn: socket.socket, req: dict, fds: list[int], run_argv) -> None:
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
-        try:
-            _send(conn, {"rc": rc})
-        except OSError:
-            pass
-        os._exit(rc)
+        os._exit(rc & 0xFF)
 
 
-def _alive(pid: int) -> bool:
+# ----------------------------------------------------------------------------- by hand
+def _ask(sock: Path, op: str) -> dict | None:
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def serve(run_argv, sock: Path = SOCK, idle_s: float = IDLE_S) -> int:
-    """Serve this project's stage commands until ``idle_s`` seconds pass without one.
-    ``run_argv(argv) -> exit code`` runs a command (the CLI's ``main``)."""
-    sock = Path(sock)
-    starting = sock.with_suffix(".starting")
+        if not check_socket(sock):
+            return None
+    except (Refused, OSError):
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        import importlib
-        for name in PRELOAD:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - a missing optional library only stays cold
-                pass
-        key = code_key()
-        sock.parent.mkdir(exist_ok=True)
-        sock.unlink(missing_ok=True)
-        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old_mask = os.umask(0o077)
-        try:
-            srv.bind(str(sock))
-        finally:
-            os.umask(old_mask)
-        srv.listen(16)
-        inode = sock.stat().st_ino
+        conn.settimeout(CONNECT_TIMEOUT_S)
+        conn.connect(str(sock))
+        if peer(conn)[1] != os.getuid():
+            return None
+        _send(conn, {"op": op})
+        return _recv(conn)
+    except (OSError, ValueError):
+        return None
     finally:
-        starting.unlink(missing_ok=True)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    srv.settimeout(1.0)
-    last = time.monotonic()
-    children: set[int] = set()
-    try:
-        while True:
-            children = {pid for pid in children if _alive(pid)}
-            if children:
-                last = time.monotonic()  # idle counts from the end of the last command
-            elif time.monotonic() - last >= idle_s:
-                break
-            try:
-                conn, _ = srv.accept()
-            except socket.timeout:
-                continue
-            last = time.monotonic()
-            conn.settimeout(None)
-            req, fds = _recv(conn, 3)
-            if req is None or len(fds) != 3 or req.get("key") != key:
-                for fd in fds:
-                    os.close(fd)
-                try:
-                    _send(conn, {"refused": "other code or environment"})
-                finally:
-                    conn.close()
-                if req is not None and req.get("key") != key:
-                    break  # stale server: make way for one with the current code
-                continue
-            pid = os.fork()
-            if pid == 0:
-                srv.close()
-                _send(conn, {"pid": os.getpid()})
-                _child(conn, req, fds, run_argv)
-            children.add(pid)
-            for fd in fds:
-                os.close(fd)
-            conn.close()
-    finally:
-        srv.close()
-        try:
-            if sock.stat().st_ino == inode:  # not a newer server's socket
-                sock.unlink()
-        except OSError:
-            pass
-    return 0
+        conn.close()
 
 
 def status(sock: Path = SOCK) -> str:
-    return f"listening on {sock}" if sock.exists() else "not running"
+    sock = Path(sock)
+    try:
+        check_socket(sock)
+    except Refused as err:
+        return f"not used: {err}"
+    reply = _ask(sock, "status")
+    if reply and isinstance(reply.get("pid"), int):
+        return (f"listening on {sock} (pid {reply['pid']}, {reply.get('served')} commands "
+                f"served, {reply.get('running')} running)")
+    return "not running"
 
 
 def stop(sock: Path = SOCK) -> None:
-    """Retire the server: without its socket it takes no more commands and exits when idle."""
-    sock.unlink(missing_ok=True)
+    """Stop the server: it takes no more commands and exits once its running ones finish."""
+    _ask(Path(sock), "stop")
