@@ -483,12 +483,14 @@ def _main(argv: list[str] | None) -> int:
     if args.debug:  # everything raises with its traceback
         return int(args.func(args) or 0)
     from helo.data.base import DataError
+    from helo.stages.ownership import RunSuperseded
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"helo {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (DataError, FileNotFoundError, ValueError, KeyError) as err:  # the user's to fix
+    # the user's to fix, or a run a newer one took over: one line
+    except (DataError, FileNotFoundError, ValueError, KeyError, RunSuperseded) as err:
         print(f"helo {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 - one clean line; --debug shows the traceback

@@ -12,7 +12,9 @@
 Local worker processes live no longer than the stage: each dies with the process that started
 it (:func:`helo.orchestration.lifetime.die_with_parent`), and when the stage ends by an
 exception (an error, Ctrl-C, SIGTERM or SIGHUP: :mod:`helo.orchestration.lifetime`) the pool's
-workers are killed and its queued calls cancelled instead of being waited for.
+workers are killed and its queued calls cancelled instead of being waited for. (A Dask
+``LocalCluster``'s workers already end with the process that started them: ``distributed``
+watches its parent.)
 """
 from __future__ import annotations
 

@@ -37,8 +37,8 @@ import secrets
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 from helo import io
@@ -63,8 +63,7 @@ class RunSuperseded(RuntimeError):
     """This run is no longer the current one: its owner ended or a newer run took over."""
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(NamedTuple):
     path: Path
     incremental: bool = False
 
@@ -107,15 +106,15 @@ def command_outputs(argv: list[str]) -> list[Output]:
 
 
 # ----------------------------------------------------------------------------------- the run
-@dataclass
 class Run:
-    token: str
-    owner: int  # pid of the owning command
-    owner_start: str | None  # its start time in clock ticks (a reused pid is not the owner)
-    outputs: list[Output]
-    runs: Path  # absolute .helo/runs
-    adopted: bool = False
-    committed: bool = False
+    """``owner``: the pid of the owning command; ``owner_start``: its start time in clock ticks
+    (a reused pid is not the owner); ``runs``: the absolute ``.helo/runs``."""
+
+    def __init__(self, token: str, owner: int, owner_start: str | None, outputs: list[Output],
+                 runs: Path, adopted: bool = False):
+        self.token, self.owner, self.owner_start = token, owner, owner_start
+        self.outputs, self.runs, self.adopted = list(outputs), Path(runs), adopted
+        self.committed = False
 
     def env_value(self) -> str:
         return json.dumps({"token": self.token, "owner": self.owner,

@@ -142,6 +142,7 @@ def test_killed_run_never_overwrites_the_newer_run(project, how):
     off, a short one (1 seed) runs at once; the outputs are the short run's, and no process of
     the long one is left."""
     out = project / "outputs/eval/loso/tlrldl"
+    old: list[int] = []
     caller = subprocess.Popen([sys.executable, "-c", CALLER, *EVALUATE, "-S",
                                "evaluate.seeds=3000"], env=_env(), start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -173,8 +174,9 @@ def test_killed_run_never_overwrites_the_newer_run(project, how):
         assert len(pd.read_csv(out / "folds.csv")) == 3  # 3 folds x 1 seed, not x 3000
         assert not list(out.parent.glob(".tlrldl.helo-run-*"))  # no staging folder left
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(caller.pid, signal.SIGKILL)
+        for pid in [caller.pid, *old]:  # a failed test leaves nothing running either
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         caller.wait(timeout=30)
 
 
@@ -279,6 +281,16 @@ def test_adopted_run_whose_owner_ended_writes_nothing(project):
     finally:
         del os.environ[O.RUN_ENV]
     assert {p.name: p.read_bytes() for p in store.iterdir()} == before
+    # a whole output: the staged folder is not moved into place
+    out = Path("outputs/eval/loso/mean")
+    write_text(out / "metrics.json", "newer\n")
+    run = O.Run(token="t", owner=gone.pid, owner_start=None, outputs=[O.Output(out)],
+                runs=O._runs_dir())
+    O._info_file(run.runs, out).write_text(json.dumps({"token": "t", "pid": gone.pid}))
+    write_text(run.place(out) / "metrics.json", "stale\n")
+    with pytest.raises(O.RunSuperseded, match="has ended"):
+        run.commit()
+    assert (out / "metrics.json").read_text() == "newer\n"
 
 
 def test_incremental_extract_keeps_what_earlier_runs_wrote(project, capsys):
@@ -349,6 +361,7 @@ with executor("processes", 2) as ex:
 def test_pool_workers_die_with_the_stage_process(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-c", WORKERS], env=_env(), cwd=tmp_path,
                             stdout=subprocess.PIPE, text=True)
+    workers = []
     try:
         workers = [int(p) for p in proc.stdout.readline().split()]
         assert len(workers) == 2 and all(_running(p) for p in workers)
@@ -358,5 +371,7 @@ def test_pool_workers_die_with_the_stage_process(tmp_path, sig):
         _wait_for(lambda: not any(_running(p) for p in workers), 10,
                   f"workers left after {sig.name}")
     finally:
-        proc.kill()
+        for pid in [proc.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         proc.wait()
