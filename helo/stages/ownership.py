@@ -362,16 +362,16 @@ def _alive(pid: int, start: str | None) -> bool:
 
 
 def _swap(staged: Path, final: Path) -> None:
-    """Put ``staged`` at ``final`` in one step; the old ``final`` ends up at ``staged``."""
-    if final.is_dir() and not final.is_symlink() and staged.is_dir():
-        if _exchange(staged, final):
-            return
-        trash = staged.with_name(staged.name + ".old")
-        os.rename(final, trash)
-        os.rename(staged, final)
+    """Put ``staged`` at ``final`` in one step where the system allows (a folder over a folder:
+    an atomic exchange; a file over a file: a rename); what was at ``final`` ends up in the
+    staging folder, which :meth:`Run.discard` removes."""
+    final_is_dir = final.is_dir() and not final.is_symlink()
+    if final_is_dir and staged.is_dir() and _exchange(staged, final):
         return
-    if final.is_dir() and not final.is_symlink():
-        _remove(final)
+    if final_is_dir:
+        os.rename(final, staged.with_name(staged.name + ".old"))
+    elif staged.is_dir() and (final.exists() or final.is_symlink()):
+        final.unlink()
     os.replace(staged, final)
 
 
