@@ -128,10 +128,11 @@ def _wait_for(cond, timeout: float, what: str):
 
 # ---------------------------------------------------------- 1: the planted kill sequences
 
-#: the stage DVC would run, as a child of a stand-in for `dvc repro` (its own session, so the
-#: test can also hang up its whole process group as a closed terminal does)
-CALLER = ("import subprocess, sys; "
-          "sys.exit(subprocess.call([sys.executable, '-m', 'helo'] + sys.argv[1:]))")
+#: the stage as DVC runs it (`/bin/sh -c <cmd>`: dash stays in between), under a stand-in for
+#: `dvc repro` in its own session, so the test can also hang up its whole process group as a
+#: closed terminal does
+CALLER = ("import shlex, subprocess, sys; sys.exit(subprocess.call(['/bin/sh', '-c', "
+          "shlex.join([sys.executable, '-m', 'helo'] + sys.argv[1:])]))")
 EVALUATE = ["evaluate", "--protocol", "loso", "--method", "tlrldl",
             "-S", "model.tlrldl.max_iterations=2"]
 
@@ -148,15 +149,16 @@ def test_killed_run_never_overwrites_the_newer_run(project, how):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         def stage():
-            helo = [p for p in _descendants(caller.pid) if " -m helo evaluate" in _cmdline(p)]
+            helo = [p for p in _descendants(caller.pid)
+                    if _cmdline(p).startswith(f"{sys.executable} -m helo evaluate")]
             return helo[0] if helo else None
 
         _wait_for(lambda: stage() and len(_descendants(stage())) >= 2, 60,
                   "the long run never started its pool")
         _wait_for(lambda: list(out.parent.glob(".tlrldl.helo-run-*")), 60,
                   "the long run never staged its outputs")
-        old = [stage(), *_descendants(stage())]
-        assert len(old) >= 3  # the stage, its 2 workers (and multiprocessing's tracker)
+        old = _descendants(caller.pid)
+        assert len(old) >= 4  # the shell, the stage, its 2 workers (and their tracker)
         if how == "kill -9 the caller":
             caller.kill()
         else:
@@ -295,8 +297,14 @@ def test_adopted_run_whose_owner_ended_writes_nothing(project):
 
 def test_incremental_extract_keeps_what_earlier_runs_wrote(project, capsys):
     """The feature store is written in place: a re-run skips the subjects already there."""
-    assert main(["extract", "--modality", "gsr", "-S", "orchestrator.task_runner=serial"]) == 0
+    argv = ["extract", "--modality", "gsr", "-S", "orchestrator.task_runner=serial"]
+    assert main(argv) == 0  # (the copy has another data root: recomputed)
+    before = {p.name: p.stat().st_ino for p in Path("data/features/gsr").iterdir()}
+    capsys.readouterr()
+    assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
+    assert {p.name: p.stat().st_ino for p in Path("data/features/gsr").iterdir()
+            if p.suffix == ".parquet"} == {k: v for k, v in before.items() if k.endswith("quet")}
     summary = json.loads(Path("data/features/gsr/_summary.json").read_text())
     assert [s["subject"] for s in summary["skipped"]] == ["s1", "s2", "s3"]
     assert out["n_subjects"] == 3
