@@ -446,6 +446,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``helo argv`` (``None``: this process's own arguments). A stage command owns its
+    outputs while it runs (:mod:`helo.stages.ownership`); run as a process of its own, it ends
+    with its caller (:mod:`helo.orchestration.lifetime`)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    from helo.stages import ownership
+    outputs = ownership.command_outputs(words)
+    if not outputs:
+        return _main(argv)
+    from helo.orchestration.lifetime import StageStopped, end_with_caller
+    name = next((w for w in words if not w.startswith("-")), "")
+    try:
+        if argv is None:
+            end_with_caller()
+        with ownership.owned(outputs, words):
+            return _main(argv)
+    except ownership.OutputsBusy as err:
+        print(f"helo {name}: error: {err}", file=sys.stderr)
+        return 1
+    except StageStopped as err:
+        print(f"helo {name}: {err}; its outputs were left as they were", file=sys.stderr)
+        return 128 + err.signum
+
+
+def _main(argv: list[str] | None) -> int:
     if argv is None:  # a process of its own (DVC's stage commands): maybe a warm one
         from helo.orchestration import warm
         if warm.enabled(sys.argv[1:]):
@@ -463,12 +487,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.debug:  # everything raises with its traceback
         return int(args.func(args) or 0)
     from helo.data.base import DataError
+    from helo.stages.ownership import RunSuperseded
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"helo {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (DataError, FileNotFoundError, ValueError, KeyError) as err:  # the user's to fix
+    # the user's to fix, or a run a newer one took over: one line
+    except (DataError, FileNotFoundError, ValueError, KeyError, RunSuperseded) as err:
         print(f"helo {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 - one clean line; --debug shows the traceback

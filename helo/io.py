@@ -2,6 +2,8 @@
 
 A file at its final path is therefore always complete; an interrupted run leaves at most a
 ``.tmp-*`` file, which readers ignore and the next run of the stage removes (:func:`clean_tmp`).
+Before the rename, every registered write guard (:func:`add_write_guard`) may refuse the file:
+:mod:`helo.stages.ownership` refuses writes of a stage run that is no longer the current one.
 """
 from __future__ import annotations
 
@@ -10,7 +12,15 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+#: called with the final path before each atomic rename; raising refuses the write
+_WRITE_GUARDS: list[Callable[[Path], None]] = []
+
+
+def add_write_guard(guard: Callable[[Path], None]) -> None:
+    if guard not in _WRITE_GUARDS:
+        _WRITE_GUARDS.append(guard)
 
 
 @contextlib.contextmanager
@@ -26,6 +36,8 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         yield tmp
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        for guard in _WRITE_GUARDS:
+            guard(path)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -8,11 +8,19 @@
   or a ``LocalCluster`` of ``workers`` single-threaded worker processes when ``address`` is null.
 * ``ray`` -- ``ray.init(address)`` (``auto`` or ``ray://host:10001``); needs ``pip install
   'helo[ray]'``. Each submitted call becomes a Ray task.
+
+Local worker processes live no longer than the stage: each dies with the process that started
+it (:func:`helo.orchestration.lifetime.die_with_parent`), and when the stage ends by an
+exception (an error, Ctrl-C, SIGTERM or SIGHUP: :mod:`helo.orchestration.lifetime`) the pool's
+workers are killed and its queued calls cancelled instead of being waited for. (A Dask
+``LocalCluster``'s workers already end with the process that started them: ``distributed``
+watches its parent.)
 """
 from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
 KINDS = ("threads", "processes", "dask", "ray", "serial")
@@ -49,10 +57,16 @@ class RayExecutor(Executor):
         pass
 
 
+def _worker_start(parent_pid: int) -> None:
+    """Worker initializer: the worker dies with the stage process, and runs one thread."""
+    from helo.orchestration.lifetime import die_with_parent
+    die_with_parent(parent_pid)
+    _single_threaded()
+
+
 def _single_threaded() -> None:
-    """Worker initializer: one thread per process for BLAS/OpenMP/OpenCV/torch, so N worker
-    processes use N cores instead of fighting over them."""
-    import os
+    """One thread per process for BLAS/OpenMP/OpenCV/torch, so N worker processes use N cores
+    instead of fighting over them."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     try:
@@ -60,6 +74,18 @@ def _single_threaded() -> None:
         cv2.setNumThreads(1)
     except ImportError:  # pragma: no cover
         pass
+
+
+def _kill_workers(ex: ProcessPoolExecutor) -> None:
+    """Cancel what is queued and kill the workers now (their results would be thrown away)."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            p.kill()
+    for p in procs:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            p.join(5)
 
 
 @contextlib.contextmanager
@@ -70,13 +96,23 @@ def executor(kind: str = "processes", workers: int = 2, address: str | None = No
     if kind == "serial" or (kind in ("threads", "processes") and workers == 1):
         yield SerialExecutor()
     elif kind == "threads":
-        with ThreadPoolExecutor(workers) as ex:
+        ex = ThreadPoolExecutor(workers)
+        try:
             yield ex
+        except BaseException:
+            ex.shutdown(wait=False, cancel_futures=True)  # running calls finish; queued do not
+            raise
+        ex.shutdown(wait=True)
     elif kind == "processes":
         # spawn: safe beside torch/OpenMP state in the parent; workers import only what they use.
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_single_threaded) as ex:
+        ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_start, initargs=(os.getpid(),))
+        try:
             yield ex
+        except BaseException:
+            _kill_workers(ex)
+            raise
+        ex.shutdown(wait=True)
     elif kind == "dask":
         from distributed import Client, LocalCluster
         if address:

@@ -20,6 +20,7 @@ from helo.data.assemble import assemble
 from helo.io import clean_tmp, write_json
 from helo.stages import params as P
 from helo.stages.common import ASSEMBLED, STORE, require_complete
+from helo.stages.ownership import place
 
 
 def excluded_subjects(store: Path, inputs: list[str], kept: set[str]) -> list[dict]:
@@ -55,16 +56,17 @@ def excluded_subjects(store: Path, inputs: list[str], kept: set[str]) -> list[di
 
 def run(params: dict) -> dict:
     modalities = list(P.get(params, "features.modalities"))
-    clean_tmp(ASSEMBLED)
+    out = place(ASSEMBLED)
+    clean_tmp(out)
     ds = assemble(STORE, modalities,
                   items=P.get(params, "data.items", "dmer"),
                   physiological=list(P.get(params, "assemble.physiological")),
                   behavioural=list(P.get(params, "assemble.behavioural")),
                   nan_policy=P.get(params, "assemble.nan_policy", "drop"),
-                  labels=P.get(params, "data.labels", "auto"), out=ASSEMBLED)
+                  labels=P.get(params, "data.labels", "auto"), out=out)
     kept = set(ds.subject.tolist())
     excluded = excluded_subjects(STORE, modalities + ["labels"], kept)
-    write_json(ASSEMBLED / "excluded.json", {"subjects": len(kept), "excluded": excluded})
+    write_json(out / "excluded.json", {"subjects": len(kept), "excluded": excluded})
     require_complete("assemble", excluded, params, total=len(kept) + len(excluded),
                      where=str(ASSEMBLED / "excluded.json"))
     return {"rows": ds.n, "dims": {m: x.shape[1] for m, x in ds.X.items()},

@@ -20,6 +20,8 @@ FEATURE_PARAMS = Path("data/params/features")
 ASSEMBLED = Path("data/assembled")
 EVAL = Path("outputs/eval")
 REPORT = Path("outputs/report")
+#: the report's summary metrics (what ``dvc metrics show`` reads)
+METRICS = Path("outputs/metrics.json")
 FINAL_MODEL = Path("models/helo")
 #: how long stages took: outside every DVC output (timings differ between runs; the outputs must
 #: not), ignored by git

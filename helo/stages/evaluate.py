@@ -7,6 +7,7 @@ from helo.evaluation.runner import ENGINE_METHODS, run_evaluation
 from helo.stages import params as P
 from helo.stages.common import ASSEMBLED, EVAL, allow_partial, channels_of, method_params, \
     write_timing
+from helo.stages.ownership import place
 
 
 def run(params: dict, protocol: str, method: str, *, executor=None, fold_runner=None,
@@ -21,7 +22,7 @@ def run(params: dict, protocol: str, method: str, *, executor=None, fold_runner=
         model_params = {**model_params, "compile": bool(P.get(params, "evaluate.compile", False)),
                         "amp": bool(P.get(params, "evaluate.amp", False))}
     res = run_evaluation(
-        ASSEMBLED, protocol, method, EVAL / protocol / method, model_params=model_params,
+        ASSEMBLED, protocol, method, place(EVAL / protocol / method), model_params=model_params,
         modalities=modalities, seed=int(P.get(params, "evaluate.seed", 0)),
         test_fraction=float(P.get(params, "evaluate.test_fraction", 0.2)),
         val_fraction=float(P.get(params, "evaluate.val_fraction", 0.0)),

@@ -18,6 +18,7 @@ import json
 from helo.io import write_text
 from helo.stages import params as P
 from helo.stages.common import FEATURE_PARAMS, feature_params
+from helo.stages.ownership import place
 
 
 def params_text(params: dict, modality: str) -> str:
@@ -28,10 +29,11 @@ def params_text(params: dict, modality: str) -> str:
 
 def run(params: dict) -> dict:
     mods = list(P.get(params, "features.modalities") or [])
-    FEATURE_PARAMS.mkdir(parents=True, exist_ok=True)
-    for old in FEATURE_PARAMS.glob("*.json"):
+    out = place(FEATURE_PARAMS)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.json"):
         if old.stem not in mods:
             old.unlink()
     for m in mods:
-        write_text(FEATURE_PARAMS / f"{m}.json", params_text(params, m))
+        write_text(out / f"{m}.json", params_text(params, m))
     return {"modalities": mods, "folder": str(FEATURE_PARAMS)}

@@ -15,6 +15,7 @@ from helo.stages import params as P
 from helo.evaluation.runner import Standardiser, fold_failure, model_spec
 from helo.io import atomic_path, write_json
 from helo.stages.common import ASSEMBLED, FINAL_MODEL, channels_of, method_params
+from helo.stages.ownership import place
 
 
 def fit_final_model(dataset_dir: Path, out: Path, params: dict) -> dict:
@@ -51,4 +52,4 @@ def fit_final_model(dataset_dir: Path, out: Path, params: dict) -> dict:
 
 def run(params: dict) -> dict:
     """Stage ``fit-final``: HeLo on every assembled window, saved to ``models/helo``."""
-    return fit_final_model(ASSEMBLED, FINAL_MODEL, params)
+    return fit_final_model(ASSEMBLED, place(FINAL_MODEL), params)

@@ -442,7 +442,8 @@ def cd_diagram(folds_by_protocol: dict[str, dict[str, pd.DataFrame]], metric: st
     return True
 
 
-def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None = None) -> dict:
+def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None = None,
+                 metrics: Path = Path("outputs/metrics.json")) -> dict:
     import matplotlib
     matplotlib.use("Agg")
     from helo.evaluation.metrics import METRICS
@@ -558,7 +559,7 @@ def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None 
     _history(eval_dir, found, out, failed_by_protocol)
     figures = _figures(eval_dir, found, out, params, failed_by_protocol)
     eff = _efficiency(out, params)
-    write_json(Path("outputs/metrics.json"), summary)
+    write_json(Path(metrics), summary)
     return {"protocols": list(found), "methods": sorted({m for r in found.values() for m in r}),
             "figures": figures + (["cd_diagram.png"] if made_cd else []), "efficiency": eff,
             "paper_reference": paper_ds}
@@ -758,5 +759,7 @@ def _efficiency(out, params) -> list[dict]:
 
 def run(params: dict) -> dict:
     """Stage ``report``: tables, figures and ``outputs/metrics.json`` from ``outputs/eval``."""
-    from helo.stages.common import ASSEMBLED, EVAL, REPORT
-    return build_report(EVAL, REPORT, params, excluded=ASSEMBLED / "excluded.json")
+    from helo.stages.common import ASSEMBLED, EVAL, METRICS, REPORT
+    from helo.stages.ownership import place
+    return build_report(EVAL, place(REPORT), params, excluded=ASSEMBLED / "excluded.json",
+                        metrics=place(METRICS))

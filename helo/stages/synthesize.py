@@ -7,10 +7,11 @@ from pathlib import Path
 from helo.io import write_text
 from helo.stages import params as P
 from helo.stages.common import SYNTH_ROOT, uses_synthetic
+from helo.stages.ownership import place
 
 
 def run(params: dict, out: Path = SYNTH_ROOT) -> dict:
-    out = Path(out)
+    out = place(out)
     if not uses_synthetic(params):
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "SKIPPED.txt", f"data.root is {P.get(params, 'data.root')}: the "

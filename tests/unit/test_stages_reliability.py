@@ -86,8 +86,8 @@ def test_unsafe_subject_id_fails_alone_and_stage_exits_nonzero(project, tmp_path
     assert summ["done"] == ["1", "2"]
     # nothing outside the project's output folders
     new = _files(tmp_path) - outside
-    assert all(n.startswith("proj/data/features/") or n.startswith("proj/outputs/timings/")
-               for n in new), new
+    assert all(n.startswith(("proj/data/features/", "proj/outputs/timings/",
+                             "proj/.helo/runs/")) for n in new), new  # runs: output locks
     assert not list(tmp_path.parent.glob("evil*")) and not Path("/abs/evil.parquet").exists()
     # opting in to partial results: exit 0, the summary still names every missing subject
     assert main(["extract", "--modality", "gsr", "--allow-partial"]) == 0
