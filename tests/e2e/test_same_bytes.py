@@ -33,8 +33,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 LAYOUTS = ("dmer-aligned", "dmer-features", "wesad", "bids")
 TINY = ["-S", "features.modalities=[eeg,gsr]", "-S", "assemble.physiological=[eeg,gsr]",
         "-S", "assemble.behavioural=[]", "-S", "evaluate.protocols=[loso]"]
-# files that record wall-clock times or absolute paths, not results
-VOLATILE = ("outputs/timings/",)
+# bookkeeping that records wall-clock times, PIDs or absolute paths, not results: timings, the
+# output locks of the runs, the feature store's records of what produced each file
+VOLATILE = ("outputs/timings/", ".helo/", "data/features/.records/")
 
 
 def _older_cpu_environment() -> dict[str, str]:

@@ -458,7 +458,7 @@ def test_params_that_are_not_yaml_give_the_cold_one_line_error(tmp_path):
     assert len(via_cli.stderr.strip().splitlines()) == 1
     assert via_cli.stderr.startswith("helo evaluate: error:")
     assert "Traceback" not in via_cli.stderr
-    assert not (tmp_path / ".helo").exists()  # and no server was started for it
+    assert not list((tmp_path / ".helo").glob("warm*"))  # and no server was started for it
 
 
 # ----------------------------------------------------------------------------- (e) ends with caller
