@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+# "helo_warm_bootstrap" is warm.BOOT_NAMESPACE (it cannot be imported before this test)
 if __name__ != "helo_warm_bootstrap":  # imported as helo's module, not run by the bootstrap
     from helo.orchestration.warm import (
         FORWARDED,
