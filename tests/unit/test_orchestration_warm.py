@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FAKE_SERVER = r"""
 import multiprocessing, os, sys, time
 from pathlib import Path
-from helo.orchestration import warm
+from helo.orchestration import warm, warm_server
 
 sock, work, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 
@@ -61,9 +61,9 @@ def run_argv(argv):
     scribble("main")
 
 if mode == "other-uid":
-    warm.peer = lambda conn: (1, os.getuid() + 1, os.getgid())
-srv = warm.Server(sock, run_argv, warm.code_key(), lambda: True, idle_s=60,
-                  request_timeout_s=3.0)
+    warm_server.peer = lambda conn: (1, os.getuid() + 1, os.getgid())
+srv = warm_server.Server(sock, run_argv, warm.code_key(), lambda: True, idle_s=60,
+                         request_timeout_s=3.0)
 sys.exit(srv.run())
 """
 
@@ -231,6 +231,42 @@ def test_the_snapshot_is_taken_before_the_preload(tmp_path):
     assert not sock.exists()
 
 
+# The bootstrap, standard library only, run on warm.py's and warm_server.py's text; then (in
+# one case) boot with the server file's text as it was read, which the file no longer is.
+BOOTSTRAP_ONLY = r"""
+import os, sys
+path = sys.argv[1]
+exec(sys.argv[2].split("rc = ")[0])  # the bootstrap, up to the call to boot
+assert list(sources) == ["warm.py", "warm_server.py"], sources
+print("helo modules:", sorted(m for m in sys.modules if m == "helo" or m.startswith("helo.")))
+if sys.argv[3] == "edited":
+    sources["warm_server.py"] += b"# read before an edit\n"
+    print("boot:", ns["boot"](sources, sys.argv[4], "60", "2.0", "helo.cli:main", ""))
+    print("helo imported:", "helo" in sys.modules)
+"""
+
+
+def _bootstrap_only(*args: str) -> list[str]:
+    path = str(ROOT / "helo" / "orchestration" / "warm.py")
+    out = subprocess.run([sys.executable, "-c", BOOTSTRAP_ONLY, path, warm._BOOT, *args],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=""))
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+def test_the_bootstrap_imports_nothing_of_helo_before_the_snapshot():
+    assert _bootstrap_only("plain") == ["helo modules: []"]
+
+
+def test_a_server_file_that_is_not_the_snapshots_is_not_run(tmp_path):
+    # boot compares the hash of every text it executed (warm.py's and warm_server.py's) with
+    # the snapshot: a mismatch in either exits (3) before helo is imported or a socket bound
+    sock = tmp_path / ".helo" / "warm.sock"
+    assert _bootstrap_only("edited", str(sock)) == ["helo modules: []", "boot: 3",
+                                                    "helo imported: False"]
+    assert not sock.exists()
+
+
 def test_unchanged_sees_edits_whatever_their_timestamps(tmp_path):
     (tmp_path / "a.py").write_text("x = 1\n")
     (tmp_path / "sub").mkdir()
@@ -264,8 +300,8 @@ def test_variables_read_at_import_are_in_the_key(name, monkeypatch):
 
 
 def test_cpu_kernel_pins_are_in_the_key(monkeypatch):
-    kernels = pytest.importorskip("helo.cpu_kernels")
-    for name in kernels.PINNED_VARIABLES:
+    from helo.cpu_kernels import PINNED_VARIABLES
+    for name in PINNED_VARIABLES:
         monkeypatch.setenv(name, "pinned-value")
         assert (name, "pinned-value") in warm.environment_key()
 
