@@ -329,7 +329,8 @@ def _send(conn: socket.socket, obj: dict, fds: list[int] | None = None) -> None:
     msg = _frame(obj)
     if fds:
         sent = socket.send_fds(conn, [msg], fds)
-        conn.sendall(msg[sent:])
+        if sent < len(msg):  # (sendall of nothing still sends: EPIPE once a fast child is done)
+            conn.sendall(msg[sent:])
     else:
         conn.sendall(msg)
 

@@ -538,3 +538,22 @@ def test_what_a_stage_leaves_running_ends_with_it(fake):
     while _running(worker):
         assert time.monotonic() - t0 < 5, "the stage's worker outlived it"
         time.sleep(0.05)
+
+
+def test_a_request_sent_whole_is_not_followed_by_an_empty_send(monkeypatch):
+    """A fast child can finish, and the server close the connection, right after the request
+    arrived: an empty ``sendall`` then raised EPIPE and the command ran a second time, cold."""
+    calls = []
+
+    class Conn:
+        def sendall(self, data):
+            calls.append(data)
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(warm.socket, "send_fds", lambda conn, bufs, fds: len(bufs[0]))
+    warm._send(Conn(), {"argv": ["ok"]}, [0, 1, 2])
+    assert calls == []
+    monkeypatch.setattr(warm.socket, "send_fds", lambda conn, bufs, fds: 3)
+    with pytest.raises(BrokenPipeError):
+        warm._send(Conn(), {"argv": ["ok"]}, [0, 1, 2])
+    assert calls and calls[0].endswith(b'["ok"]}')
