@@ -23,8 +23,8 @@ PKG = ROOT / "helo"
 
 #: rooms from the bottom up; a module may import its own room and the rooms below it
 LAYERS = [["helo.cpu_kernels"], ["helo.io"], ["helo.data"], ["helo.features", "helo.synth"],
-          ["helo.model"], ["helo.evaluation"], ["helo.stages"], ["helo.orchestration"], ["helo.cli"],
-          ["helo.__main__"]]
+          ["helo.model"], ["helo.evaluation"], ["helo.stages"], ["helo.orchestration"],
+          ["helo.cli"], ["helo.__main__"]]
 
 
 MODULES = codedeps.modules()
