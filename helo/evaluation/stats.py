@@ -1,8 +1,8 @@
 """Statistics over per-fold results: intervals, paired tests, multiple-comparison correction,
 the Friedman test and the Nemenyi post-hoc test behind a critical-difference diagram.
 
-Pure functions on numbers and tables (no files, no plotting); :mod:`helo.stages.report` and
-:mod:`helo.stages.ablation` feed them the ``folds.csv`` rows of every method and write the
+Pure functions on numbers and tables (no files, no plotting); :mod:`helo.evaluation.tables`
+and :mod:`helo.stages.ablation` feed them the ``folds.csv`` rows of every method and write the
 results. The choices, written here once:
 
 * **Unit of observation.** One row of ``folds.csv``: a fold, or a (fold, seed) pair when the
@@ -33,7 +33,7 @@ results. The choices, written here once:
 * **Failed methods.** A method with any row that cannot be scored -- a ``failed`` reason in its
   folds table (a fold whose training diverged, ``helo.evaluation.runner``) or a metric that is
   NaN or infinite (:func:`failed_rows`) -- takes part in no rank and no test
-  (``helo.stages.report.failed_methods`` sets it apart before any of these): ranking it on
+  (``helo.evaluation.tables.failed_methods`` sets it apart before any of these): ranking it on
   the folds it kept would compare it on easier ground than the others, and dropping the rows
   it lost from every method (as :func:`paired` would) would let one diverged model shrink
   everyone's comparison. The report shows it as failed instead.

@@ -1,5 +1,7 @@
-"""The report's statistics, mean-predictor marks and the paper's reference rows, on fabricated
-evaluation outputs (folds.csv, metrics.json, predictions.parquet per method)."""
+"""The report stage end to end on fabricated evaluation outputs (folds.csv, metrics.json,
+predictions.parquet per method): its statistics, mean-predictor marks, the paper's reference
+rows and failed methods in the files it writes. The tables, figures and notes it calls are
+tested beside their rooms (test_evaluation_tables.py, _figures.py, _diagnosis.py)."""
 from __future__ import annotations
 
 import json
@@ -101,35 +103,8 @@ def test_paper_rows_only_on_real_dmer_or_wesad(tmp_path, monkeypatch):
     assert report.paper_dataset(_params(layout="generic", name="mine", root="/d")) is None
     assert report.paper_dataset({**_params(name="synth-dmer", root="data/raw/synth"),
                                  "report": {"paper_reference": "always"}}) == "DMER"
-    rows = report.paper_rows("WESAD", "loso", list(METRICS))
-    assert rows.set_index("method").loc["emotiondict", "kl"] == 0.0282  # Table 2, rank 1
-    assert report.paper_rows("WESAD", "trial-held-out", list(METRICS)).empty
     assert report.paper_dataset(_params(layout="wesad", name="x", root="/d/WESAD")) == "WESAD"
     assert report.paper_dataset({**_params(), "report": {"paper_reference": "never"}}) is None
-
-
-def test_cd_diagram_is_the_same_bytes_whatever_the_string_hash_seed(tmp_path):
-    """scikit-posthocs draws crossbars through sets of method names; the report sorts their
-    points, so the PNG (a DVC output) does not depend on PYTHONHASHSEED."""
-    import subprocess
-    import sys
-    code = (
-        "import numpy as np, pandas as pd, sys\n"
-        "from pathlib import Path\n"
-        "from helo.stages.report import cd_diagram\n"
-        "rng = np.random.default_rng(0)\n"
-        "names = ['helo', 'mean', 'aa-knn', 'pt-svm', 'cad', 'carat', 'maet']\n"
-        "base = {m: i * 0.004 for i, m in enumerate(names)}\n"
-        "folds = {'loso': {m: pd.DataFrame({'fold': range(8), 'kl': base[m] + "
-        "rng.normal(0, 0.01, 8)}) for m in names}}\n"
-        "assert cd_diagram(folds, 'kl', Path(sys.argv[1]))\n")
-    outs = []
-    for seed in ("1", "2", "3"):
-        out = tmp_path / f"cd{seed}.png"
-        env = {**__import__("os").environ, "PYTHONHASHSEED": seed}
-        subprocess.run([sys.executable, "-c", code, str(out)], check=True, env=env)
-        outs.append(out.read_bytes())
-    assert outs[0] == outs[1] == outs[2]
 
 
 def test_failed_method_is_shown_failed_and_never_ranked(tmp_path, monkeypatch):
