@@ -104,7 +104,8 @@ class HeLoNet(nn.Module):
     OT), ``tokens_beh`` (x^v), ``tokens_phy_ot`` (T^T x^phy), ``plan`` (B, n_p, n_b),
     ``capf_attn`` {key modality: (B, heads, C, C)}, ``tokens`` (x^m, LCDCA input), ``M_L``
     ((B, l, l) or (l, l)), ``label_attn``. ``sinkhorn`` picks OTHM's solver of the plan
-    (:func:`helo.model.othm.sinkhorn`: ``"scaling"`` or ``"log"``, the same plan to rounding).
+    (:func:`helo.model.othm.sinkhorn`: ``"scaling"``, ``"implicit"`` or ``"log"``, the same
+    plan to rounding).
     """
 
     def __init__(self, spec: ModalitySpec, d: int = 128, heads: int = 4, ff: int = 64,

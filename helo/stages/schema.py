@@ -297,7 +297,7 @@ class HeloOptions(MethodOptions):
     tokenizer: Optional[Literal["linear", "channels"]] = None
     ot_iter: Optional[Count(MAX_ITERATIONS, 1)] = None
     ot_eps: Optional[float] = Field(None, gt=0)
-    sinkhorn: Optional[Literal["scaling", "log"]] = None  # helo.model.othm.SINKHORN_METHODS
+    sinkhorn: Optional[Literal["scaling", "implicit", "log"]] = None  # othm.SINKHORN_METHODS
 
     @field_validator("query")
     @classmethod
