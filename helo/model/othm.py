@@ -27,6 +27,11 @@ for any batch size and number of stacked members):
   tokens at the paper's shapes even at 20 iterations, but 1-2 % on small structured costs that
   20 iterations leave unconverged; its batched Cholesky is unmeasured on a GPU (CUDA-graph
   capture of cuSOLVER). Not the default for these two reasons.
+
+Under ``torch.compile`` of a vmapped step (the engine's stacked ``evaluate.compile``), torch 2.13
+differentiates the Functions' forward instead of calling their backward (measured): both
+give the unrolled gradient there (``"implicit"`` too), with autograd's kernel count inside the
+captured graph.
 * ``"log"`` (1,714 kernels; 2,320 with deterministic mode's NaN fills): the dual potentials
   ``f, g`` updated with ``logsumexp``, autograd through the unrolled loop; stable for any
   ``eps``.

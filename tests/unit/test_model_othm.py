@@ -212,6 +212,27 @@ def test_vmap_over_members_equals_loop(method):
     np.testing.assert_allclose(g_stacked.numpy(), g_looped.numpy(), rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.parametrize("method", ["scaling", "implicit"])
+def test_compiled_vmapped_step_equals_eager(method):
+    """The engine's compiled stacked step: the plan of eager, and the unrolled gradient (torch
+    2.13 differentiates a vmapped Function's forward when compiling, so "implicit" gives the
+    unrolled gradient there; 5 iterations keep it apart from the implicit one)."""
+    xs, ys = _tokens(10, (2, 4, 16, 32), (2, 4, 16, 32))
+    xs.requires_grad_(True)
+
+    def step(x, y):
+        plan = torch.vmap(lambda a, b: sinkhorn(cosine_cost(a, b), 0.05, 5, method=method))(x, y)
+        return torch.autograd.grad((plan ** 2).sum(), x)[0], plan
+    g_c, p_c = torch.compile(step, backend="aot_eager")(xs, ys)
+    g_ref = torch.vmap(torch.func.grad(lambda a, b: (sinkhorn_log(
+        cosine_cost(a, b), 0.05, 5) ** 2).sum()))(xs.detach(), ys)
+    p_ref = torch.vmap(lambda a, b: sinkhorn_scaling(cosine_cost(a, b), 0.05, 5))(xs, ys)
+    np.testing.assert_allclose(p_c.detach().numpy(), p_ref.detach().numpy(), rtol=1e-6,
+                               atol=1e-10)
+    np.testing.assert_allclose(g_c.numpy(), g_ref.numpy(),
+                               atol=1e-5 * float(g_ref.abs().max()))
+
+
 def test_bf16_autocast_runs_the_sinkhorn_in_float32():
     x, y = _tokens(5, (2, 16, 32), (2, 16, 32))
     with torch.autocast("cpu", dtype=torch.bfloat16):
