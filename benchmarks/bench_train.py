@@ -11,6 +11,7 @@ what the engine sees for the folds of a protocol up to which rows each member ga
     python benchmarks/bench_train.py --device cpu --stack 8 --steps 20
     python benchmarks/bench_train.py --device cuda --ks 1,8,73 --steps 30 --compile both
     python benchmarks/bench_train.py --device cpu --profile     # where a step's time goes
+    python benchmarks/bench_train.py --device cpu --count-kernels  # kernels of one step, K 1/16
 
 Timing: the first ``--warmup`` steps of every run are excluded. On CUDA the clock runs from
 the end of the last warm-up step to the end of the last step (read through the engine's
@@ -19,10 +20,24 @@ time x steps (every step timed: the 2-core development VM is shared and a preemp
 otherwise dominate). The one-at-a-time figure is the sum of K single-member runs of the same
 steps. The last line is
 ``stacked K=<K> speed-up: <x>x`` for the largest K run.
+
+Kernel count (``--count-kernels``): one stacked training step through the engine (K = 1 and
+16 members, the default deterministic mode), profiled on the CPU with ``torch.profiler``
+(``record_shapes=False``) from the end of one step to the end of the next, so every op a step
+issues (batch gather, forward, backward, clipping, MemberAdam, the loss sums) is in the window.
+A kernel is a profiled ``aten::`` op none of whose nested ``aten::`` ops is one (composite ops
+such as ``matmul``, ``logsumexp``, or the op a vmap batching rule re-dispatches are counted
+through what they call), that is not a view or metadata-only (an op whose every overload
+returns an alias of an input, ``_unsafe_view``, and the allocations ``empty*``/``new_empty*``,
+which launch nothing). The Sinkhorn's share is the same count of one Sinkhorn forward +
+backward at the step's shapes (vmapped over K, cost as the input). The last line is
+``kernels per stacked step: <n>`` for the default solver (``NET_DEFAULTS["sinkhorn"]``).
 """
 from __future__ import annotations
 
 import argparse
+import collections
+import functools
 import json
 import platform
 import sys
@@ -112,33 +127,16 @@ def profile(X, y, spec, a, dev) -> None:
     sinkhorn_variants(a, dev)
 
 
-def _sinkhorn_exp(cost, eps, n_iter):
-    """Sinkhorn in the scaling domain (a prototype measured here, not used by the model):
-    u = a / (K v), v = b / (K^T u) with K = exp(-C / eps); 2 ops a half-iteration instead of
-    the log domain's 3-4, exact in real arithmetic; safe in float32 while max(C) / eps < ~85
-    (cosine cost <= 2 at eps 0.05: 40)."""
-    B, n, m = cost.shape
-    Kmat = torch.exp(-cost / eps)
-    a = torch.full((B, n, 1), 1.0 / n, device=cost.device, dtype=cost.dtype)
-    b = torch.full((B, m, 1), 1.0 / m, device=cost.device, dtype=cost.dtype)
-    v = torch.ones_like(b)
-    Kt = Kmat.transpose(1, 2)
-    for _ in range(n_iter):
-        u = a / torch.bmm(Kmat, v)
-        v = b / torch.bmm(Kt, u)
-    return u * Kmat * v.transpose(1, 2)
-
-
 def sinkhorn_variants(a, dev) -> None:
-    """Ops and time of HeLo's log-domain Sinkhorn against the scaling-domain prototype (forward
-    + backward, the paper's 16 x 16 plan, 50 iterations, eps 0.05)."""
+    """Ops and time of HeLo's two Sinkhorn solvers (forward + backward, the paper's 16 x 16
+    plan, 50 iterations, eps 0.05)."""
     from torch.profiler import ProfilerActivity, profile as prof
-    from helo.model.othm import cosine_cost, sinkhorn_log
+    from helo.model.othm import cosine_cost, sinkhorn_log, sinkhorn_scaling
     torch.manual_seed(0)
     x = torch.randn(a.batch, 16, 128, device=dev, requires_grad=True)
     z = torch.randn(a.batch, 16, 128, device=dev)
-    fns = {"log-domain (HeLo)": lambda c: sinkhorn_log(c, 0.05, 50),
-           "scaling-domain prototype": lambda c: _sinkhorn_exp(c, 0.05, 50)}
+    fns = {"log domain": lambda c: sinkhorn_log(c, 0.05, 50),
+           "scaling domain": lambda c: sinkhorn_scaling(c, 0.05, 50)}
     plans = {}
     for name, fn in fns.items():
         for _ in range(2):
@@ -155,8 +153,122 @@ def sinkhorn_variants(a, dev) -> None:
         plans[name] = fn(cosine_cost(x, z)).detach()
         print(f"  sinkhorn {name:<26}: {ops:6.0f} aten ops, {dt * 1e3:7.1f} ms fwd+bwd "
               f"(profiled)")
-    diff = (plans["log-domain (HeLo)"] - plans["scaling-domain prototype"]).abs().max()
+    diff = (plans["log domain"] - plans["scaling domain"]).abs().max()
     print(f"  max |plan difference| {float(diff):.2e}")
+
+
+#: ops that allocate or describe a tensor without launching a kernel
+NO_KERNEL = {"aten::empty", "aten::empty_strided", "aten::empty_like", "aten::new_empty",
+             "aten::new_empty_strided", "aten::resize_", "aten::lift_fresh",
+             "aten::result_type", "aten::set_", "aten::_unsafe_view"}
+
+
+@functools.lru_cache(maxsize=None)
+def launches(name: str) -> bool:
+    """Whether the ATen op ``name`` (``aten::add``) launches a kernel when it is a leaf."""
+    if not name.startswith("aten::") or name in NO_KERNEL:
+        return False
+    try:
+        packet = getattr(torch.ops.aten, name[len("aten::"):])
+    except (AttributeError, RuntimeError):
+        return True
+    for overload in packet.overloads():
+        rets = getattr(packet, overload)._schema.returns
+        if rets and all(r.alias_info is not None and not r.alias_info.is_write for r in rets):
+            return False  # a view: its result aliases an input
+    return True
+
+
+def count_kernels(fn) -> collections.Counter:
+    """Kernels ``fn()`` launches, by op name (see the module docstring for what counts)."""
+    from torch.profiler import ProfilerActivity, profile as prof
+    with prof(activities=[ProfilerActivity.CPU], record_shapes=False) as p:
+        fn()
+    return kernels_of(p)
+
+
+def kernels_of(p) -> collections.Counter:
+    counts: collections.Counter = collections.Counter()
+
+    def walk(e) -> int:
+        n = sum(walk(c) for c in e.cpu_children)
+        if n == 0 and launches(e.name):
+            counts[e.name] += 1
+            return 1
+        return n
+    for e in p.events():
+        if e.cpu_parent is None:
+            walk(e)
+    return counts
+
+
+def step_kernels(K: int, sinkhorn: str, a, dev) -> collections.Counter:
+    """Kernels of one stacked HeLo training step of K members at the paper's configuration."""
+    from torch.profiler import ProfilerActivity, profile as prof
+    spec = dmer_spec()
+    n_rows = 4 * a.batch  # the count does not depend on the pool's size
+    g = torch.Generator().manual_seed(0)
+    X = {m: torch.randn(n_rows, d, generator=g).to(dev) for m, d in spec.dims.items()}
+    y = torch.softmax(torch.randn(n_rows, spec.n_labels, generator=g), dim=1).to(dev)
+    net_params = {**NET_DEFAULTS, "tokens": a.tokens, "sinkhorn": sinkhorn}
+    rules = Rules(epochs=1, batch_size=a.batch, lr=1e-3, max_steps=3, amp=a.amp,
+                  deterministic=not a.no_deterministic)
+    p = prof(activities=[ProfilerActivity.CPU], record_shapes=False)
+    done = []
+
+    def after():
+        done.append(1)
+        if len(done) == 2:
+            p.start()
+        elif len(done) == 3:
+            p.stop()
+
+    def make(m):
+        set_seed(m.seed)
+        return HeLoNet(spec, **net_params)
+    fit_members(make, helo_loss(1.0), X, y, [Member(seed=k, rows=np.arange(n_rows))
+                                              for k in range(K)],
+                rules, log_prob=_net_log_prob, stacked=True, hooks=Hooks(after_step=after))
+    return kernels_of(p)
+
+
+def sinkhorn_kernels(K: int, B: int, n: int, sinkhorn: str, n_iter: int = 50,
+                     eps: float = 0.05, deterministic_mode: bool = False) -> int:
+    """Kernels of one Sinkhorn forward + backward of ``(K, B, n, n)`` costs, vmapped over K
+    (``deterministic_mode``: with the engine's deterministic algorithms, whose NaN fills of
+    fresh allocations are kernels too)."""
+    from helo.model.othm import sinkhorn as solve
+    from helo.model.train import deterministic
+    gen = torch.Generator().manual_seed(0)
+    cost = (torch.rand(K, B, n, n, generator=gen) * 2).requires_grad_(True)
+    upstream = torch.randn(K, B, n, n, generator=gen)
+
+    def fwd_bwd():
+        plan = torch.vmap(lambda c: solve(c, eps, n_iter, method=sinkhorn))(cost)
+        torch.autograd.grad(plan, cost, upstream)
+    with deterministic(deterministic_mode):
+        fwd_bwd()  # warm-up: first calls allocate
+        return sum(count_kernels(fwd_bwd).values())
+
+
+def count_step_kernels(a, dev) -> None:
+    default = NET_DEFAULTS["sinkhorn"]
+    n_tok = 2 * a.tokens  # OTHM's plan is (2C, 2C)
+    final = {}
+    for method in ("log", "scaling", "implicit"):
+        for K in (1, 16):
+            c = step_kernels(K, method, a, dev)
+            total = sum(c.values())
+            sk = sinkhorn_kernels(K, a.batch, n_tok, method,
+                                  deterministic_mode=not a.no_deterministic)
+            final.setdefault(method, []).append(total)
+            top = ", ".join(f"{k[6:]} {v}" for k, v in c.most_common(6))
+            print(f"sinkhorn {method:<7} K={K:2d}: {total:,} kernels per stacked step, the "
+                  f"Sinkhorn's forward + backward {sk:,} ({100 * sk / total:.0f} %); top: {top}")
+    counts = final[default]
+    same = "same for K = 1 and 16" if len(set(counts)) == 1 else f"K = 1, 16: {counts}"
+    print(f"default solver {default!r}, {same}")
+    print(f"kernels per stacked step: {max(counts)}")
 
 
 def main(argv=None) -> int:
@@ -177,12 +289,19 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--no-deterministic", action="store_true")
     ap.add_argument("--profile", action="store_true", help="torch.profiler of one K=1 step")
+    ap.add_argument("--count-kernels", action="store_true",
+                    help="kernels of one stacked step (K = 1, 16), each Sinkhorn solver")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = select_device(a.device)
     spec = dmer_spec()
+    if a.count_kernels:
+        print(f"device {dev}, torch {torch.__version__}, batch {a.batch}, tokens {a.tokens}, "
+              f"deterministic {not a.no_deterministic}")
+        count_step_kernels(a, dev)
+        return 0
     torch.manual_seed(0)
     X = {m: torch.randn(N_TRAIN, d, device=dev) for m, d in spec.dims.items()}
     y = torch.softmax(torch.randn(N_TRAIN, spec.n_labels, device=dev), dim=1)

@@ -103,7 +103,9 @@ class HeLoNet(nn.Module):
     ``aux`` (keys present when the stage exists): ``log_prob``; ``tokens_phy`` (x^phy, before
     OT), ``tokens_beh`` (x^v), ``tokens_phy_ot`` (T^T x^phy), ``plan`` (B, n_p, n_b),
     ``capf_attn`` {key modality: (B, heads, C, C)}, ``tokens`` (x^m, LCDCA input), ``M_L``
-    ((B, l, l) or (l, l)), ``label_attn``.
+    ((B, l, l) or (l, l)), ``label_attn``. ``sinkhorn`` picks OTHM's solver of the plan
+    (:func:`helo.model.othm.sinkhorn`: ``"scaling"``, ``"implicit"`` or ``"log"``, the same
+    plan to rounding).
     """
 
     def __init__(self, spec: ModalitySpec, d: int = 128, heads: int = 4, ff: int = 64,
@@ -114,7 +116,7 @@ class HeLoNet(nn.Module):
                  ot_eps: float = 0.05, ot_iter: int = 50, plan_apply: str = "barycentric",
                  detach_plan: bool = False, corr_mode: str = "propagate",
                  label_cond: str = "film", lcdca_heads: int = 1, head_hidden: int = 256,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, sinkhorn: str = "scaling"):
         super().__init__()
         mods = list(modalities) if modalities is not None else spec.modalities
         unknown = [m for m in mods if m not in spec.dims]
@@ -172,7 +174,7 @@ class HeLoNet(nn.Module):
         if self.phys and self.beh:
             if use_othm:
                 self.othm = OTHM(d, heads, ff, depth, dropout, ot_eps, ot_iter, plan_apply,
-                                 use_ot, detach_plan)
+                                 use_ot, detach_plan, sinkhorn)
                 n_tokens = 2 * n_beh
             else:
                 n_tokens = n_phy + n_beh
@@ -244,7 +246,7 @@ def kl_loss(log_prob: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 NET_DEFAULTS: dict[str, Any] = dict(
     d=128, heads=4, ff=64, depth=1, tokens=8, query=None, use_capf=True, use_othm=True,
     use_ot=True, use_lcdca=True, modalities=None, tokenizer="linear", capf_residual="key_ln",
-    ot_eps=0.05, ot_iter=50, plan_apply="barycentric", detach_plan=False,
+    ot_eps=0.05, ot_iter=50, plan_apply="barycentric", detach_plan=False, sinkhorn="scaling",
     corr_mode="propagate", label_cond="film", lcdca_heads=1, head_hidden=256, dropout=0.1)
 
 TRAIN_DEFAULTS: dict[str, Any] = dict(

@@ -296,6 +296,8 @@ class HeloOptions(MethodOptions):
     depth: Optional[int] = Field(None, ge=0)
     tokenizer: Optional[Literal["linear", "channels"]] = None
     ot_iter: Optional[Count(MAX_ITERATIONS, 1)] = None
+    ot_eps: Optional[float] = Field(None, gt=0)
+    sinkhorn: Optional[Literal["scaling", "implicit", "log"]] = None  # othm.SINKHORN_METHODS
 
     @field_validator("query")
     @classmethod
