@@ -85,3 +85,12 @@ def test_params_reader_gives_pyyaml_safe_loader_objects():
     for text in texts:
         assert read_yaml(text) == yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506
     assert read_yaml("") is None
+
+
+def test_the_default_preset_is_the_committed_default(tmp_path):
+    """`helo preset synth-dmer` (the default) changes no value of the committed params.yaml,
+    so a copy made with it reproduces the committed dvc.lock and metrics."""
+    from helo.stages import params as P
+    root = Path(__file__).resolve().parents[2]
+    shutil.copy2(root / "params.yaml", tmp_path / "params.yaml")
+    assert P.apply_preset("synth-dmer", tmp_path / "params.yaml") == P.load(root / "params.yaml")
