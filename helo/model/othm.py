@@ -114,6 +114,25 @@ def _marginals(cost: torch.Tensor, a, b):
     return a, b
 
 
+def _scaling_iterations(cost, a, b, eps, n_iter, us=None, vs=None):
+    """``n_iter`` scaling-domain Sinkhorn iterations ``u = a / (K v)``, ``v = b / (K^T u)`` from
+    ``v = 1``; ``(plan, K)``. ``us`` / ``vs`` (lists), when given, collect every iterate (``vs``
+    starts with the initial ``v``), which the hand-written reverse loop needs."""
+    kern = torch.exp(cost * (-1.0 / eps))
+    kern_t = kern.transpose(-1, -2)
+    v = torch.ones_like(b).unsqueeze(-1)
+    a_, b_ = a.unsqueeze(-1), b.unsqueeze(-1)
+    if vs is not None:
+        vs.append(v)
+    for _ in range(n_iter):
+        u = a_ / torch.bmm(kern, v)
+        v = b_ / torch.bmm(kern_t, u)
+        if us is not None:
+            us.append(u)
+            vs.append(v)
+    return u * kern * v.transpose(-1, -2), kern
+
+
 class _ScalingSinkhorn(torch.autograd.Function):
     """Scaling-domain Sinkhorn with the exact adjoint of its unrolled iterations.
 
@@ -134,17 +153,8 @@ class _ScalingSinkhorn(torch.autograd.Function):
 
     @staticmethod
     def forward(cost, a, b, eps, n_iter):
-        kern = torch.exp(cost * (-1.0 / eps))
-        kern_t = kern.transpose(-1, -2)
-        v = torch.ones_like(b).unsqueeze(-1)
-        a_, b_ = a.unsqueeze(-1), b.unsqueeze(-1)
-        us, vs = [], [v]
-        for _ in range(n_iter):
-            u = a_ / torch.bmm(kern, v)
-            v = b_ / torch.bmm(kern_t, u)
-            us.append(u)
-            vs.append(v)
-        plan = u * kern * v.transpose(-1, -2)
+        us, vs = [], []
+        plan, kern = _scaling_iterations(cost, a, b, eps, n_iter, us, vs)
         return plan, kern, torch.cat(us, dim=-1), torch.cat(vs, dim=-1)
 
     @staticmethod
@@ -213,14 +223,7 @@ class _ImplicitSinkhorn(torch.autograd.Function):
 
     @staticmethod
     def forward(cost, a, b, eps, n_iter):
-        kern = torch.exp(cost * (-1.0 / eps))
-        kern_t = kern.transpose(-1, -2)
-        v = torch.ones_like(b).unsqueeze(-1)
-        a_, b_ = a.unsqueeze(-1), b.unsqueeze(-1)
-        for _ in range(n_iter):
-            u = a_ / torch.bmm(kern, v)
-            v = b_ / torch.bmm(kern_t, u)
-        return u * kern * v.transpose(-1, -2)
+        return _scaling_iterations(cost, a, b, eps, n_iter)[0]
 
     @staticmethod
     def setup_context(ctx, inputs, output):
