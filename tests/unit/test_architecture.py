@@ -186,3 +186,18 @@ def test_stage_processes_import_torch_only_where_needed():
              or name.startswith("extract-")}
     heavy = {name: sorted(closure(entries) & torch_modules) for name, entries in light.items()}
     assert not any(heavy.values()), {k: v for k, v in heavy.items() if v}
+
+
+def test_dvc_ignores_what_differs_between_machines():
+    """The feature store's records (absolute paths, mtimes), the warm server's socket and the
+    stage runs' staging folders are never part of a dependency's hash, so a clone in another
+    folder writes the same dvc.lock (asked of DVC itself)."""
+    import os
+
+    from helo.data.store import RECORDS
+    paths = [f"data/features/{RECORDS}/eeg/1.json", ".helo/warm.sock",
+             "outputs/.report.helo-run-0123abcd/report"]
+    proc = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", *paths], cwd=ROOT,
+                          capture_output=True, text=True,
+                          env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    assert proc.stdout.split() == paths, proc.stdout + proc.stderr
