@@ -115,7 +115,7 @@ class TorchLearner(DistributionLearner):
     defaults: dict = {}
     _common_defaults = dict(seed=0, epochs=40, batch_size=64, lr=1e-3, weight_decay=1e-5,
                             device="auto", patience=0, min_delta=0.0, max_grad_norm=5.0,
-                            num_threads=None, deterministic=True, compile=False, amp=False)
+                            num_threads=None, deterministic=True, compile=False, precision="fp32")
     # Trained one model at a time (the engine with K = 1): the baselines' losses read Python
     # floats and CARAT's ``_after_step`` updates the module in place, neither of which vmaps.
     # A subclass with a pure tensor loss could be stacked as ``HeLoLearner.fit_many`` does
@@ -163,7 +163,7 @@ class TorchLearner(DistributionLearner):
                      grad_clip=float(p["max_grad_norm"]) if p["max_grad_norm"] else None,
                      patience=int(p["patience"]) if p["patience"] else None,
                      min_delta=float(p["min_delta"]), deterministic=bool(p["deterministic"]),
-                     compile=bool(p["compile"]), amp=bool(p["amp"]), eval_batch=1024)
+                     compile=bool(p["compile"]), precision=str(p["precision"]), eval_batch=1024)
 
     def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):
         t0 = time.perf_counter()
