@@ -67,7 +67,8 @@ def run(K: int, stacked: bool, X, y, spec, a, dev, compile_: bool) -> float:
     """Seconds of the timed steps of K members (stacked, or one after the other)."""
     net_params = {**NET_DEFAULTS, "tokens": a.tokens}
     rules = Rules(epochs=1, batch_size=a.batch, lr=1e-3, max_steps=a.warmup + a.steps,
-                  compile=compile_, amp=a.amp, deterministic=not a.no_deterministic)
+                  compile=compile_, precision=a.precision,
+                  deterministic=not a.no_deterministic)
     rows = np.arange(N_TRAIN)
 
     def make(m):
@@ -211,7 +212,7 @@ def step_kernels(K: int, sinkhorn: str, a, dev) -> collections.Counter:
     X = {m: torch.randn(n_rows, d, generator=g).to(dev) for m, d in spec.dims.items()}
     y = torch.softmax(torch.randn(n_rows, spec.n_labels, generator=g), dim=1).to(dev)
     net_params = {**NET_DEFAULTS, "tokens": a.tokens, "sinkhorn": sinkhorn}
-    rules = Rules(epochs=1, batch_size=a.batch, lr=1e-3, max_steps=3, amp=a.amp,
+    rules = Rules(epochs=1, batch_size=a.batch, lr=1e-3, max_steps=3, precision=a.precision,
                   deterministic=not a.no_deterministic)
     p = prof(activities=[ProfilerActivity.CPU], record_shapes=False)
     done = []
@@ -281,7 +282,9 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--compile", choices=("no", "yes", "both"), default="no")
-    ap.add_argument("--amp", action="store_true", help="bf16 autocast")
+    ap.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
+                    help="the engine's matmul precision (evaluate.precision)")
+    ap.add_argument("--amp", action="store_true", help="the same as --precision bf16")
     ap.add_argument("--no-sequential", action="store_true",
                     help="skip the one-at-a-time runs (large K on a GPU)")
     ap.add_argument("--paper-epochs", type=int, default=300)
@@ -293,6 +296,8 @@ def main(argv=None) -> int:
                     help="kernels of one stacked step (K = 1, 16), each Sinkhorn solver")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     a = ap.parse_args(argv)
+    if a.amp:
+        a.precision = "bf16"
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = select_device(a.device)
@@ -326,7 +331,7 @@ def main(argv=None) -> int:
             rate_all = samples / t
             fold_s = N_TRAIN * a.paper_epochs / (rate_all / K)  # one member's fold
             all_s = a.folds * N_TRAIN * a.paper_epochs / rate_all
-            row = {"K": K, "compile": compile_, "amp": a.amp, "stacked_s": t_st,
+            row = {"K": K, "compile": compile_, "precision": a.precision, "stacked_s": t_st,
                    "sequential_s": t_seq, "samples_per_s_all": rate_all,
                    "samples_per_s_per_member": rate_all / K,
                    "speedup": (t_seq / t_st) if (t_st and t_seq) else None,

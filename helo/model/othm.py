@@ -12,15 +12,18 @@ same iterations (``sinkhorn(method=...)``, ``model.helo.sinkhorn``); kernels of 
 backward of 50 iterations, counted by ``benchmarks/bench_train.py --count-kernels`` (the same
 for any batch size and number of stacked members):
 
-* ``"scaling"`` (default, 430 kernels): ``u = a / (K v)``, ``v = b / (K^T u)`` with
+* ``"scaling"`` (default, 292 kernels): ``u = a / (K v)``, ``v = b / (K^T u)`` with
   ``K = exp(-C / eps)``, 2 batched products and 2 divisions an iteration, in a custom
-  ``autograd.Function`` whose backward is the reverse of the unrolled iterations written by hand
-  (4 ops an iteration). Plan and gradients are the log domain's up to rounding (the same
-  iterations with ``u = exp(f)``, ``v = exp(g)``): 1e-12 relative in float64; in float32 the
-  plan is closer to the float64 one than the log domain's own float32 plan (measured 5e-6
-  against 1.8e-5 relative at eps 0.025). Float32-safe while ``exp(-2 / eps)`` (cosine cost
-  <= 2) is a normal float, i.e. ``eps >= SCALING_MIN_EPS`` (0.025); a smaller ``eps`` runs the
-  log domain.
+  ``autograd.Function`` whose backward is the exact reverse of the unrolled iterations written
+  by hand: the v-gradient goes back through ``A_t = K^T diag(-u_t^2 / a) K diag(-v_t^2 / b)``
+  each iteration, and every ``A_t`` is built at once before the loop (two products and one
+  batched matmul, ``(B, m, T, m)``: 6.5 MB a member at the paper's shapes), so the reverse loop
+  is one small product an iteration. Plan and gradients are the log domain's up to rounding
+  (the same iterations with ``u = exp(f)``, ``v = exp(g)``): 1e-12 relative in float64; in
+  float32 the plan is closer to the float64 one than the log domain's own float32 plan
+  (measured 5e-6 against 1.8e-5 relative at eps 0.025). Float32-safe while ``exp(-2 / eps)``
+  (cosine cost <= 2) is a normal float, i.e. ``eps >= SCALING_MIN_EPS`` (0.025); a smaller
+  ``eps`` runs the log domain.
 * ``"implicit"`` (236 kernels): the same forward; the gradient of the converged plan by
   implicit differentiation (one ``(n + m)`` Cholesky solve instead of the reverse loop). Equal
   to the unrolled gradient as far as the iterations have converged: ~1e-6 relative on random
@@ -32,7 +35,7 @@ Under ``torch.compile`` of a vmapped step (the engine's stacked ``evaluate.compi
 differentiates the Functions' forward instead of calling their backward (measured): both
 give the unrolled gradient there (``"implicit"`` too), with autograd's kernel count inside the
 captured graph.
-* ``"log"`` (1,714 kernels; 2,320 with deterministic mode's NaN fills): the dual potentials
+* ``"log"`` (1,714 kernels): the dual potentials
   ``f, g`` updated with ``logsumexp``, autograd through the unrolled loop; stable for any
   ``eps``.
 
@@ -140,11 +143,14 @@ class _ScalingSinkhorn(torch.autograd.Function):
     ``u_t = a / (K v_{t-1})``, ``v_t = b / (K^T u_t)``; plan ``u_T K v_T`` (diagonal scalings).
     The scalings of every iteration are kept ((B, T, n) and (B, T, m): small).
 
-    Backward: reverse-mode through the same iterations by hand, 4 ops an iteration
-    (``ds = gv * (-v_t^2 / b)``, ``gu = K ds``, ``dr = gu * (-u_t^2 / a)``, ``gv = K^T dr``); the
-    kernel's gradient ``sum_t u_t ds_t^T + dr_t v_{t-1}^T`` is two batched products after the
-    loop, then ``dC = -gK K / eps``. Autograd through the unrolled loop would record ~4x the ops
-    (each bmm's two input gradients, the division's, and one accumulation per use of ``K``).
+    Backward: reverse-mode through the same iterations by hand. With ``ds_t = gv_t * (-v_t^2 /
+    b)``, ``gu_t = K ds_t``, ``dr_t = gu_t * (-u_t^2 / a)``, ``gv_{t-1} = K^T dr_t``, the
+    v-gradient moves back by the linear map ``A_t`` (module docstring), built for every ``t``
+    before the loop, so the loop is one product an iteration; then ``ds``, ``dr`` for all ``t``
+    in three batched ops and the kernel's gradient ``sum_t u_t ds_t^T + dr_t v_{t-1}^T`` in two
+    batched products, then ``dC = -gK K / eps``. Autograd through the unrolled loop would
+    record ~4x the ops (each bmm's two input gradients, the division's, and one accumulation
+    per use of ``K``).
     The marginals are constants (no gradient). ``generate_vmap_rule``: the forward and backward
     are plain batched tensor ops, so ``torch.func.vmap`` over a member dimension batches them.
     """
@@ -172,27 +178,32 @@ class _ScalingSinkhorn(torch.autograd.Function):
             return None, None, None, None, None
         kern, us, vs, a, b = ctx.saved_tensors
         T = ctx.n_iter
+        B, n, m = kern.shape
         kern_t = kern.transpose(-1, -2)
         # us (B, n, T): u_1..u_T; vs (B, m, T + 1): v_0..v_T
         cu = us * us / (-a.unsqueeze(-1))  # d u_t / d r_t = -u_t^2 / a
-        cv = vs * vs / (-b.unsqueeze(-1))  # d v_t / d s_t = -v_t^2 / b
+        cv = vs[..., 1:] * vs[..., 1:] / (-b.unsqueeze(-1))  # d v_t / d s_t, t = 1..T
         u_T, v_T = us[..., T - 1:T], vs[..., T:T + 1]
         gk_direct = g_plan * kern
-        gu_T = torch.bmm(gk_direct, v_T)
-        gv = torch.bmm(gk_direct.transpose(-1, -2), u_T)
-        ds_all, dr_all = [], []
-        for t in range(T, 0, -1):
-            ds = gv * cv[..., t:t + 1]
-            gu = torch.bmm(kern, ds)
-            if t == T:
-                gu = gu + gu_T
-            dr = gu * cu[..., t - 1:t]
-            ds_all.append(ds)
-            dr_all.append(dr)
-            if t > 1:
-                gv = torch.bmm(kern_t, dr)
-        ds_all = torch.cat(ds_all[::-1], dim=-1)  # (B, m, T) for t = 1..T
-        dr_all = torch.cat(dr_all[::-1], dim=-1)  # (B, n, T)
+        gu_T = torch.bmm(gk_direct, v_T)  # the plan's own use of u_T
+        gv = torch.bmm(gk_direct.transpose(-1, -2), u_T)  # d plan / d v_T
+        # every iteration's linear map of the v-gradient, A_t = K^T diag(cu_t) K diag(cv_t),
+        # for all t at once (layout (B, m, T, m)): the reverse loop is one product a step
+        scaled = kern.unsqueeze(2) * (cu.unsqueeze(-1) * cv.transpose(1, 2).unsqueeze(1))
+        step_maps = torch.bmm(kern_t, scaled.reshape(B, n, T * m)).view(B, m, T, m)
+        gvs = [gv]  # gradients of v_T, v_{T-1}, ..., v_1
+        if T > 1:
+            gv = torch.bmm(step_maps[:, :, T - 1], gv) + torch.bmm(kern_t, gu_T * u_T * u_T
+                                                                   / (-a.unsqueeze(-1)))
+            gvs.append(gv)
+            for t in range(T - 1, 1, -1):
+                gv = torch.bmm(step_maps[:, :, t - 1], gv)
+                gvs.append(gv)
+        gv_all = torch.cat(gvs[::-1], dim=-1)  # (B, m, T) for t = 1..T
+        ds_all = gv_all * cv
+        gu_all = torch.bmm(kern, ds_all)
+        gu_all[..., T - 1:].add_(gu_T)
+        dr_all = gu_all * cu  # (B, n, T)
         g_kern = torch.baddbmm(torch.bmm(us, ds_all.transpose(-1, -2)), dr_all,
                                vs[..., :T].transpose(-1, -2))
         g_kern = g_kern + g_plan * (u_T * v_T.transpose(-1, -2))
