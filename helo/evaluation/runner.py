@@ -246,44 +246,100 @@ def run_fold(dataset_dir: str, protocol: str, method: str, fold_index: int | Non
                         normalise=normalise)
 
 
-def _run_members(dataset_dir, protocol, method, items, *, model_params, split_seed,
-                 test_fraction, val_fraction, modalities, channels, explain, normalise):
-    from helo.evaluation.metrics import evaluate as score
-    from helo.model.registry import get_class, make_model
-
-    ds = asm.load(dataset_dir, modalities)
-    folds = make_folds(protocol, ds.subject, ds.trial, seed=split_seed,
-                       test_fraction=test_fraction)
-    spec = model_spec(ds, channels)
-    prepared = []
+def _fit_each(ds, folds, items, method, spec, model_params, val_fraction, split_seed,
+              normalise):
+    """One fit per member on its own standardised copy of its rows (methods outside the
+    engine)."""
+    from helo.model.registry import make_model
+    prepared, fit_times = [], []
     for fold_index, mseed in items:
         fold = folds[fold_index]
         fit_rows, val_rows = validation_split(fold.train, ds.trial_keys(), val_fraction,
                                               split_seed)
         X_fit, X_val, X_test = _fold_data(ds, fold, fit_rows, val_rows, normalise)
-        params = dict(model_params)
-        params["seed"] = int(mseed)
-        model = make_model(method, spec, params)
-        prepared.append((fold, mseed, fit_rows, val_rows, X_fit, X_val, X_test, model))
+        model = make_model(method, spec, {**model_params, "seed": int(mseed)})
+        t1 = time.perf_counter()
+        model.fit(X_fit, ds.y[fit_rows], X_val=X_val,
+                  y_val=ds.y[val_rows] if len(val_rows) else None,
+                  X_target=X_test if getattr(model, "uses_target", False) else None,
+                  groups=ds.subject[fit_rows])
+        fit_times.append(time.perf_counter() - t1)
+        prepared.append((fold, mseed, fit_rows, val_rows, X_test, model))
+    return prepared, fit_times
+
+
+def _fit_pooled(ds, folds, items, method, spec, model_params, val_fraction, split_seed,
+                normalise):
+    """Every member of the chunk through one engine call on one pool: the assembled rows once
+    (raw), each fold's rows and standardisation table applied on the device after the gather
+    (``helo.model.train.FoldPool``), so memory does not grow with the number of folds. Only
+    the test rows are standardised here (for prediction), with the same statistics."""
+    from helo.model.registry import get_class, make_model
+    from helo.model.train import FoldPool, FoldRows
+
+    mods = list(ds.X)
+    subjects, groups = np.unique(ds.subject, return_inverse=True)
+    prepared, fold_rows = [], []
+    for fold_index, mseed in items:
+        fold = folds[fold_index]
+        fit_rows, val_rows = validation_split(fold.train, ds.trial_keys(), val_fraction,
+                                              split_seed)
+        model = make_model(method, spec, {**model_params, "seed": int(mseed)})
+        if normalise == "fold":
+            scaler = Standardiser().fit(ds.subset(fit_rows))
+            shift = {m: scaler.mean[m][None, :] for m in mods}
+            scale = {m: scaler.std[m][None, :] for m in mods}
+            X_test = scaler.transform(ds.subset(fold.test))
+        elif normalise == "subject":
+            shift, scale = _subject_tables(ds, subjects, groups, fit_rows, val_rows, fold.test)
+            X_test = SubjectStandardiser().fit(ds.subset(fit_rows), ds.subject[fit_rows]) \
+                .transform(ds.subset(fold.test), ds.subject[fold.test])
+        else:
+            raise ValueError(f"evaluate.normalise must be 'fold' or 'subject', not "
+                             f"{normalise!r}")
+        uses_target = getattr(model, "uses_target", False) and len(fold.test) >= 2
+        fold_rows.append(FoldRows(rows=fit_rows, val_rows=val_rows if len(val_rows) else None,
+                                  target_rows=fold.test if uses_target else None,
+                                  shift=shift, scale=scale))
+        prepared.append((fold, mseed, fit_rows, val_rows, X_test, model))
+    pool = FoldPool(X=ds.X, y=ds.y, folds=fold_rows,
+                    groups=groups if normalise == "subject" else None)
     t0 = time.perf_counter()
-    if len(prepared) > 1 and method in STACKABLE_METHODS:
-        cls = get_class(method)
-        cls.fit_many([p[-1] for p in prepared],
-                     [(X_fit, ds.y[fit_rows], X_val, ds.y[val_rows] if len(val_rows) else None)
-                      for _, _, fit_rows, val_rows, X_fit, X_val, _, _ in prepared])
-        fit_times = [(time.perf_counter() - t0) / len(prepared)] * len(prepared)
+    get_class(method).fit_many([p[-1] for p in prepared], pool, stacked=len(prepared) > 1)
+    return prepared, [(time.perf_counter() - t0) / len(prepared)] * len(prepared)
+
+
+def _subject_tables(ds, subjects, groups, fit_rows, val_rows, test_rows):
+    """Per-subject standardisation tables ``(G, d)`` (:class:`SubjectStandardiser`'s
+    statistics): a subject's training rows, else (absent from training) its own validation or
+    test rows, else identity (never used)."""
+    shift = {m: np.zeros((len(subjects), x.shape[1])) for m, x in ds.X.items()}
+    scale = {m: np.ones((len(subjects), x.shape[1])) for m, x in ds.X.items()}
+    for rows in (test_rows, val_rows, fit_rows):  # training statistics win
+        for g in np.unique(groups[rows]):
+            part = rows[groups[rows] == g]
+            st = Standardiser().fit(ds.subset(part))
+            for m in ds.X:
+                shift[m][g], scale[m][g] = st.mean[m], st.std[m]
+    return shift, scale
+
+
+def _run_members(dataset_dir, protocol, method, items, *, model_params, split_seed,
+                 test_fraction, val_fraction, modalities, channels, explain, normalise):
+    from helo.evaluation.metrics import evaluate as score
+
+    ds = asm.load(dataset_dir, modalities)
+    folds = make_folds(protocol, ds.subject, ds.trial, seed=split_seed,
+                       test_fraction=test_fraction)
+    spec = model_spec(ds, channels)
+    if method in STACKABLE_METHODS:
+        prepared, fit_times = _fit_pooled(ds, folds, items, method, spec, model_params,
+                                          val_fraction, split_seed, normalise)
     else:
-        fit_times = []
-        for fold, _, fit_rows, val_rows, X_fit, X_val, X_test, model in prepared:
-            t1 = time.perf_counter()
-            model.fit(X_fit, ds.y[fit_rows], X_val=X_val,
-                      y_val=ds.y[val_rows] if len(val_rows) else None,
-                      X_target=X_test if getattr(model, "uses_target", False) else None,
-                      groups=ds.subject[fit_rows])
-            fit_times.append(time.perf_counter() - t1)
+        prepared, fit_times = _fit_each(ds, folds, items, method, spec, model_params,
+                                        val_fraction, split_seed, normalise)
     results = []
-    for j, (fold, mseed, fit_rows, val_rows, X_fit, X_val, X_test, model) in \
-            enumerate(prepared):
+    for j, (fold, mseed, fit_rows, val_rows, X_test, model) in enumerate(prepared):
         pred = np.asarray(model.predict(X_test), dtype=np.float64)
         if pred.shape != ds.y[fold.test].shape:
             raise RuntimeError(f"{method} returned predictions of shape {pred.shape}, "

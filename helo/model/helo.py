@@ -56,7 +56,8 @@ from helo.model.base import DistributionLearner, ModalitySpec, MeanDistribution 
 from helo.model.capf import CAPF
 from helo.model.lcdca import LCDCA, MLPHead, batch_label_correlation, cc_loss
 from helo.model.othm import OTHM, transformer_encoder
-from helo.model.train import Hooks, Member, Rules, fit_members, select_device, set_seed
+from helo.model.train import FoldPool, Hooks, Member, Rules, fit_members, fold_pool, \
+    select_device, set_seed
 
 DEFAULT_QUERIES = ("eeg", "ecg")
 
@@ -290,13 +291,6 @@ def _net_log_prob(net, xb):
     return net(xb)[1]["log_prob"]
 
 
-def _to_numpy(X, mods: list[str]) -> dict[str, np.ndarray]:
-    missing = [m for m in mods if m not in X]
-    if missing:
-        raise KeyError(f"input lacks modalities {missing}")
-    return {m: np.ascontiguousarray(np.asarray(X[m], dtype=np.float32)) for m in mods}
-
-
 def _to_tensors(X: dict[str, np.ndarray], mods: list[str], device) -> dict[str, torch.Tensor]:
     missing = [m for m in mods if m not in X]
     if missing:
@@ -364,7 +358,9 @@ class HeLoLearner(DistributionLearner):
     def fit_many(cls, learners: list["HeLoLearner"], data: list[tuple], *,
                  stacked: bool | None = None) -> list["HeLoLearner"]:
         """Train several HeLo learners -- the folds / seeds of a protocol -- with one engine
-        call: ``data[k] = (X, y, X_val, y_val)`` for ``learners[k]``. They must share the
+        call: ``data[k] = (X, y, X_val, y_val)`` for ``learners[k]``, or a
+        :class:`~helo.model.train.FoldPool` (the rows once, each fold's rows and
+        standardisation: what the runner passes). They must share the
         spec, the network and the training parameters except ``seed``; ``stacked`` (default:
         more than one learner) trains them as one stacked model (``helo.model.train``)."""
         if not learners:
@@ -379,28 +375,13 @@ class HeLoLearner(DistributionLearner):
         tp, dev, spec = first.train_params, first.device, first.spec
         mods = HeLoNet(spec, **first.net_params).modalities if first.net is None \
             else first.net.modalities
-        # the pool: every member's training rows, then its validation rows
-        parts_X: dict[str, list] = {m: [] for m in mods}
-        parts_y, members, off = [], [], 0
-        for lr_, (X, y, X_val, y_val) in zip(learners, data):
-            Xk = _to_numpy(X, mods)
-            yk = np.asarray(y, dtype=np.float32)
-            n = len(yk)
-            for m in mods:
-                parts_X[m].append(Xk[m])
-            parts_y.append(yk)
-            val_rows = None
-            if X_val is not None and y_val is not None and len(y_val):
-                Xv = _to_numpy(X_val, mods)
-                for m in mods:
-                    parts_X[m].append(Xv[m])
-                parts_y.append(np.asarray(y_val, dtype=np.float32))
-                val_rows = np.arange(off + n, off + n + len(y_val))
-            members.append(Member(seed=int(lr_.train_params["seed"]),
-                                  rows=np.arange(off, off + n), val_rows=val_rows))
-            off += n + (len(val_rows) if val_rows is not None else 0)
-        Xp = {m: torch.as_tensor(np.concatenate(parts_X[m]), device=dev) for m in mods}
-        yp = torch.as_tensor(np.concatenate(parts_y), device=dev)
+        pool = data if isinstance(data, FoldPool) else fold_pool(data, mods)
+        if len(pool.folds) != len(learners):
+            raise ValueError(f"fit_many: {len(learners)} learners for {len(pool.folds)} folds")
+        members = pool.members([lr_.train_params["seed"] for lr_ in learners])
+        pool_X, pool_y, groups = pool.to(dev)
+        Xp = {m: pool_X[m] for m in mods}
+        yp = pool_y
         net_params = dict(first.net_params)
 
         def make(member: Member) -> HeLoNet:
@@ -416,7 +397,7 @@ class HeLoLearner(DistributionLearner):
         try:
             nets = fit_members(make, helo_loss(float(tp["lambda_cc"]), tp["cc_reduction"]),
                                Xp, yp, members, first.rules(), log_prob=_net_log_prob,
-                               stacked=stacked, hooks=hooks)
+                               stacked=stacked, hooks=hooks, groups=groups)
         finally:
             if bar is not None:
                 bar.close()

@@ -229,9 +229,84 @@ class Member:
     val_rows: np.ndarray | torch.Tensor | None = None
     target_rows: np.ndarray | torch.Tensor | None = None
     generator: torch.Generator | None = None
+    #: the member's standardisation of the pool's raw rows, applied on the device after each
+    #: gather: ``(x - shift[m][g]) / scale[m][g]``, ``(G, d)`` per modality, ``g`` the row's
+    #: group (``fit_members(groups=...)``; one group: the same for every row). None: the rows
+    #: as they are in the pool
+    shift: dict[str, np.ndarray] | None = None
+    scale: dict[str, np.ndarray] | None = None
     history: list[dict] = field(default_factory=list)
     #: why it stopped as diverged (``"training loss is nan at epoch 3"``); None: it did not
     diverged: str | None = None
+
+
+@dataclass
+class FoldRows:
+    """One fold's rows in a :class:`FoldPool` (training, validation, unlabelled target) and
+    its standardisation (``Member.shift`` / ``Member.scale``)."""
+    rows: np.ndarray
+    val_rows: np.ndarray | None = None
+    target_rows: np.ndarray | None = None
+    shift: dict[str, np.ndarray] | None = None
+    scale: dict[str, np.ndarray] | None = None
+
+
+@dataclass
+class FoldPool:
+    """The rows of several folds held once: ``X`` / ``y`` (raw, float32), ``groups`` (a
+    standardisation group per row, e.g. the subject; None: one group) and each fold's rows and
+    standardisation. Memory is the rows once plus small per-fold tables, whatever the number
+    of folds (the runner's stacked folds); :func:`fold_pool` builds one from per-fold arrays."""
+    X: dict[str, np.ndarray]
+    y: np.ndarray
+    folds: list[FoldRows]
+    groups: np.ndarray | None = None
+
+    def members(self, seeds: Sequence[int]) -> list[Member]:
+        return [Member(seed=int(s), rows=f.rows, val_rows=f.val_rows, target_rows=f.target_rows,
+                       shift=f.shift, scale=f.scale) for s, f in zip(seeds, self.folds)]
+
+    def to(self, device) -> tuple[dict[str, torch.Tensor], torch.Tensor,
+                                  torch.Tensor | None]:
+        """The pool's tensors on ``device``: ``(X, y, groups)``."""
+        X = {m: torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)
+             for m, x in self.X.items()}
+        y = torch.as_tensor(np.ascontiguousarray(self.y, dtype=np.float32), device=device)
+        g = None if self.groups is None else torch.as_tensor(self.groups, dtype=torch.long,
+                                                            device=device)
+        return X, y, g
+
+
+def fold_pool(data: Sequence[tuple], modalities: Sequence[str]) -> FoldPool:
+    """``data[k] = (X, y, X_val, y_val[, X_target])`` -- each fold's own, already prepared
+    rows -- as one :class:`FoldPool` (the rows concatenated: training, validation, target)."""
+    parts: dict[str, list] = {m: [] for m in modalities}
+    ys, folds, off = [], [], 0
+
+    def add(Xp, yp):
+        nonlocal off
+        for m in modalities:
+            if m not in Xp:
+                raise KeyError(f"input lacks modality {m!r} (have {sorted(Xp)})")
+            parts[m].append(np.asarray(Xp[m], dtype=np.float32))
+        n = len(next(iter(Xp.values())))
+        ys.append(np.zeros((n, ys[0].shape[1]), np.float32) if yp is None
+                  else np.asarray(yp, dtype=np.float32))
+        rows = np.arange(off, off + n)
+        off += n
+        return rows
+
+    for item in data:
+        X, y, X_val, y_val = item[:4]
+        X_target = item[4] if len(item) > 4 else None
+        rows = add(X, y)
+        val = add(X_val, y_val) if X_val is not None and y_val is not None and len(y_val) \
+            else None
+        tgt = add(X_target, None) if X_target is not None \
+            and len(next(iter(X_target.values()))) else None
+        folds.append(FoldRows(rows=rows, val_rows=val, target_rows=tgt))
+    return FoldPool(X={m: np.concatenate(v) for m, v in parts.items()},
+                    y=np.concatenate(ys), folds=folds)
 
 
 # -- flat parameters, optimiser, clipping -------------------------------------------------------
@@ -501,7 +576,7 @@ class Trainer:
 
     def __init__(self, loss_fn: LossFn, X: dict[str, torch.Tensor], y: torch.Tensor,
                  members: list[Member], rules: Rules, log_prob: Callable,
-                 callbacks: Sequence[Callback]):
+                 callbacks: Sequence[Callback], groups: torch.Tensor | None = None):
         self.loss_fn, self.X, self.y, self.members = loss_fn, X, y, members
         self.rules, self.log_prob = rules, log_prob
         self.device = y.device
@@ -520,6 +595,7 @@ class Trainer:
         self.targets = ([_as_rows(m.target_rows, self.device) for m in members]
                         if all(has_t) else None)
         self.gens = [_member_generator(m, self.device) for m in members]
+        self._standardisation(groups)
         # batches: min(batch_size, largest member) rows, per member its own share
         self.bs = int(min(rules.batch_size, self.n.max()))
         bs_k = np.minimum(self.bs, self.n)
@@ -536,6 +612,42 @@ class Trainer:
         self.opt: MemberAdam | None = None
 
     # -- the parts every path has -------------------------------------------------------------
+    def _standardisation(self, groups: torch.Tensor | None) -> None:
+        """The members' ``shift`` / ``scale`` as ``(K, G, d)`` device tensors per modality."""
+        has = [m.shift is not None for m in self.members]
+        self.shift = self.scale = None
+        if not any(has):
+            return
+        if not all(has) or any(m.scale is None for m in self.members):
+            raise ValueError("either every member has a shift and a scale or none has")
+        self.shift, self.scale = {}, {}
+        for mod, x in self.X.items():
+            d = x.shape[1]
+            for name, out in (("shift", self.shift), ("scale", self.scale)):
+                tabs = [np.asarray(getattr(m, name)[mod], dtype=np.float32).reshape(-1, d)
+                        for m in self.members]
+                if len({t.shape for t in tabs}) != 1:
+                    raise ValueError(f"members' {name} tables of {mod!r} differ in shape")
+                out[mod] = torch.as_tensor(np.stack(tabs), device=self.device)
+        self.n_groups = next(iter(self.shift.values())).shape[1]
+        if self.n_groups > 1 and groups is None:
+            raise ValueError(f"{self.n_groups} standardisation groups but no row groups")
+        self.groups = groups if self.n_groups > 1 else None
+        self.member_index = torch.arange(self.K, device=self.device).unsqueeze(1)
+
+    def gather(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The pool rows ``idx`` of every modality (``(K, b)`` in a stack, ``(b,)`` alone),
+        standardised with each member's own shift and scale when the members have them."""
+        xb = {m: v[idx] for m, v in self.X.items()}
+        if self.shift is None:
+            return xb
+        if self.groups is None:
+            at = (slice(0, 1), 0) if idx.dim() == 1 else (slice(None), slice(0, 1))
+        else:
+            g = self.groups[idx]
+            at = (0, g) if idx.dim() == 1 else (self.member_index, g)
+        return {m: (x - self.shift[m][at]) / self.scale[m][at] for m, x in xb.items()}
+
     def _update(self, loss: torch.Tensor, logs: dict, grads_of: Callable,
                 active: torch.Tensor | None, weight) -> None:
         """Backward, clipping, Adam and the log sums of one step (no host read)."""
@@ -630,8 +742,8 @@ class OneModelTrainer(Trainer):
     """One member: its module is trained in place (its parameters become views of the flat
     row while training, their own tensors again at the end)."""
 
-    def __init__(self, make, loss_fn, X, y, members, rules, log_prob, callbacks):
-        super().__init__(loss_fn, X, y, members, rules, log_prob, callbacks)
+    def __init__(self, make, loss_fn, X, y, members, rules, log_prob, callbacks, groups=None):
+        super().__init__(loss_fn, X, y, members, rules, log_prob, callbacks, groups)
         self.net = make(members[0]).to(self.device)
         self.params = list(self.net.parameters())
         self.flat = FlatParameters([p.detach().unsqueeze(0) for p in self.params])
@@ -662,9 +774,9 @@ class OneModelTrainer(Trainer):
 
     def run_step(self, t: int) -> None:
         bidx = self.order[t * self.bs:(t + 1) * self.bs]
-        xb = {m: v[bidx] for m, v in self.X.items()}
+        xb = self.gather(bidx)
         if self.targets is not None:
-            xb["target"] = {m: v[self.target_order[t]] for m, v in self.X.items()}
+            xb["target"] = self.gather(self.target_order[t])
             xb["target_w"] = self.tw[0]
         with self.autocast:
             loss, logs = self.step_loss(xb, self.y[bidx])
@@ -682,7 +794,7 @@ class OneModelTrainer(Trainer):
         tot = torch.zeros((), device=self.device)
         for s in range(0, len(r), eb):
             b = r[s:s + eb]
-            lp = self.log_prob(self.net, {m: v[b] for m, v in self.X.items()}).float()
+            lp = self.log_prob(self.net, self.gather(b)).float()
             tot = tot + _kl_rows(self.y[b], lp).sum()
         return np.array([float(tot) / len(r)])
 
@@ -698,10 +810,10 @@ class StackTrainer(Trainer):
     filled once per epoch (the batch plan) and a step index, so the step has no host read and
     no Python branch on values: on CUDA with ``compile`` it is captured as one CUDA graph."""
 
-    def __init__(self, make, loss_fn, X, y, members, rules, log_prob, callbacks):
+    def __init__(self, make, loss_fn, X, y, members, rules, log_prob, callbacks, groups=None):
         from torch.func import functional_call, stack_module_state
 
-        super().__init__(loss_fn, X, y, members, rules, log_prob, callbacks)
+        super().__init__(loss_fn, X, y, members, rules, log_prob, callbacks, groups)
         dev, K, bs = self.device, self.K, self.bs
         self.nets = [make(m).to(dev) for m in members]
         params, buffers = stack_module_state(self.nets)
@@ -791,10 +903,9 @@ class StackTrainer(Trainer):
         w = self.weights.index_select(1, t).squeeze(1)
         active = self.active.index_select(0, t).squeeze(0)
         weight = self.row_weights.index_select(0, t).squeeze(0)
-        xb = {m: v[bidx] for m, v in self.X.items()}
+        xb = self.gather(bidx)
         if self.targets is not None:
-            tidx = self.target_rows.index_select(1, t).squeeze(1)
-            xb["target"] = {m: v[tidx] for m, v in self.X.items()}
+            xb["target"] = self.gather(self.target_rows.index_select(1, t).squeeze(1))
             xb["target_w"] = self.tw
         with self.autocast:
             loss, logs = self.step_loss(self.leaves, self.blist, xb, self.y[bidx], w)
@@ -835,7 +946,7 @@ class StackTrainer(Trainer):
         with mha_fastpath(False):
             for s in range(0, vmax, eb):
                 b = idx[:, s:s + eb]
-                lp = vm(self.leaves, self.blist, {m: v[b] for m, v in self.X.items()}).float()
+                lp = vm(self.leaves, self.blist, self.gather(b)).float()
                 tot = tot + (_kl_rows(self.y[b], lp) * wts[:, s:s + eb]).sum(1)
         out = tot.cpu().numpy() / np.maximum(sizes, 1)
         out[sizes == 0] = np.nan
@@ -903,14 +1014,16 @@ def fit_members(make: Callable[[Member], nn.Module], loss_fn: LossFn,
                 X: dict[str, torch.Tensor], y: torch.Tensor, members: list[Member],
                 rules: Rules, *, log_prob: Callable[[nn.Module, dict], torch.Tensor],
                 stacked: bool | None = None, hooks: Callback | None = None,
-                ) -> list[nn.Module]:
+                groups: torch.Tensor | None = None) -> list[nn.Module]:
     """Train every member; returns one trained module per member (eval mode) and fills each
     member's ``history`` (and ``diverged``).
 
     ``make(member)`` builds and initialises a fresh module (the caller seeds it);
     ``loss_fn(net, xb, yb, w)`` -> ``(scalar loss, {name: tensor})`` with ``w`` ``None`` (every
     row counts) or per-row 0/1 weights (stacked padding); ``log_prob(net, xb)`` -> ``(B, l)``
-    log-probabilities (validation). ``X``/``y`` is the pool on the target device.
+    log-probabilities (validation). ``X``/``y`` is the pool on the target device; ``groups``
+    the standardisation group of each pool row when members have per-group ``shift`` /
+    ``scale`` tables.
     ``stacked``: ``None`` -> stacked when there is more than one member; ``False`` trains the
     members one after the other on the one-model path.
     """
@@ -923,7 +1036,7 @@ def fit_members(make: Callable[[Member], nn.Module], loss_fn: LossFn,
             tf32_matmuls(rules.precision, dev):
         if stacked:
             with math_attention():
-                return StackTrainer(make, loss_fn, X, y, members, rules, log_prob,
-                                    callbacks).fit()
-        return [OneModelTrainer(make, loss_fn, X, y, [m], rules, log_prob, callbacks).fit()[0]
-                for m in members]
+                return StackTrainer(make, loss_fn, X, y, members, rules, log_prob, callbacks,
+                                    groups).fit()
+        return [OneModelTrainer(make, loss_fn, X, y, [m], rules, log_prob, callbacks,
+                                groups).fit()[0] for m in members]
