@@ -100,6 +100,8 @@ log = logging.getLogger(__name__)
 
 #: ``Rules.precision`` (``evaluate.precision``)
 PRECISIONS = ("fp32", "tf32", "bf16")
+#: the profiler range around each training step (what the sync-counting test looks inside)
+STEP_RANGE = "helo.train.step"
 
 
 def set_seed(seed: int) -> None:
@@ -698,7 +700,8 @@ class Trainer:
             if self.sums is not None:
                 self.sums.zero_()
             for t in range(n_steps):
-                self.run_step(t)
+                with torch.profiler.record_function(STEP_RANGE):
+                    self.run_step(t)
                 for cb in self.callbacks:
                     cb.on_step_end(self)
             means = self.epoch_means()

@@ -8,6 +8,8 @@ their alone-trained twins to ~3e-8 (measured), so 1e-6 absolute on probabilities
 leaves room for other BLAS builds and still fails on any real difference (another batch order
 or init changes them by >1e-2, checked below).
 """
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -390,3 +392,70 @@ def test_pool_standardised_on_the_device_equals_standardised_copies(normalise):
     for la, lb in zip(a, b):
         np.testing.assert_allclose(la.predict(Xt), lb.predict(Xt), atol=1e-6, rtol=0)
         assert la.history()[-1]["loss"] == pytest.approx(lb.history()[-1]["loss"], rel=1e-5)
+
+
+class _FakeCuda:
+    """The parts of ``torch.cuda`` that :class:`CudaGraphStep` uses, on the CPU: a capture
+    records the step instead of running it (as a CUDA graph does), a replay runs it."""
+
+    def __init__(self, fail=False):
+        self.fail, self.capturing, self.graphs = fail, None, []
+
+    class Stream:
+        def wait_stream(self, other):
+            pass
+
+    def current_stream(self):
+        return self.Stream()
+
+    @contextlib.contextmanager
+    def stream(self, s):
+        yield
+
+    def CUDAGraph(self):  # noqa: N802 - torch.cuda's name
+        fake = self
+
+        class Graph:
+            def replay(self):
+                self.fn()
+        g = Graph()
+        fake.graphs.append(g)
+        return g
+
+    @contextlib.contextmanager
+    def graph(self, g):
+        if self.fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        self.capturing = g
+        try:
+            yield
+        finally:
+            self.capturing = None
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_cuda_graph_step_warms_up_captures_once_and_replays_with_the_new_index(fail):
+    from helo.model.train import CudaGraphStep
+    fake = _FakeCuda(fail)
+    index = torch.zeros(1, dtype=torch.long)
+    plan = torch.arange(10, 20)
+    seen = []
+
+    def step(idx):
+        if fake.capturing is not None:  # recorded, not run
+            fake.capturing.fn = lambda: seen.append(int(plan[idx]))
+            return
+        seen.append(int(plan[idx]))
+
+    runner = CudaGraphStep(step, index, graphs=fake)
+    if fail:
+        with pytest.warns(UserWarning, match="training eagerly"):
+            for t in range(6):
+                runner(torch.tensor([t]))
+    else:
+        for t in range(6):
+            runner(torch.tensor([t]))
+    # every step ran exactly once, in order, reading the index it was given
+    assert seen == [10, 11, 12, 13, 14, 15]
+    assert len(fake.graphs) == 1 and runner.warm == CudaGraphStep.warmup
+    assert runner.eager is fail
