@@ -69,8 +69,6 @@ def run(K: int, stacked: bool, X, y, spec, a, dev, compile_: bool) -> float:
     rules = Rules(epochs=1, batch_size=a.batch, lr=1e-3, max_steps=a.warmup + a.steps,
                   compile=compile_, precision=a.precision,
                   deterministic=not a.no_deterministic)
-    rows = np.arange(N_TRAIN)
-
     def make(m):
         set_seed(m.seed)
         return HeLoNet(spec, **net_params)
@@ -91,8 +89,59 @@ def run(K: int, stacked: bool, X, y, spec, a, dev, compile_: bool) -> float:
         return float(np.median(steps)) * a.steps
 
     if stacked:
-        return timed([Member(seed=k, rows=rows) for k in range(K)])
-    return sum(timed([Member(seed=k, rows=rows)]) for k in range(K))
+        return timed([Member(seed=k, rows=fold_rows(k)) for k in range(K)])
+    return sum(timed([Member(seed=k, rows=fold_rows(k))]) for k in range(K))
+
+
+def fold_rows(k: int) -> np.ndarray:
+    """Member k's training rows: LOSO folds differ in size (the held-out subject's windows),
+    here by up to 4 % (ragged epochs: per-member step counts and masked steps at the end)."""
+    return np.arange(N_TRAIN - 500 * (k % 5))
+
+
+def device_pool(folds: int = SUBJECTS, batch: int = 128) -> tuple[float, float]:
+    """GB of the data the engine holds on the device for ``folds`` stacked DMER-scale LOSO
+    folds (the raw rows once, each fold's rows, standardisation table and batch plan; the
+    networks' parameters and Adam state are not data), and the process's peak host memory
+    (GB) while building it."""
+    import resource
+
+    from helo.model.train import FoldPool, FoldRows, Rules, StackTrainer
+    spec = dmer_spec()
+    n_all = SUBJECTS * TRIALS * WINDOWS
+    rng = np.random.default_rng(0)
+    X = {m: rng.standard_normal((n_all, d), dtype=np.float32) for m, d in spec.dims.items()}
+    y = rng.random((n_all, spec.n_labels), dtype=np.float32)
+    subject = np.repeat(np.arange(SUBJECTS), n_all // SUBJECTS)
+    fold_list = [FoldRows(rows=np.flatnonzero(subject != k),
+                          shift={m: X[m][:1] for m in X}, scale={m: X[m][:1] for m in X})
+                 for k in range(folds)]
+    pool = FoldPool(X=X, y=y, folds=fold_list)
+    Xd, yd, _ = pool.to("cpu")
+    members = pool.members(range(folds))
+    trainer = StackTrainer(lambda m: torch.nn.Linear(1, 1), None, Xd, yd, members,
+                           Rules(batch_size=batch), None, [])
+    model = {id(t) for t in (trainer.flat.flat, trainer.opt.m, trainer.opt.v,
+                             trainer.opt.steps, *trainer.leaves, *trainer.blist)}
+    seen, total = set(), 0
+
+    def add(obj):
+        nonlocal total
+        if torch.is_tensor(obj):
+            key = (obj.untyped_storage().data_ptr(), obj.untyped_storage().nbytes())
+            if id(obj) not in model and key not in seen:
+                seen.add(key)
+                total += key[1]
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                add(v)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                add(v)
+    for value in vars(trainer).values():
+        add(value)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    return total / 1e9, peak
 
 
 def profile(X, y, spec, a, dev) -> None:
@@ -292,6 +341,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--no-deterministic", action="store_true")
     ap.add_argument("--profile", action="store_true", help="torch.profiler of one K=1 step")
+    ap.add_argument("--pool", action="store_true",
+                    help="the engine's device data for --folds stacked DMER-scale folds")
     ap.add_argument("--count-kernels", action="store_true",
                     help="kernels of one stacked step (K = 1, 16), each Sinkhorn solver")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -306,6 +357,13 @@ def main(argv=None) -> int:
         print(f"device {dev}, torch {torch.__version__}, batch {a.batch}, tokens {a.tokens}, "
               f"deterministic {not a.no_deterministic}")
         count_step_kernels(a, dev)
+        return 0
+    if a.pool:
+        gb, peak = device_pool(a.folds, a.batch)
+        copies = a.folds * N_TRAIN * (sum(spec.dims.values()) + spec.n_labels) * 4 / 1e9
+        print(f"one standardised copy per fold (before): {copies:.1f} GB; host peak while "
+              f"building the pool: {peak:.2f} GB")
+        print(f"device pool for {a.folds} folds: {gb:.2f} GB")
         return 0
     torch.manual_seed(0)
     X = {m: torch.randn(N_TRAIN, d, device=dev) for m, d in spec.dims.items()}
@@ -352,6 +410,11 @@ def main(argv=None) -> int:
                                       "threads": torch.get_num_threads(),
                                       "torch": torch.__version__, "batch": a.batch,
                                       "steps": a.steps, "results": results}, indent=2) + "\n")
+    if results:
+        best = min(results, key=lambda r: r["projected_73x300_h"])
+        print(f"projected helo LOSO {a.folds} folds x {a.paper_epochs} epochs: "
+              f"{best['projected_73x300_h'] * 60:,.1f} min (K={best['K']}, "
+              f"{'compiled' if best['compile'] else 'eager'}, {a.precision})")
     if last is not None:
         print(f"stacked K={last['K']} speed-up: {last['speedup']:.2f}x")
     return 0
