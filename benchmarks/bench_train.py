@@ -93,6 +93,15 @@ def run(K: int, stacked: bool, X, y, spec, a, dev, compile_: bool) -> float:
     return sum(timed([Member(seed=k, rows=fold_rows(k))]) for k in range(K))
 
 
+def append_jsonl(a, row: dict) -> None:
+    """Append one measured row to ``--jsonl`` at once (a later timeout loses nothing)."""
+    if a.jsonl is None:
+        return
+    a.jsonl.parent.mkdir(parents=True, exist_ok=True)
+    with open(a.jsonl, "a") as fh:
+        fh.write(json.dumps({"tag": a.tag, "device": str(a.device_name), **row}) + "\n")
+
+
 def fold_rows(k: int) -> np.ndarray:
     """Member k's training rows: LOSO folds differ in size (the held-out subject's windows),
     here by up to 4 % (ragged epochs: per-member step counts and masked steps at the end)."""
@@ -346,6 +355,9 @@ def main(argv=None) -> int:
     ap.add_argument("--count-kernels", action="store_true",
                     help="kernels of one stacked step (K = 1, 16), each Sinkhorn solver")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--jsonl", type=Path, default=None,
+                    help="append each measured row to this file as soon as it is measured")
+    ap.add_argument("--tag", default="", help="a name for this run's rows in --jsonl")
     a = ap.parse_args(argv)
     if a.amp:
         a.precision = "bf16"
@@ -370,6 +382,7 @@ def main(argv=None) -> int:
     y = torch.softmax(torch.randn(N_TRAIN, spec.n_labels, device=dev), dim=1)
     name = (torch.cuda.get_device_name(dev) if dev.type == "cuda"
             else platform.processor() or platform.machine())
+    a.device_name = name
     print(f"device {dev} ({name}), threads {torch.get_num_threads()}, torch {torch.__version__}, "
           f"{sum(spec.dims.values())} features, {N_TRAIN} windows per member, batch {a.batch}")
     if a.profile:
@@ -395,6 +408,7 @@ def main(argv=None) -> int:
                    "speedup": (t_seq / t_st) if (t_st and t_seq) else None,
                    "projected_73x300_h": all_s / 3600, "projected_fold_h": fold_s / 3600}
             results.append(row)
+            append_jsonl(a, {"method": "helo", "steps": a.steps, "batch": a.batch, **row})
             sp = f", speed-up {row['speedup']:.2f}x vs one at a time" if row["speedup"] else ""
             seq = (f"; one at a time {samples / t_seq:,.0f} samples/s" if t_seq and K > 1
                    else "")
