@@ -13,7 +13,11 @@ of a protocol times the seeds -- on one of two paths:
   unchanged), and any baseline can be stacked without rewriting its layers.
 
 Both paths share everything else (:class:`Trainer`): the rules below, the optimiser, clipping,
-logs and the callbacks (early stopping, divergence, the caller's hooks).
+logs and the callbacks (early stopping, divergence, the caller's hooks). The parts live beside
+this module: :mod:`helo.model.pool` (members, the pool of rows folds share),
+:mod:`helo.model.optim` (flat parameters, ``MemberAdam``, clipping), :mod:`helo.model.callbacks`
+(early stopping, divergence, hooks) and :mod:`helo.model.runtime` (device, determinism,
+precision, attention backends, the CUDA graph).
 
 The rules (the same for every method, for both paths and for any ``K``):
 
@@ -81,121 +85,36 @@ The rules (the same for every method, for both paths and for any ``K``):
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
-import math
-import os
-import random
 import time
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from helo.model.callbacks import Callback, DivergenceStop, EarlyStopping, Hooks, non_finite
+from helo.model.optim import FlatParameters, MemberAdam, clip_per_member
+from helo.model.pool import FoldPool, FoldRows, Member, fold_pool
+from helo.model.runtime import (PRECISIONS, CudaGraphStep, autocast, deterministic,
+                                math_attention, mha_fastpath, select_device, set_seed,
+                                tf32_matmuls)
+
+__all__ = ["Callback", "CudaGraphStep", "DivergenceStop", "EarlyStopping", "FlatParameters",
+           "FoldPool", "FoldRows", "Hooks", "Member", "MemberAdam", "OneModelTrainer",
+           "PRECISIONS", "Rules", "StackTrainer", "Trainer", "clip_per_member", "deterministic",
+           "fit_members", "fold_pool", "non_finite", "select_device", "set_seed"]
+
 log = logging.getLogger(__name__)
 
-#: ``Rules.precision`` (``evaluate.precision``)
-PRECISIONS = ("fp32", "tf32", "bf16")
 #: the profiler range around each training step (what the sync-counting test looks inside)
 STEP_RANGE = "helo.train.step"
 
 
-def set_seed(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's (all devices) global RNGs."""
-    random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
-    torch.manual_seed(seed)
-
-
-def select_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/``None`` -> CUDA if available, else MPS if available, else CPU."""
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
-
-
-@contextlib.contextmanager
-def deterministic(enabled: bool = True, fill_uninitialized: bool = False) -> Iterator[None]:
-    """Deterministic algorithms on (warn-only) inside the block, then restored; NaN filling of
-    uninitialised memory only with ``fill_uninitialized``."""
-    if not enabled:
-        yield
-        return
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    prev = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    det = torch.utils.deterministic
-    prev_fill = det.fill_uninitialized_memory
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    det.fill_uninitialized_memory = bool(fill_uninitialized)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
-        det.fill_uninitialized_memory = prev_fill
-
-
-@contextlib.contextmanager
-def tf32_matmuls(precision: str, device: torch.device) -> Iterator[None]:
-    """TF32 matmuls and convolutions on CUDA inside the block when ``precision == "tf32"``."""
-    if precision != "tf32" or device.type != "cuda":
-        yield
-        return
-    prev = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev
-
-
-def autocast(precision: str, device: torch.device):
-    """The forward's autocast context: bf16 for ``precision == "bf16"``, else none."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def mha_fastpath(enabled: bool) -> Iterator[None]:
-    """The Transformer eval fast path (``_transformer_encoder_layer_fwd``) has no vmap batching
-    rule (vmap then silently loops over the members): off inside stacked evaluation."""
-    mha = getattr(torch.backends, "mha", None)
-    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
-        yield
-        return
-    prev = mha.get_fastpath_enabled()
-    mha.set_fastpath_enabled(enabled)
-    try:
-        yield
-    finally:
-        mha.set_fastpath_enabled(prev)
-
-
-@contextlib.contextmanager
-def math_attention() -> Iterator[None]:
-    """Scaled-dot-product attention through its composite math backend: the fused kernels
-    (flash / memory-efficient, CPU and CUDA) have no vmap batching rule, so under vmap they run
-    once per member; the math backend is plain matmuls and softmax, batched."""
-    try:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-    except ImportError:  # older torch
-        yield
-        return
-    with sdpa_kernel([SDPBackend.MATH]):
-        yield
-
-
-# -- rules, members ---------------------------------------------------------------------------
+# -- rules ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rules:
     """The training rules (module docstring)."""
@@ -219,287 +138,6 @@ class Rules:
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
-
-
-@dataclass
-class Member:
-    """One model to train: its seed, its training rows (and validation rows, and unlabelled
-    target rows) in the pool, and the generator of its batch order (default: a generator on the
-    pool's device seeded with ``seed``)."""
-    seed: int
-    rows: np.ndarray | torch.Tensor
-    val_rows: np.ndarray | torch.Tensor | None = None
-    target_rows: np.ndarray | torch.Tensor | None = None
-    generator: torch.Generator | None = None
-    #: the member's standardisation of the pool's raw rows, applied on the device after each
-    #: gather: ``(x - shift[m][g]) / scale[m][g]``, ``(G, d)`` per modality, ``g`` the row's
-    #: group (``fit_members(groups=...)``; one group: the same for every row). None: the rows
-    #: as they are in the pool
-    shift: dict[str, np.ndarray] | None = None
-    scale: dict[str, np.ndarray] | None = None
-    history: list[dict] = field(default_factory=list)
-    #: why it stopped as diverged (``"training loss is nan at epoch 3"``); None: it did not
-    diverged: str | None = None
-
-
-@dataclass
-class FoldRows:
-    """One fold's rows in a :class:`FoldPool` (training, validation, unlabelled target) and
-    its standardisation (``Member.shift`` / ``Member.scale``)."""
-    rows: np.ndarray
-    val_rows: np.ndarray | None = None
-    target_rows: np.ndarray | None = None
-    shift: dict[str, np.ndarray] | None = None
-    scale: dict[str, np.ndarray] | None = None
-
-
-@dataclass
-class FoldPool:
-    """The rows of several folds held once: ``X`` / ``y`` (raw, float32), ``groups`` (a
-    standardisation group per row, e.g. the subject; None: one group) and each fold's rows and
-    standardisation. Memory is the rows once plus small per-fold tables, whatever the number
-    of folds (the runner's stacked folds); :func:`fold_pool` builds one from per-fold arrays."""
-    X: dict[str, np.ndarray]
-    y: np.ndarray
-    folds: list[FoldRows]
-    groups: np.ndarray | None = None
-
-    def members(self, seeds: Sequence[int]) -> list[Member]:
-        return [Member(seed=int(s), rows=f.rows, val_rows=f.val_rows, target_rows=f.target_rows,
-                       shift=f.shift, scale=f.scale) for s, f in zip(seeds, self.folds)]
-
-    def to(self, device) -> tuple[dict[str, torch.Tensor], torch.Tensor,
-                                  torch.Tensor | None]:
-        """The pool's tensors on ``device``: ``(X, y, groups)``."""
-        X = {m: torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)
-             for m, x in self.X.items()}
-        y = torch.as_tensor(np.ascontiguousarray(self.y, dtype=np.float32), device=device)
-        g = None if self.groups is None else torch.as_tensor(self.groups, dtype=torch.long,
-                                                            device=device)
-        return X, y, g
-
-
-def fold_pool(data: Sequence[tuple], modalities: Sequence[str]) -> FoldPool:
-    """``data[k] = (X, y, X_val, y_val[, X_target])`` -- each fold's own, already prepared
-    rows -- as one :class:`FoldPool` (the rows concatenated: training, validation, target)."""
-    parts: dict[str, list] = {m: [] for m in modalities}
-    ys, folds, off = [], [], 0
-
-    def add(Xp, yp):
-        nonlocal off
-        for m in modalities:
-            if m not in Xp:
-                raise KeyError(f"input lacks modality {m!r} (have {sorted(Xp)})")
-            parts[m].append(np.asarray(Xp[m], dtype=np.float32))
-        n = len(next(iter(Xp.values())))
-        ys.append(np.zeros((n, ys[0].shape[1]), np.float32) if yp is None
-                  else np.asarray(yp, dtype=np.float32))
-        rows = np.arange(off, off + n)
-        off += n
-        return rows
-
-    for item in data:
-        X, y, X_val, y_val = item[:4]
-        X_target = item[4] if len(item) > 4 else None
-        rows = add(X, y)
-        val = add(X_val, y_val) if X_val is not None and y_val is not None and len(y_val) \
-            else None
-        tgt = add(X_target, None) if X_target is not None \
-            and len(next(iter(X_target.values()))) else None
-        folds.append(FoldRows(rows=rows, val_rows=val, target_rows=tgt))
-    return FoldPool(X={m: np.concatenate(v) for m, v in parts.items()},
-                    y=np.concatenate(ys), folds=folds)
-
-
-# -- flat parameters, optimiser, clipping -------------------------------------------------------
-class FlatParameters:
-    """K members' parameters as views of one contiguous ``(K, P)`` tensor :attr:`flat`.
-
-    ``tensors`` are ``(K, ...)``; :attr:`views` are ``(K, ...)`` views of ``flat`` in the same
-    order. One flat row per member is what makes the optimiser, the clipping and the best-epoch
-    copy a handful of kernels whatever the number of parameter tensors."""
-
-    def __init__(self, tensors: Sequence[torch.Tensor]):
-        K = int(tensors[0].shape[0])
-        self.flat = torch.cat([t.detach().reshape(K, -1) for t in tensors], 1).contiguous()
-        self.views: list[torch.Tensor] = []
-        off = 0
-        for t in tensors:
-            n = t[0].numel()
-            self.views.append(self.flat[:, off:off + n].view(t.shape))
-            off += n
-
-    def gradient(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The flat ``(K, P)`` gradient from one gradient per view."""
-        K = self.flat.shape[0]
-        return torch.cat([g.reshape(K, -1) for g in grads], 1)
-
-
-class MemberAdam:
-    """Adam over a flat ``(K, P)`` parameter tensor, one step count per member on the device.
-
-    ``step(grad, active)``: ``active`` is a ``(K,)`` boolean device tensor (``None``: every
-    member); inactive members' parameters, moments and step counts stay as they are. The
-    arithmetic is ``torch.optim.Adam``'s capturable single-tensor update (bias corrections from
-    the float32 step counts), so a step issues a fixed ~25 kernels, never reads a value on the
-    host and can be captured in a CUDA graph."""
-
-    def __init__(self, flat: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        self.param = flat
-        self.lr, self.eps, self.wd = float(lr), float(eps), float(weight_decay)
-        self.b1, self.b2 = float(betas[0]), float(betas[1])
-        self.m = torch.zeros_like(flat)
-        self.v = torch.zeros_like(flat)
-        self.steps = torch.zeros(flat.shape[0], dtype=flat.dtype, device=flat.device)
-
-    @torch.no_grad()
-    def step(self, grad: torch.Tensor, active: torch.Tensor | None = None) -> None:
-        p, m, v = self.param, self.m, self.v
-        if active is None:
-            self.steps.add_(1.0)
-        else:
-            self.steps.add_(active.to(self.steps.dtype))
-        bc1 = 1.0 - torch.pow(self.b1, self.steps)
-        bc2_sqrt = (1.0 - torch.pow(self.b2, self.steps)).sqrt()
-        neg_step = (self.lr / bc1).neg()
-        scale = (bc2_sqrt * neg_step).unsqueeze(1)
-        eps = (self.eps / neg_step).unsqueeze(1)
-        g = grad.add(p, alpha=self.wd) if self.wd else grad
-        if active is None:
-            m.lerp_(g, 1.0 - self.b1)
-            v.mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
-            p.addcdiv_(m, (v.sqrt() / scale).add_(eps))
-            return
-        keep = active.unsqueeze(1)
-        m_new = m.lerp(g, 1.0 - self.b1)
-        v_new = (v * self.b2).addcmul_(g, g, value=1.0 - self.b2)
-        p_new = p.addcdiv(m_new, (v_new.sqrt() / scale).add_(eps))
-        p.copy_(torch.where(keep, p_new, p))
-        m.copy_(torch.where(keep, m_new, m))
-        v.copy_(torch.where(keep, v_new, v))
-
-
-@torch.no_grad()
-def clip_per_member(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
-    """Scale each member's row of the flat ``(K, P)`` gradient so that its norm is at most
-    ``max_norm`` (as ``clip_grad_norm_`` on the member alone: coefficient ``max_norm / (norm +
-    1e-6)``, at most 1). Returns the norms before clipping (a device tensor, no sync)."""
-    norms = torch.linalg.vector_norm(grad, dim=1)
-    grad.mul_((max_norm / (norms + 1e-6)).clamp_(max=1.0).unsqueeze(1))
-    return norms
-
-
-# -- callbacks ----------------------------------------------------------------------------------
-class Callback:
-    """Hooks into the loop (the shape of skorch's callbacks): ``trainer`` is the running
-    :class:`Trainer` (``trainer.members``, ``trainer.stopped``, ``trainer.epoch``, ...)."""
-
-    def on_epoch_begin(self, trainer: "Trainer") -> None:
-        """After the epoch's batch order is drawn."""
-
-    def on_step_end(self, trainer: "Trainer") -> None:
-        """After each optimiser step (host side: not part of a captured step)."""
-
-    def on_epoch_end(self, trainer: "Trainer", val: np.ndarray | None) -> None:
-        """After the epoch's rows were appended to the members' histories; ``val``: the
-        members' validation losses (NaN without validation rows) or None."""
-
-    def on_train_end(self, trainer: "Trainer") -> None:
-        """After the last epoch, before the modules are handed back."""
-
-
-@dataclass
-class Hooks(Callback):
-    """The caller's hooks as plain functions: ``before_epoch(epoch)``, ``after_step()``,
-    ``on_epoch(member index, history row)``."""
-    before_epoch: Callable[[int], None] | None = None
-    after_step: Callable[[], None] | None = None
-    on_epoch: Callable[[int, dict], None] | None = None
-
-    def on_epoch_begin(self, trainer):
-        if self.before_epoch is not None:
-            self.before_epoch(trainer.epoch)
-
-    def on_step_end(self, trainer):
-        if self.after_step is not None:
-            self.after_step()
-
-    def on_epoch_end(self, trainer, val):
-        if self.on_epoch is not None:
-            for k in trainer.logged:
-                self.on_epoch(int(k), trainer.members[k].history[-1])
-
-
-class DivergenceStop(Callback):
-    """Stop a member whose epoch ``loss`` or ``val_loss`` is not finite (module docstring)."""
-
-    def on_epoch_end(self, trainer, val):
-        for k in trainer.logged:
-            mem = trainer.members[k]
-            why = non_finite(mem.history[-1], trainer.epoch)
-            if why is not None:
-                mem.diverged = why
-                trainer.diverged[k] = trainer.stopped[k] = True
-                log.warning("member %d (seed %d): %s; stopped", k, mem.seed, why)
-
-
-class EarlyStopping(Callback):
-    """Per member: the best validation loss, the epochs since it improved (``patience``), and a
-    copy of the best epoch's state (parameters and buffers) put back at the end, except for a
-    member that diverged."""
-
-    def __init__(self, patience: int | None, min_delta: float):
-        self.patience, self.min_delta = patience, float(min_delta)
-        self.best = self.stale = self.improved_any = None
-        self.snapshot: list[torch.Tensor] | None = None
-
-    def on_epoch_end(self, trainer, val):
-        if val is None:
-            return
-        K = len(trainer.members)
-        if self.best is None:
-            self.best = np.full(K, math.inf)
-            self.stale = np.zeros(K, dtype=np.int64)
-            self.improved_any = np.zeros(K, dtype=bool)
-        live = ~trainer.stopped & np.isfinite(val)
-        improved = live & (val < self.best - self.min_delta)
-        self.best[improved] = val[improved]
-        self.stale[improved] = 0
-        waiting = live & ~improved
-        self.stale[waiting] += 1
-        if self.patience:
-            trainer.stopped[waiting & (self.stale >= self.patience)] = True
-        if improved.any():
-            with torch.no_grad():
-                if self.snapshot is None:
-                    self.snapshot = [t.detach().clone() for t in trainer.state]
-                else:
-                    keep = torch.as_tensor(improved, device=trainer.device)
-                    for s, t in zip(self.snapshot, trainer.state):
-                        s.copy_(torch.where(_lead(keep, t), t, s))
-            self.improved_any |= improved
-
-    def on_train_end(self, trainer):
-        if self.snapshot is None:
-            return
-        back = torch.as_tensor(self.improved_any & ~trainer.diverged, device=trainer.device)
-        with torch.no_grad():
-            for s, t in zip(self.snapshot, trainer.state):
-                t.copy_(torch.where(_lead(back, t), s, t))
-
-
-def _lead(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A ``(K,)`` mask shaped to broadcast over a ``(K, ...)`` tensor."""
-    return mask.view(-1, *([1] * (like.dim() - 1)))
-
-
-def non_finite(row: dict, epoch: int) -> str | None:
-    """What is not finite in an epoch's log row (``loss``, then ``val_loss``), or None."""
-    for key, what in (("loss", "training loss"), ("val_loss", "validation loss")):
-        if key in row and not math.isfinite(row[key]):
-            return f"{what} is {row[key]} at epoch {epoch}"
-    return None
 
 
 # -- the loop both paths share ------------------------------------------------------------------
@@ -966,51 +604,6 @@ class StackTrainer(Trainer):
                     bufs[name].copy_(b[k])
                 mod.eval()
         return self.nets
-
-
-class CudaGraphStep:
-    """A stacked step as one CUDA graph: three eager warm-up steps on a side stream (real
-    training steps: they update the members), then the capture of the fourth (capture records,
-    it does not run), then a replay per step. The step's inputs are fixed buffers; the step
-    index is copied into ``index`` before each call. A capture that fails falls back to eager
-    steps with a warning."""
-
-    warmup = 3
-
-    def __init__(self, step: Callable[[torch.Tensor], None], index: torch.Tensor,
-                 graphs=None):
-        self.step, self.index = step, index
-        self.graphs = graphs if graphs is not None else torch.cuda
-        self.graph = None
-        self.warm = 0
-        self.eager = False
-
-    def __call__(self, t: torch.Tensor) -> None:
-        self.index.copy_(t)
-        if self.eager:
-            self.step(self.index)
-        elif self.graph is not None:
-            self.graph.replay()
-        elif self.warm < self.warmup:
-            side = self.graphs.Stream()
-            side.wait_stream(self.graphs.current_stream())
-            with self.graphs.stream(side):
-                self.step(self.index)
-            self.graphs.current_stream().wait_stream(side)
-            self.warm += 1
-        else:
-            graph = self.graphs.CUDAGraph()
-            try:
-                with self.graphs.graph(graph):
-                    self.step(self.index)
-            except Exception as err:  # noqa: BLE001 - a kernel that cannot be captured
-                warnings.warn(f"CUDA graph capture of the training step failed "
-                              f"({type(err).__name__}: {err}); training eagerly")
-                self.eager = True
-                self.step(self.index)
-                return
-            self.graph = graph
-            graph.replay()
 
 
 def fit_members(make: Callable[[Member], nn.Module], loss_fn: LossFn,

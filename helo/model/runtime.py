@@ -1,0 +1,155 @@
+"""Where and how the engine computes: device choice, seeding, deterministic algorithms,
+matmul precision, the attention backends a stack needs, and the whole-step CUDA graph.
+
+Each is a small context or helper the training engine (:mod:`helo.model.train`) uses; the
+baselines and the benchmarks use ``select_device`` and ``set_seed`` too.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import warnings
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+#: ``Rules.precision`` (``evaluate.precision``)
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's (all devices) global RNGs."""
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def select_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"``/``None`` -> CUDA if available, else MPS if available, else CPU."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def deterministic(enabled: bool = True, fill_uninitialized: bool = False) -> Iterator[None]:
+    """Deterministic algorithms on (warn-only) inside the block, then restored; NaN filling of
+    uninitialised memory only with ``fill_uninitialized``."""
+    if not enabled:
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    prev = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    det = torch.utils.deterministic
+    prev_fill = det.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    det.fill_uninitialized_memory = bool(fill_uninitialized)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+        det.fill_uninitialized_memory = prev_fill
+
+
+@contextlib.contextmanager
+def tf32_matmuls(precision: str, device: torch.device) -> Iterator[None]:
+    """TF32 matmuls and convolutions on CUDA inside the block when ``precision == "tf32"``."""
+    if precision != "tf32" or device.type != "cuda":
+        yield
+        return
+    prev = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev
+
+
+def autocast(precision: str, device: torch.device):
+    """The forward's autocast context: bf16 for ``precision == "bf16"``, else none."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def mha_fastpath(enabled: bool) -> Iterator[None]:
+    """The Transformer eval fast path (``_transformer_encoder_layer_fwd``) has no vmap batching
+    rule (vmap then silently loops over the members): off inside stacked evaluation."""
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
+        yield
+        return
+    prev = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(enabled)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(prev)
+
+
+@contextlib.contextmanager
+def math_attention() -> Iterator[None]:
+    """Scaled-dot-product attention through its composite math backend: the fused kernels
+    (flash / memory-efficient, CPU and CUDA) have no vmap batching rule, so under vmap they run
+    once per member; the math backend is plain matmuls and softmax, batched."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # older torch
+        yield
+        return
+    with sdpa_kernel([SDPBackend.MATH]):
+        yield
+
+
+class CudaGraphStep:
+    """A stacked step as one CUDA graph: three eager warm-up steps on a side stream (real
+    training steps: they update the members), then the capture of the fourth (capture records,
+    it does not run), then a replay per step. The step's inputs are fixed buffers; the step
+    index is copied into ``index`` before each call. A capture that fails falls back to eager
+    steps with a warning."""
+
+    warmup = 3
+
+    def __init__(self, step: Callable[[torch.Tensor], None], index: torch.Tensor,
+                 graphs=None):
+        self.step, self.index = step, index
+        self.graphs = graphs if graphs is not None else torch.cuda
+        self.graph = None
+        self.warm = 0
+        self.eager = False
+
+    def __call__(self, t: torch.Tensor) -> None:
+        self.index.copy_(t)
+        if self.eager:
+            self.step(self.index)
+        elif self.graph is not None:
+            self.graph.replay()
+        elif self.warm < self.warmup:
+            side = self.graphs.Stream()
+            side.wait_stream(self.graphs.current_stream())
+            with self.graphs.stream(side):
+                self.step(self.index)
+            self.graphs.current_stream().wait_stream(side)
+            self.warm += 1
+        else:
+            graph = self.graphs.CUDAGraph()
+            try:
+                with self.graphs.graph(graph):
+                    self.step(self.index)
+            except Exception as err:  # noqa: BLE001 - a kernel that cannot be captured
+                warnings.warn(f"CUDA graph capture of the training step failed "
+                              f"({type(err).__name__}: {err}); training eagerly")
+                self.eager = True
+                self.step(self.index)
+                return
+            self.graph = graph
+            graph.replay()
