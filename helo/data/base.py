@@ -205,6 +205,46 @@ class Problem:
         return cls(subject=err.subject, path=err.path, message=err.problem)
 
 
+class ProblemCollector:
+    """Problems of one subject: errors and warnings, collected instead of raised one by one
+    (the DMER and BIDS readers collect into one while they read a subject)."""
+
+    def __init__(self, subject: str):
+        self.subject = subject
+        self.problems: list[Problem] = []
+
+    def error(self, message: str, path=None) -> None:
+        self.problems.append(Problem(self.subject, str(path) if path is not None else None,
+                                     message, "error"))
+
+    def warn(self, message: str, path=None) -> None:
+        self.problems.append(Problem(self.subject, str(path) if path is not None else None,
+                                     message, "warning"))
+
+    def add(self, err: DataError) -> None:
+        self.problems.append(Problem(err.subject or self.subject, err.path, err.problem, "error"))
+
+    def fail(self, message: str, path=None) -> DataError:
+        return DataError(message, path=path, subject=self.subject)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warning_texts(self) -> list[str]:
+        return [f"{p.path}: {p.message}" if p.path else p.message
+                for p in self.problems if p.severity == "warning"]
+
+    def raise_errors(self) -> None:
+        errs = self.errors
+        if errs:
+            first = errs[0]
+            more = (f" (and {len(errs) - 1} more problem(s); run check() for all)"
+                    if len(errs) > 1 else "")
+            raise DataError(first.message + more, path=first.path, subject=self.subject)
+
+
 @dataclass
 class Signal:
     data: np.ndarray  # (n_samples, n_channels) float64

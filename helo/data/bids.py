@@ -83,8 +83,8 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.data.base import (DataError, Problem, Signal, Subject, Trial, VideoRef, dataset_files,
-                             finite_number, inside_root, string_list)
+from helo.data.base import (DataError, Problem, ProblemCollector, Signal, Subject, Trial, VideoRef,
+                             dataset_files, finite_number, inside_root, string_list)
 from helo.data.channels import normalise_channels
 from helo.data.labels import DMER_PANAS, WESAD_PANAS, WESAD_PANAS_TSST
 from helo.data.loading import json_object
@@ -173,18 +173,6 @@ def _select_channels(ch_names: list[str], types: list[str]) -> tuple[list[int], 
 
 def _start(onset: float, start: float, fs: float) -> int:
     return int(math.ceil((onset - start) * fs - 1e-6))
-
-
-class _Problems:
-    def __init__(self, sid: str):
-        self.sid = sid
-        self.items: list[Problem] = []
-
-    def warn(self, msg: str, path=None) -> None:
-        self.items.append(Problem(self.sid, None if path is None else str(path), msg, "warning"))
-
-    def fail(self, msg: str, path=None) -> DataError:
-        return DataError(msg, path=path, subject=self.sid)
 
 
 class BidsReader:
@@ -294,10 +282,10 @@ class BidsReader:
 
     def read_subject(self, subject_id: str, modalities: Sequence[str] | None = None) -> Subject:
         sid = str(subject_id)
-        col = _Problems(sid)
+        col = ProblemCollector(sid)
         subj = self._read(sid, None if modalities is None else [m.lower() for m in modalities],
                           col)
-        subj.warnings = [f"{p.path}: {p.message}" if p.path else p.message for p in col.items]
+        subj.warnings = col.warning_texts
         return subj
 
     def check(self) -> list[Problem]:
@@ -311,17 +299,17 @@ class BidsReader:
         if not sids:
             problems.append(Problem(None, str(self.root), "no sub-<label> folders found"))
         for sid in sids:
-            col = _Problems(sid)
+            col = ProblemCollector(sid)
             try:
                 self._read(sid, None, col)
             except DataError as e:
-                col.items.append(Problem(e.subject or sid, e.path, e.problem, "error"))
+                col.add(e)
             except Exception as e:  # one subject never stops the others
-                col.items.append(Problem(sid, None, f"unexpected {type(e).__name__}: {e}"))
-            problems.extend(col.items)
+                col.error(f"unexpected {type(e).__name__}: {e}")
+            problems.extend(col.problems)
         return problems
 
-    def _read(self, sid: str, mods: list[str] | None, col: _Problems) -> Subject:
+    def _read(self, sid: str, mods: list[str] | None, col: ProblemCollector) -> Subject:
         d = self._subject_dir(sid)
         files = self._files(d, sid)
         reports = self._reports([p for p in files if p.name.endswith("_beh.tsv")], d, col)
@@ -373,7 +361,7 @@ class BidsReader:
     # ------------------------------------------------------------------ events and reports
 
     @staticmethod
-    def _read_tsv(path: Path, col: _Problems, **kw):
+    def _read_tsv(path: Path, col: ProblemCollector, **kw):
         """The table at ``path``; DataError naming the file for anything unreadable: a
         truncated or corrupt gzip (``EOFError``, ``BadGzipFile``, ``zlib.error``), bad bytes,
         a parser failure, an I/O error."""
@@ -390,7 +378,7 @@ class BidsReader:
                 OverflowError, UnicodeDecodeError) as e:
             raise col.fail(f"cannot read table: {type(e).__name__}: {e}", path) from None
 
-    def _events(self, path: Path, reports: dict, col: _Problems) -> list[tuple]:
+    def _events(self, path: Path, reports: dict, col: ProblemCollector) -> list[tuple]:
         """Trial rows of an events file: ``(trial id, onset, duration, trial_type)``."""
         df = self._read_tsv(path, col, dtype={"trial": str, "trial_type": str})
         for c in ("onset", "duration"):
@@ -422,7 +410,7 @@ class BidsReader:
         out.sort(key=lambda r: r[1])
         return out
 
-    def _reports(self, paths: list[Path], d: Path, col: _Problems) -> dict[str, dict]:
+    def _reports(self, paths: list[Path], d: Path, col: ProblemCollector) -> dict[str, dict]:
         """trial id -> {"panas", "items", "distribution", "kind", "extra", "_path"}."""
         if not paths:
             raise col.fail("no self-report table (beh/sub-<label>_task-<task>_beh.tsv)", d / "beh")
@@ -495,7 +483,7 @@ class BidsReader:
     # ------------------------------------------------------------------ signals
 
     def _signals(self, r: dict, rows: list, trials: list[Trial], mods: list[str] | None,
-                 col: _Problems) -> None:
+                 col: ProblemCollector) -> None:
         want = _Wanted(mods)
         streams: dict[str, tuple] = {}  # modality -> (data (n, c), fs, start, names, path)
         if r.get("eeg") and (mods is None or any(m != "video" for m in mods)):
@@ -526,7 +514,7 @@ class BidsReader:
                 self._video(videos[0], rows, trials, col)
 
     @staticmethod
-    def _add(streams: dict, m: str, value: tuple, col: _Problems) -> None:
+    def _add(streams: dict, m: str, value: tuple, col: ProblemCollector) -> None:
         if m in streams:
             raise col.fail(f"modality {m} is in {Path(streams[m][4]).name} and in "
                            f"{Path(value[4]).name}; keep it in one place", value[4])
@@ -537,7 +525,7 @@ class BidsReader:
         """True when ``want`` admits every modality (reading everything, as check-data does)."""
         return getattr(want, "everything", False)
 
-    def _eeg(self, path: Path, streams: dict, want, col: _Problems) -> None:
+    def _eeg(self, path: Path, streams: dict, want, col: ProblemCollector) -> None:
         from mne_bids import get_bids_path_from_fname, read_raw_bids
         try:
             with _warnings.catch_warnings():
@@ -578,13 +566,13 @@ class BidsReader:
             names = [raw.ch_names[i] for i in idx]
             self._add(streams, m, (x, fs, 0.0, names, path), col)
 
-    def _physio(self, path: Path, streams: dict, want, col: _Problems) -> None:
+    def _physio(self, path: Path, streams: dict, want, col: ProblemCollector) -> None:
         js = path.with_name(path.name[:-len(".tsv.gz")] + ".json")
         if not js.is_file():
             raise col.fail("physio sidecar (.json with SamplingFrequency, StartTime, Columns) "
                            "is missing", js)
-        inside_root(js, self.root, subject=col.sid)
-        fs, start, columns = _physio_sidecar(js, col.sid)
+        inside_root(js, self.root, subject=col.subject)
+        fs, start, columns = _physio_sidecar(js, col.subject)
         by_mod: dict[str, list[int]] = {}
         skipped = []
         for j, c in enumerate(columns):
@@ -609,15 +597,15 @@ class BidsReader:
                 self._add(streams, m, (x[:, idx], fs, start, [columns[j] for j in idx], path),
                           col)
 
-    def _video(self, path: Path, rows: list, trials: list[Trial], col: _Problems) -> None:
+    def _video(self, path: Path, rows: list, trials: list[Trial], col: ProblemCollector) -> None:
         js = path.with_suffix(".json")
         meta = {}
         if js.is_file():
-            inside_root(js, self.root, subject=col.sid)
-            meta = json_object(js, "video sidecar", subject=col.sid, allow_nan=True)
+            inside_root(js, self.root, subject=col.subject)
+            meta = json_object(js, "video sidecar", subject=col.subject, allow_nan=True)
             for key in ("FrameRate", "StartTime"):
                 if key in meta:
-                    meta[key] = finite_number(meta[key], field=key, path=js, subject=col.sid,
+                    meta[key] = finite_number(meta[key], field=key, path=js, subject=col.subject,
                                               positive=key == "FrameRate")
         import cv2
         cap = cv2.VideoCapture(str(path))

@@ -15,11 +15,11 @@ from helo.model.base import DistributionLearner, ModalitySpec
 METHODS: dict[str, tuple[str, str]] = {
     "helo": ("helo.model.helo", "HeLoLearner"),
     "mean": ("helo.model.base", "MeanDistribution"),
-    "pt-svm": ("helo.model.baselines.pyldl_methods", "PTSVM"),
+    "pt-svm": ("helo.model.baselines.pt_svm", "PTSVM"),
     "aa-knn": ("helo.model.baselines.pyldl_methods", "AAKNN"),
     "sa-cpnn": ("helo.model.baselines.pyldl_methods", "SACPNN"),
     "ldl-lrr": ("helo.model.baselines.pyldl_methods", "LDLLRR"),
-    "tlrldl": ("helo.model.baselines.pyldl_methods", "TLRLDL"),
+    "tlrldl": ("helo.model.baselines.tlrldl", "TLRLDL"),
     "cad": ("helo.model.baselines.pyldl_methods", "CAD"),
     "carat": ("helo.model.baselines.carat", "CARAT"),
     "rsm-ual": ("helo.model.baselines.rsm_ual", "RSMUAL"),

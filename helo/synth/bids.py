@@ -45,9 +45,14 @@ from pathlib import Path
 
 import numpy as np
 
+from helo.data.dmer.protocol import EEG_CHANNELS
 from helo.data.labels import DMER_PANAS
 from helo.io import atomic_path, write_json, write_text
-from helo.synth import dmer as D
+from helo.synth.dmer.config import make_config
+from helo.synth.dmer.face_video import _FaceRenderer, _write_video
+from helo.synth.dmer.plan import _index, _plan
+from helo.synth.dmer.signals import _eeg_session, _gsr_session, _ppg_session
+from helo.synth.dmer.truth import _clip_intensities
 
 TASK = "emotion"
 _EXTRA = ["arousal", "valence", "dominance", "amusement", "disgust"]
@@ -85,13 +90,14 @@ def _write_physio(path: Path, x: np.ndarray, fs: float, start: float, columns: l
 
 def _subject(out: Path, cfg, seed: int, plan, keep: dict | None) -> dict:
     import datetime
+
     import mne
     from mne_bids import BIDSPath, write_raw_bids
 
     lab = _label(plan.sid)
     fs = cfg.fs_eeg
-    eeg = D._eeg_session(cfg, seed, plan)  # (n, 18) uV
-    info = mne.create_info(list(D.EEG_CHANNELS), fs, "eeg")
+    eeg = _eeg_session(cfg, seed, plan)  # (n, 18) uV
+    info = mne.create_info(list(EEG_CHANNELS), fs, "eeg")
     raw = mne.io.RawArray(eeg.T * 1e-6, info, verbose="error")
     start = (plan.epoch_ms + plan.eeg_start_ms) // 1000
     raw.set_meas_date(datetime.datetime.fromtimestamp(start, tz=datetime.timezone.utc))
@@ -104,7 +110,7 @@ def _subject(out: Path, cfg, seed: int, plan, keep: dict | None) -> dict:
 
     # events: exact sample times of the EEG
     def onset(t_ms: int) -> float:
-        return D._index(t_ms, plan.eeg_start_ms, fs) / fs
+        return _index(t_ms, plan.eeg_start_ms, fs) / fs
 
     rows = []
     practice = [t for c, t in plan.events if c in (50, 60)]
@@ -124,8 +130,8 @@ def _subject(out: Path, cfg, seed: int, plan, keep: dict | None) -> dict:
 
     # physio: one file per sampling rate
     wrist0 = (plan.wrist_start_ms - plan.eeg_start_ms) / 1000.0
-    gsr = D._gsr_session(cfg, seed, plan)
-    ppg = D._ppg_session(cfg, seed, plan)
+    gsr = _gsr_session(cfg, seed, plan)
+    ppg = _ppg_session(cfg, seed, plan)
     for rec, x, f, col in (("gsr", gsr, cfg.fs_gsr, "gsr"), ("ppg", ppg, cfg.fs_ppg, "cardiac")):
         p = eeg_dir / f"{stem}_recording-{rec}_physio.tsv.gz"
         _write_physio(p, x, float(f), wrist0, [col])
@@ -145,8 +151,8 @@ def _subject(out: Path, cfg, seed: int, plan, keep: dict | None) -> dict:
     video0 = (0 - plan.eeg_start_ms) / 1000.0
     if cfg.video:
         vpath = beh_dir / f"{stem}_recording-face_video.mp4"
-        rend = D._FaceRenderer(cfg, seed, plan)
-        D._write_video(vpath, (rend.frame(i) for i in range(rend.n)), cfg.fps, cfg.video_size)
+        rend = _FaceRenderer(cfg, seed, plan)
+        _write_video(vpath, (rend.frame(i) for i in range(rend.n)), cfg.fps, cfg.video_size)
         write_json(vpath.with_suffix(".json"), {"StartTime": video0, "FrameRate": cfg.fps,
                                                 "RecordingType": "face"})
         files["video"] = vpath.relative_to(out).as_posix()
@@ -176,18 +182,18 @@ def generate_bids(out: str | Path, *, seed: int = 0, preset: str = "default",
     """Write the synthetic dataset as BIDS under ``out``; returns the ground truth (also
     ``out/_ground_truth.json``). ``preset`` and ``overrides`` as for
     :func:`helo.synth.dmer.generate_dmer` (``trigger``/``eeg_extra_channels`` are ignored)."""
-    cfg = D.make_config(preset, **overrides)
+    cfg = make_config(preset, **overrides)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    clip_int = D._clip_intensities(seed)
+    clip_int = _clip_intensities(seed)
     truth = {"dataset": "dmer", "layout": "bids", "seed": seed, "preset": preset,
              "config": asdict(cfg), "panas_items": DMER_PANAS, "task": TASK,
-             "eeg_channels_written": list(D.EEG_CHANNELS), "subjects": {}}
+             "eeg_channels_written": list(EEG_CHANNELS), "subjects": {}}
     signals: dict[str, dict] = {}
     t_start = time.perf_counter()
     for k, sid in enumerate(cfg.subject_ids):
         t0 = time.perf_counter()
-        plan = D._plan(cfg, seed, sid, clip_int)
+        plan = _plan(cfg, seed, sid, clip_int)
         keep: dict | None = {} if return_signals else None
         st = _subject(out, cfg, seed, plan, keep)
         truth["subjects"][st["label"]] = st

@@ -11,17 +11,13 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import numpy as np
 import pytest
 import torch
+from baseline_problem import SPEC, L, easy_problem, kl, make_split
 
-from helo.model.base import ModalitySpec, concat
+from helo.model.base import concat
 from helo.model.baselines import BASELINES
 from helo.model.baselines.pyldl_methods import pyldl_class
 
 torch.set_num_threads(1)
-
-DIMS = {"a": 12, "b": 8, "c": 20}
-L = 5
-SPEC = ModalitySpec(dims=DIMS, physiological=["a", "b"], behavioural=["c"], n_labels=L,
-                    channels={"a": 4})
 
 # small / short settings so the whole file runs in well under a minute on one core
 FAST = {
@@ -41,32 +37,11 @@ FAST = {
 DEEP = ["carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict"]
 
 
-def _make(n, seed, shift=0.0, noise=0.5):
-    rng = np.random.default_rng(seed)
-    y = rng.dirichlet(np.full(L, 0.5), n)
-    g = np.random.default_rng(123)  # the same linear map for every split
-    X = {m: (3 * y @ g.normal(size=(L, d)) + noise * rng.normal(size=(n, d)) + shift)
-         for m, d in DIMS.items()}
-    return X, y
-
-
-def _standardise(train, *others):
-    stats = {m: (v.mean(0), v.std(0) + 1e-8) for m, v in train.items()}
-    f = lambda X: {m: ((X[m] - stats[m][0]) / stats[m][1]).astype(np.float32) for m in X}
-    return [f(train)] + [f(o) for o in others]
-
 
 @pytest.fixture(scope="module")
 def data():
-    Xtr, ytr = _make(200, 0)
-    Xte, yte = _make(150, 1)
-    Xtr, Xte = _standardise(Xtr, Xte)
-    return Xtr, ytr, Xte, yte
+    return easy_problem()
 
-
-def kl(y, p):
-    p = np.clip(p, 1e-12, None)
-    return float(np.mean(np.sum(np.where(y > 0, y * np.log(np.clip(y, 1e-12, None) / p), 0), 1)))
 
 
 def cheb(y, p):
@@ -181,7 +156,7 @@ def test_pca_option_reduces_dimension(data):
 # -- Amanda: target domain --------------------------------------------------------------------
 def test_amanda_uses_target_and_never_target_labels(data):
     Xtr, ytr, _, _ = data
-    Xt_raw, _ = _make(120, 2, shift=1.5)  # shifted "held-out subject", labels discarded
+    Xt_raw, _ = make_split(120, 2, shift=1.5)  # shifted "held-out subject", labels discarded
     Xt = {m: ((Xt_raw[m] - Xt_raw[m].mean(0)) / 4 + 0.8).astype(np.float32) for m in Xt_raw}
     params = inspect.signature(BASELINES["amanda"].fit).parameters
     assert set(params) == {"self", "X", "y", "X_val", "y_val", "X_target", "groups"}
@@ -246,78 +221,3 @@ def test_emotiondict_unimodal_consistency_is_trained(data):
     m = BASELINES["emotiondict"](SPEC, **FAST["emotiondict"]).fit(Xtr, ytr)
     h = m.history()
     assert h[-1]["uni"] < h[0]["uni"]  # unimodal representations move towards the joint one
-
-
-# -- scalable forms: exact reformulations, checked against the direct computation -------------
-def test_tlrldl_lowrank_equals_pyldl_from_the_same_start(data):
-    """The factored ADMM gives PyLDL's TLRLDL model when both start from the same O."""
-    from pyldl.algorithms import TLRLDL as PyTLRLDL
-    from pyldl.algorithms.utils import proj
-
-    from helo.model.baselines.pyldl_methods import tlrldl_lowrank
-    Xtr, ytr, Xte, _ = data
-    X, Xt = concat(Xtr).astype(np.float64), concat(Xte).astype(np.float64)
-    rng = np.random.default_rng(0)
-    P0, Q0 = rng.random((len(X), L)) * (2 / L), rng.random((len(X), L))
-
-    class SameStart(PyTLRLDL):
-        def _before_train(self):
-            super()._before_train()
-            self._O = P0 @ Q0.T  # PyLDL's dense n x n O, from the factored start
-
-    ref = SameStart().fit(X, ytr, max_iterations=100)
-    W = tlrldl_lowrank(X, ytr, P0, Q0, max_iterations=100)
-    assert ref._current_iteration < 100  # the stopping rule (incl. the O change) was used
-    np.testing.assert_allclose(W, ref._W, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(proj(Xt @ W), ref.predict(Xt), rtol=0, atol=1e-9)
-
-
-def test_max_abs_diff_lowrank_blocks():
-    from helo.model.baselines.pyldl_methods import _max_abs_diff_lowrank
-    rng = np.random.default_rng(1)
-    P, Q, Po, Qo = (rng.normal(size=(37, 3)) for _ in range(4))
-    want = np.abs(P @ Q.T - Po @ Qo.T).max()
-    assert _max_abs_diff_lowrank(P, Q, Po, Qo, block_bytes=8 * 37 * 5) == pytest.approx(want)
-    from helo.model.baselines.pyldl_methods import _lowrank_change_within
-    assert _lowrank_change_within(P, Q, Po, Qo, want + 1e-9)
-    assert not _lowrank_change_within(P, Q, Po, Qo, want - 1e-9)
-    small = 1e-4 * Po  # tiny change: decided by the bound alone
-    assert _lowrank_change_within(Po + small, Qo, Po, Qo, 1e-3 * want)
-
-
-def test_pt_svm_weighted_form_equals_expanded_single_label_data(data):
-    """One-vs-rest on the 2n weighted rows = one-vs-rest on the n*C weighted single-label rows
-    (x_i, j, d_ij) that the problem transformation defines."""
-    from sklearn.svm import LinearSVC
-
-    from helo.model.baselines.pyldl_methods import _weighted_pt_svm
-    Xtr, ytr, _, _ = data
-    X = concat(Xtr).astype(np.float64)
-    n = len(X)
-    W, b, _, _ = _weighted_pt_svm(X, ytr, c=1.0, cv=1, seed=0, tol=1e-10, max_iter=10000)[0]
-    Xe, ye, we = np.repeat(X, L, 0), np.tile(np.arange(L), n), ytr.reshape(-1)
-    ref = LinearSVC(C=1.0, dual=False, tol=1e-10, max_iter=10000).fit(Xe, ye, sample_weight=we)
-    np.testing.assert_allclose(W, ref.coef_, atol=1e-5)
-    np.testing.assert_allclose(b, ref.intercept_, atol=1e-5)
-
-
-def test_platt_matches_sklearn_sigmoid_calibration():
-    from sklearn.calibration import _sigmoid_calibration
-
-    from helo.model.baselines.pyldl_methods import _platt
-    rng = np.random.default_rng(2)
-    f = rng.normal(size=300)
-    t = (rng.random(300) < 1 / (1 + np.exp(-2 * f + 0.3))).astype(float)
-    a, b = _platt(f, t)  # hard 0/1 weights: ordinary Platt scaling
-    A, B = _sigmoid_calibration(f, t)  # sklearn: P = 1 / (1 + exp(A f + B))
-    assert a == pytest.approx(-A, rel=1e-3) and b == pytest.approx(-B, rel=1e-3, abs=1e-3)
-
-
-def test_pt_svm_rbf_and_solvers(data):
-    Xtr, ytr, Xte, yte = data
-    mean = np.tile(ytr.mean(0), (len(yte), 1))
-    p = BASELINES["pt-svm"](SPEC, kernel="rbf", n_components=64).fit(Xtr, ytr).predict(Xte)
-    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-9)
-    assert kl(yte, p) < kl(yte, mean)
-    with pytest.raises(ValueError, match="solver"):
-        BASELINES["pt-svm"](SPEC, solver="nope").fit(Xtr, ytr)

@@ -1,22 +1,43 @@
-"""DMER files as the dataset's authors ship and read them: aligned matrices with the clip id as
-the last row, ``dis_label`` in ``datas.mat`` (alone or beside the PANAS CSVs), and the
-per-subject feature files eegfea.mat / perifea.mat / videoFea.mat (dmer-subject-features)."""
+"""The aligned-release reader (helo.data.dmer.aligned): ``datas.mat`` read back as written (with
+or without the time row), labels from ``dis_label`` and/or the PANAS CSVs, and corrupted files
+named (with the features release's)."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
 import pytest
 import scipy.io
+from dmer_checks import check_reports, has_problem
 
 from helo.data import open_reader
 from helo.data.base import DataError
-from helo.data.dmer import EEG_CHANNELS
+from helo.data.dmer import (
+    EEG_CHANNELS,
+    DmerAlignedReader,
+    DmerFeaturesReader,
+)
 from helo.data.labels import DMER_PANAS
-from helo.features import block_names
 from helo.synth.dmer import generate_dmer
 
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 KW = dict(preset="tiny", seed=5, progress=False, return_signals=True, video=False)
+
+
+@pytest.fixture(scope="module")
+def aligned(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dmer_aligned")
+    return out, generate_dmer(out, layout="aligned", preset="tiny", seed=5, progress=False,
+                              return_signals=True)
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dmer_features")
+    return out, generate_dmer(out, layout="features", preset="tiny", seed=6, progress=False,
+                              return_signals=True)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +59,56 @@ def _save(path, mat):
 def _dist(panas):
     s = np.asarray(panas, dtype=float)
     return s / s.sum()
+
+
+def test_aligned_reader_matches_truth(aligned):
+    out, truth = aligned
+    reader = open_reader("dmer-aligned", out)
+    assert reader.subjects() == ["1", "2", "5"]
+    for sid, st in truth["subjects"].items():
+        s = reader.read_subject(sid)
+        assert s.warnings == []
+        check_reports(s, st)
+        for t, tt in zip(s.trials, st["trials"]):
+            T = tt["seconds"]
+            for m, fs in (("eeg", 300), ("gsr", 4), ("ppg", 100)):
+                np.testing.assert_array_equal(t.signals[m].data, truth["_signals"][sid][t.trial_id][m])
+                assert t.signals[m].fs == fs and t.signals[m].data.shape[0] == T * fs
+            assert t.video.path.name == f"{t.trial_id}.mp4"
+            assert (t.video.start_frame, t.video.stop_frame) == (0, T * 30)
+    assert reader.check() == []
+    s = reader.read_subject("2", ["ppg"])
+    assert all(set(t.signals) == {"ppg"} and t.video is None for t in s.trials)
+
+
+def test_aligned_and_features_corruption(aligned, features, tmp_path):
+    import scipy.io
+    src, truth = aligned
+    out = tmp_path / "al"
+    shutil.copytree(src, out)
+    (out / "1" / "datas.mat").unlink()
+    first = truth["subjects"]["2"]["trials"][0]["trial_id"]
+    (out / "2" / f"{first}.mp4").unlink()
+    mat = scipy.io.loadmat(out / "5" / "datas.mat")
+    mat["gsr_datas"][0, -3:] = np.nan
+    scipy.io.savemat(out / "5" / "datas.mat", {k: v for k, v in mat.items() if not k.startswith("__")})
+    problems = DmerAlignedReader(out).check()
+    assert has_problem(problems, "1", "datas.mat", ["missing"])
+    assert has_problem(problems, "2", f"{first}.mp4", ["no video"], "warning")
+    assert has_problem(problems, "5", "datas.mat", ["NaN"], "warning")
+    assert DmerAlignedReader(out).read_subject("2").trial(first).video is None
+    with pytest.raises(DataError):
+        DmerAlignedReader(out).read_subject("1")
+
+    src, truth = features
+    out = tmp_path / "fe"
+    shutil.copytree(src, out)
+    scipy.io.savemat(out / "2.mat", {"feas": np.zeros((5, 140)), "vids": np.zeros((5, 1))})
+    (out / "5" / "5_panas.csv").write_text("0,1,2,3\n")  # the row misses values: NaN
+    problems = DmerFeaturesReader(out).check()
+    assert has_problem(problems, "2", "2.mat", ["913"])
+    assert has_problem(problems, "5", "5_panas.csv", ["missing value"], "warning")
+    assert not [p for p in problems if p.subject == "1"]
 
 
 def test_aligned_id_row_last_and_dis_label(aligned_id_dis):
@@ -101,57 +172,3 @@ def test_aligned_bad_dis_label_and_rows(aligned_id_dis, tmp_path):
     _save(bad / "2" / "datas.mat", mat)
     with pytest.raises(DataError, match=r"eeg_datas has shape \(17, \d+\).*\(19 or 20, N\)"):
         r.read_subject("2", ["eeg"])
-
-
-@pytest.mark.parametrize("video_dim", [768, 32])
-def test_subject_feature_files(tmp_path, video_dim):
-    out = tmp_path / "sf"
-    truth = generate_dmer(out, layout="subject-features", video_dim=video_dim, **KW)
-    assert scipy.io.loadmat(out / "1" / "eegfea.mat")["feas"].shape[1:] == (5, 18)
-    v = scipy.io.loadmat(out / "1" / "videoFea.mat")
-    assert v["vids"].shape[0] == 1 and v["lbps_all"].shape[1] == video_dim
-    reader = open_reader("dmer-subject-features", out)
-    assert reader.subjects() == ["1", "2", "5"]
-    for sid, st in truth["subjects"].items():
-        s = reader.read_subject(sid)
-        assert [t.trial_id for t in s.trials] == [t["trial_id"] for t in st["trials"]]
-        for t, tt in zip(s.trials, st["trials"]):
-            sig = truth["_signals"][sid][t.trial_id]
-            for m in ("eeg", "gsr", "ppg", "video"):
-                np.testing.assert_array_equal(t.features[m].values, sig[m])
-                assert t.features[m].values.shape[0] == tt["seconds"] - 4
-            np.testing.assert_allclose(t.extra["distribution"], _dist(tt["panas"]), rtol=1e-12)
-            names = {m: block_names(m, t.features[m]) for m in t.features}
-            # the same features as helo's own: helo's names, so models transfer
-            assert names["eeg"][:6] == ["eeg_P3_delta", "eeg_P3_theta", "eeg_P3_alpha",
-                                        "eeg_P3_beta", "eeg_P3_gamma", "eeg_C3_delta"]
-            assert names["gsr"][0] == "gsr_median" and len(names["gsr"]) == 28
-            assert len(names["ppg"]) == 27 and names["ppg"][0] == "ppg_median"
-            if video_dim == 768:
-                assert names["video"][0] == "video_xy_000" and names["video"][-1] == "video_yt_255"
-            else:  # not LBP-TOP: named as what it is, the file's variable and column
-                assert names["video"] == [f"video__lbps_all_{j}" for j in range(32)]
-                assert any("not helo's LBP-TOP" in w for w in s.warnings)
-
-
-def test_subject_features_eeg_layouts_and_labels(tmp_path):
-    """EEG (N, 18*4) 2-D: EmotionDict's four bands by name; PANAS CSVs take precedence."""
-    out = tmp_path / "sf"
-    truth = generate_dmer(out, layout="subject-features", labels="both", **KW)
-    d = out / "1"
-    feas = scipy.io.loadmat(d / "eegfea.mat")["feas"]  # (N, 5, 18)
-    four = feas[:, 1:, :].transpose(0, 2, 1).reshape(feas.shape[0], -1)  # (N, 18 x 4)
-    scipy.io.savemat(d / "eegfea.mat", {"feas": four})
-    s = open_reader("dmer-subject-features", out).read_subject("1", ["eeg"])
-    st = truth["subjects"]["1"]
-    np.testing.assert_array_equal(s.trials[0].panas, st["trials"][0]["panas"])
-    names = block_names("eeg", s.trials[0].features["eeg"])
-    assert names[:4] == ["eeg_P3_theta", "eeg_P3_alpha", "eeg_P3_beta", "eeg_P3_gamma"]
-    assert len(names) == 72
-    want = truth["_signals"]["1"][st["trials"][0]["trial_id"]]["eeg"].reshape(-1, 18, 5)[:, :, 1:]
-    np.testing.assert_array_equal(s.trials[0].features["eeg"].values, want.reshape(-1, 72))
-    # rows that do not match vids are named
-    p = scipy.io.loadmat(d / "perifea.mat")
-    scipy.io.savemat(d / "perifea.mat", {"feas_gsr": p["feas_gsr"][:-1], "feas_ppg": p["feas_ppg"]})
-    with pytest.raises(DataError, match=r"subject 1.*perifea.mat.*feas_gsr has \d+ rows but vids"):
-        open_reader("dmer-subject-features", out).read_subject("1", ["gsr"])
