@@ -275,7 +275,7 @@ def _fit_pooled(ds, folds, items, method, spec, model_params, val_fraction, spli
     (``helo.model.train.FoldPool``), so memory does not grow with the number of folds. Only
     the test rows are standardised here (for prediction), with the same statistics."""
     from helo.model.registry import get_class, make_model
-    from helo.model.train import FoldPool, FoldRows
+    from helo.model.pool import FoldPool, FoldRows
 
     mods = list(ds.X)
     subjects, groups = np.unique(ds.subject, return_inverse=True)

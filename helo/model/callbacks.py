@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from helo.model.train import Trainer
+#: the running ``helo.model.train.Trainer`` (``members``, ``stopped``, ``diverged``, ``epoch``,
+#: ``logged``, ``state``, ``device``)
+Trainer = Any
 
 log = logging.getLogger("helo.model.train")
 
@@ -20,17 +21,17 @@ class Callback:
     """Hooks into the loop (the shape of skorch's callbacks): ``trainer`` is the running
     :class:`Trainer` (``trainer.members``, ``trainer.stopped``, ``trainer.epoch``, ...)."""
 
-    def on_epoch_begin(self, trainer: "Trainer") -> None:
+    def on_epoch_begin(self, trainer: Trainer) -> None:
         """After the epoch's batch order is drawn."""
 
-    def on_step_end(self, trainer: "Trainer") -> None:
+    def on_step_end(self, trainer: Trainer) -> None:
         """After each optimiser step (host side: not part of a captured step)."""
 
-    def on_epoch_end(self, trainer: "Trainer", val: np.ndarray | None) -> None:
+    def on_epoch_end(self, trainer: Trainer, val: np.ndarray | None) -> None:
         """After the epoch's rows were appended to the members' histories; ``val``: the
         members' validation losses (NaN without validation rows) or None."""
 
-    def on_train_end(self, trainer: "Trainer") -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         """After the last epoch, before the modules are handed back."""
 
 

@@ -3,10 +3,12 @@ standardisation) and the pool of rows several folds share (:class:`FoldPool`).""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # the module stays importable without torch (stages of other methods)
+    import torch
 
 
 @dataclass
@@ -56,9 +58,10 @@ class FoldPool:
         return [Member(seed=int(s), rows=f.rows, val_rows=f.val_rows, target_rows=f.target_rows,
                        shift=f.shift, scale=f.scale) for s, f in zip(seeds, self.folds)]
 
-    def to(self, device) -> tuple[dict[str, torch.Tensor], torch.Tensor,
-                                  torch.Tensor | None]:
+    def to(self, device) -> tuple[dict[str, "torch.Tensor"], "torch.Tensor",
+                                  "torch.Tensor | None"]:
         """The pool's tensors on ``device``: ``(X, y, groups)``."""
+        import torch
         X = {m: torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)
              for m, x in self.X.items()}
         y = torch.as_tensor(np.ascontiguousarray(self.y, dtype=np.float32), device=device)
