@@ -43,7 +43,7 @@ class PTSVM(PyLDLLearner):
       with a lower KL under all three protocols (docs/benchmarks.md).
     * ``"pyldl"``: PyLDL ``PT_SVM`` itself (resampling + ``CalibratedClassifierCV(LinearSVC())``).
 
-    PCA to 64 components by default (as before), on the training rows only.
+    PCA to 64 components by default, on the training rows only.
     """
 
     name = "pt-svm"
