@@ -30,20 +30,12 @@ typical use:
 
 
 def _params(args):
-    """params.yaml with the ``-S`` overrides and ``--allow-partial`` applied, validated against
-    the schema (:mod:`helo.stages.schema`) before any stage does work. The schema is imported
-    here, in the dispatcher, and is deliberately not a DVC dependency of the stages: it can only
-    refuse to run, never change an output."""
-    from helo.stages import params as P
-    from helo.stages.schema import validate
-    params = P.load(args.params)
-    for text in getattr(args, "set", None) or []:
-        key, value = P.parse_override(text)
-        P.set_dotted(params, key, value)
-    if getattr(args, "allow_partial", False):
-        P.set_dotted(params, "orchestrator.allow_partial", True)
-    validate(params, source=str(args.params))
-    return params
+    """The run's typed parameters (:class:`helo.stages.schema.Params`): ``--params`` with the
+    ``-S`` overrides and ``--allow-partial`` applied, validated before any stage does work
+    (:func:`helo.stages.params.load_config`)."""
+    from helo.stages.params import load_config
+    return load_config(args.params, getattr(args, "set", None) or (),
+                       allow_partial=getattr(args, "allow_partial", False))
 
 
 def _print(obj):
@@ -107,15 +99,14 @@ def cmd_check_data(args):
     return 1 if errors else 0
 
 
-def _check_table_modality(modality: str, params: dict) -> None:
+def _check_table_modality(modality: str, cfg) -> None:
     """A generic table's own modality must be one the table has (else every subject fails)."""
     from helo.features import MODALITIES
-    from helo.stages import params as P
-    if P.get(params, "data.layout") != "generic" or modality in (*MODALITIES, "labels"):
+    if cfg.data.layout != "generic" or modality in (*MODALITIES, "labels"):
         return
     from helo.data import open_reader
     from helo.stages.schema import ParamsError
-    root = P.get(params, "data.root")
+    root = cfg.data.root
     have = open_reader("generic", root).modalities()
     if modality not in have:
         raise ParamsError([f"--modality: the generic table in {root} has no modality "
@@ -125,10 +116,10 @@ def _check_table_modality(modality: str, params: dict) -> None:
 def cmd_extract(args):
     from helo.orchestration.run import run_stage
     from helo.stages.schema import check_modality
-    params = _params(args)
-    check_modality(args.modality, params)
-    _check_table_modality(args.modality, params)
-    summary = run_stage("extract", params, params_path=args.params,
+    cfg = _params(args)
+    check_modality(args.modality, cfg)
+    _check_table_modality(args.modality, cfg)
+    summary = run_stage("extract", cfg, params_path=args.params,
                         modality=args.modality, force=args.force)
     _print(_summary(summary))
     return 0  # failed subjects raise StageIncomplete (exit 1) unless --allow-partial
@@ -159,21 +150,18 @@ def cmd_evaluate(args):
 
 def cmd_predict(args):
     from helo.stages.predict import predict_recordings
-    params = _params(args)
+    cfg = _params(args)
     out = predict_recordings(Path(args.model), args.layout, Path(args.input), Path(args.out),
-                             params, subjects=args.subject, reader_options=_task_option(args))
+                             cfg, subjects=args.subject, reader_options=_task_option(args))
     _print(out)
     return 0
 
 
 def cmd_inspect_video(args):
     from helo.features.face import inspect_video
-    from helo.stages import params as P
     video = {}
     if Path(args.params).exists():
-        params = _params(args)
-        video = {**(P.get(params, "features.common", {}) or {}),
-                 **(P.get(params, "features.video", {}) or {})}
+        video = _params(args).features.for_modality("video")
     elif args.params != "params.yaml" or args.set:
         raise FileNotFoundError(f"{args.params} not found")
     for key, value in (("detector", args.detector), ("detect_width", args.detect_width),
@@ -189,15 +177,14 @@ def cmd_inspect_video(args):
 
 
 def cmd_preset(args):
-    from helo.stages import params as P
+    from helo.stages.params import apply_preset, load_config, presets
     if args.list or not args.name:
-        for name, path in P.presets().items():
+        for name, path in presets().items():
             first = path.read_text().splitlines()[0].lstrip("# ")
             print(f"{name:16s} {first}")
         return 0
-    P.apply_preset(args.name, args.params)
-    from helo.stages.schema import validate
-    validate(P.load(args.params), source=str(args.params))
+    apply_preset(args.name, args.params)
+    load_config(args.params)  # the result must fit the schema
     print(f"applied preset {args.name} to {args.params}; now run: dvc repro")
     return 0
 
@@ -273,6 +260,7 @@ def cmd_code_deps(args):
 
 def cmd_info(args):
     import torch
+
     from helo import __version__
     from helo.data import LAYOUTS
     _print({"helo": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
@@ -292,8 +280,8 @@ def _partial(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from helo.evaluation.splits import PROTOCOLS
     from helo.data import LAYOUTS
+    from helo.evaluation.splits import PROTOCOLS
     parser = argparse.ArgumentParser(
         prog="helo", description=__doc__, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -27,6 +27,14 @@ synthetic default; one digest per stage keeps the lock small and the dependencie
 
 Digests are written for every modality and method the code knows, not only those
 ``params.yaml`` lists now, so a preset or ``-S`` switching to another finds its digest ready.
+
+The params schema (:mod:`helo.stages.schema`) holds every parameter's default, so a changed
+default must re-run exactly the stages that read its group. Its file is therefore not hashed
+whole: a digest holds one line per schema model of the groups its stage reads (:data:`READS`:
+``data`` -> ``Data``, ``features`` -> ``Features`` and ``Common``, ...; always ``Params``, whose
+accessors every stage calls), hashed from the model's source, e.g.
+``<sha256>  helo/stages/schema.py:Evaluate``. The rest of the schema (the checks, which can only
+refuse a run, and the registries they import) is in no digest.
 """
 from __future__ import annotations
 
@@ -42,6 +50,20 @@ PKG = ROOT / "helo"
 OUT = "codedeps"
 #: what every stage command imports first: the package, the CLI (module level) and the runner
 ENTRY = ["helo", "helo.cli", "helo.orchestration.run"]
+#: the params schema: in a digest as the models of the groups its stage reads, not as a file
+SCHEMA = "helo.stages.schema"
+#: the params groups each stage command reads (``cfg.<group>``), by digest name (``extract``:
+#: every ``extract-<modality>``, ``evaluate``: every ``evaluate-<method>``)
+READS: dict[str, tuple[str, ...]] = {
+    "synthesize": ("data", "synth"),
+    "labels": ("data", "orchestrator"),
+    "extract": ("data", "features", "orchestrator"),
+    "feature-params": ("features",),
+    "assemble": ("data", "features", "assemble", "orchestrator"),
+    "evaluate": ("evaluate", "model", "assemble", "orchestrator"),
+    "fit-final": ("data", "features", "assemble", "evaluate", "model"),
+    "report": ("data", "evaluate", "report", "model"),
+}
 
 
 @lru_cache(maxsize=None)
@@ -105,17 +127,59 @@ def _imports_in(module: str, top_level_only: bool, source: str) -> frozenset[str
     return frozenset(found)
 
 
-def closure(entries: list[str]) -> set[str]:
-    """Every helo module that importing ``entries`` runs (``helo.cli``: module level only)."""
+def closure(entries: list[str], opaque: tuple[str, ...] = ()) -> set[str]:
+    """Every helo module that importing ``entries`` runs (``helo.cli``: module level only);
+    the modules in ``opaque`` are left out, and so is what only they import."""
     seen: set[str] = set()
-    todo = list(entries)
+    todo = [m for m in entries if m not in opaque]
     while todo:
         m = todo.pop()
         if m in seen:
             continue
         seen.add(m)
-        todo.extend(imports_of(m, top_level_only=(m == "helo.cli")) - seen)
+        todo.extend(imports_of(m, top_level_only=(m == "helo.cli")) - seen - set(opaque))
     return seen
+
+
+def reads(name: str) -> tuple[str, ...]:
+    """The params groups digest ``name`` (``evaluate-carat``, ``extract-hrv``, ...) reads."""
+    return READS.get(name) or READS[name.split("-", 1)[0]]
+
+
+def schema_models(groups: tuple[str, ...]) -> list[str]:
+    """The schema models that hold the defaults of ``groups``: :class:`Params` itself, the
+    model each group's field names, and the models those name (fields, bases), sorted."""
+    classes, params = _schema_classes()
+    todo = [n for g in groups for n in params.get(g, ())]
+    found = {"Params"}
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(classes[name][1] - found)
+    return sorted(found)
+
+
+def _schema_classes() -> tuple[dict[str, tuple[str, frozenset[str]]], dict[str, tuple[str, ...]]]:
+    """``({class: (source, classes it names)}, {Params field: classes its annotation names})``
+    of the schema module, read with :mod:`ast`."""
+    return _classes_in(modules()[SCHEMA].read_text())
+
+
+@lru_cache(maxsize=8)
+def _classes_in(source: str):
+    tree = ast.parse(source)
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+
+    def named(node) -> frozenset[str]:
+        return frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in defs)
+
+    classes = {name: (ast.get_source_segment(source, node), named(node) - {name})
+               for name, node in defs.items()}
+    fields = {st.target.id: tuple(sorted(named(st.annotation)))
+              for st in defs["Params"].body
+              if isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name)}
+    return classes, fields
 
 
 def stage_entries(modalities: tuple[str, ...] = ()) -> dict[str, list[str]]:
@@ -148,17 +212,23 @@ def path_of(module: str) -> str:
     return modules()[module].relative_to(ROOT).as_posix()
 
 
-def digest(entries: list[str]) -> str:
-    """The closure of ``entries`` as ``sha256sum`` lines, sorted by path."""
+def digest(entries: list[str], groups: tuple[str, ...] = ()) -> str:
+    """The closure of ``entries`` (the schema left out) as ``sha256sum`` lines sorted by path,
+    then one line per schema model of ``groups`` (``<sha256>  helo/stages/schema.py:<Model>``,
+    hashed from the model's source)."""
     lines = []
-    for path in sorted(path_of(m) for m in closure(entries)):
+    for path in sorted(path_of(m) for m in closure(entries, opaque=(SCHEMA,))):
         lines.append(f"{hashlib.sha256((ROOT / path).read_bytes()).hexdigest()}  {path}")
+    classes, _ = _schema_classes()
+    for name in schema_models(groups):
+        text = classes[name][0].encode()
+        lines.append(f"{hashlib.sha256(text).hexdigest()}  {path_of(SCHEMA)}:{name}")
     return "\n".join(lines) + "\n"
 
 
 def digests(modalities: tuple[str, ...] = ()) -> dict[str, str]:
     """Digest file name -> content, for every stage command."""
-    return {f"{name}.txt": digest(entries)
+    return {f"{name}.txt": digest(entries, reads(name))
             for name, entries in stage_entries(modalities).items()}
 
 

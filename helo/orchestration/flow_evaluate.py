@@ -7,7 +7,8 @@ from prefect import flow, task
 from helo.orchestration import prefect_common as pc
 from helo.orchestration.plan import plan
 from helo.stages import evaluate
-from helo.stages import params as P
+from helo.stages.params import load_config
+
 
 @task(name="evaluate-fold", retries=1, retry_delay_seconds=2, cache_policy=None)
 def evaluate_fold_task(kwargs: dict):
@@ -18,7 +19,7 @@ def evaluate_fold_task(kwargs: dict):
 @flow(name="evaluate", log_prints=True)
 def evaluate_flow(protocol: str, method: str, params_path: str = "params.yaml"):
     """One method under one protocol, a task per fold."""
-    params = P.load(params_path)
+    cfg = load_config(params_path)
 
     def submit(kw):
         items = kw.get("items") or [(kw.get("fold_index", ""), kw.get("seed", ""))]
@@ -31,13 +32,13 @@ def evaluate_flow(protocol: str, method: str, params_path: str = "params.yaml"):
         futures = [submit(kw) for kw in kwargs_list]
         return [f.result() for f in futures]
 
-    p = plan(params, "evaluate", protocol=protocol, method=method)
+    p = plan(cfg, "evaluate", protocol=protocol, method=method)
     with pc.stage_pool(p):
         if not p.pooled:
             # light folds: one at a time in this process, like the local path
             def fold_runner(kwargs_list):  # noqa: F811
                 return [submit(kw).result() for kw in kwargs_list]
-        return evaluate.run(params, protocol, method, fold_runner=fold_runner, progress=False)
+        return evaluate.run(cfg, protocol, method, fold_runner=fold_runner, progress=False)
 
 
 #: the flow :func:`helo.orchestration.run.run_stage` runs for this stage

@@ -9,7 +9,8 @@ from prefect import flow, get_run_logger, task
 from helo.orchestration import prefect_common as pc
 from helo.orchestration.plan import plan
 from helo.stages import extract
-from helo.stages import params as P
+from helo.stages.params import load_config
+
 
 @task(name="extract-subject", retries=2, retry_delay_seconds=2,
       retry_condition_fn=lambda t, r, s: isinstance(s.result(raise_on_failure=False),
@@ -25,10 +26,10 @@ def extract_subject_task(layout, root, subject, modality, store, fparams, force=
 @flow(name="extract", log_prints=True)
 def extract_flow(modality: str, params_path: str = "params.yaml", force: bool = False):
     """Features of one modality for every subject, a task per subject."""
-    params = P.load(params_path)
+    cfg = load_config(params_path)
     log = get_run_logger()
-    with pc.stage_pool(plan(params, "extract")):
-        summary = extract.run(params, modality, executor=PrefectTaskExecutor(), force=force)
+    with pc.stage_pool(plan(cfg, "extract")):
+        summary = extract.run(cfg, modality, executor=PrefectTaskExecutor(), force=force)
     log.info("extract %s: %d done, %d skipped, %d failed", modality, len(summary["done"]),
              len(summary["skipped"]), len(summary["failed"]))
     for f in summary["failed"]:

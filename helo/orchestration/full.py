@@ -5,7 +5,8 @@ exactly as ``dvc repro`` does: the flow calls DVC's own ``Repo.reproduce`` in it
 the execution of a stage's command changes: a ``helo ...`` command runs *in this process*, its
 per-subject and per-fold tasks becoming task runs of this flow run (see
 :func:`helo.orchestration.prefect_common.run_stage_flow`), instead of in a fresh process per stage
-that imports Prefect and opens its own flow run again. Commands of other stages a user adds run as DVC runs them (a shell). ``in_process=False`` (or
+that imports Prefect and opens its own flow run again. Commands of other stages a user adds
+run as DVC runs them (a shell). ``in_process=False`` (or
 a DVC without the hook this relies on) runs ``dvc repro`` as a subprocess instead, each stage
 then its own flow run.
 """
@@ -21,8 +22,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from helo.stages import params as P
 from helo.io import write_text
+from helo.stages import params as params_file
 
 PROJECT_ENV = "HELO_PROJECT_DIR"
 
@@ -40,16 +41,16 @@ def set_params(project: str, overrides: dict) -> dict:
     leaves params.yaml as it was; the file keeps its comments and key order."""
     from helo.stages.schema import validate
     path = Path(project) / "params.yaml"
-    params = P.load(path)
+    params = params_file.load(path)
     changed: dict = {}
     over: dict = {}
     for key, value in overrides.items():
-        if value is not None and P.get(params, key) != value:
-            P.set_dotted(over, key, value)
+        if value is not None and params_file.get(params, key) != value:
+            params_file.set_dotted(over, key, value)
             changed[key] = value
     if changed:
-        validate(P.merge(params, over), source=f"{path} with the flow's parameters")
-        write_text(path, P.merge_text(path.read_text(), over))
+        validate(params_file.merge(params, over), source=f"{path} with the flow's parameters")
+        write_text(path, params_file.merge_text(path.read_text(), over))
     return changed
 
 

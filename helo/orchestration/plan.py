@@ -4,7 +4,8 @@
 for ``evaluate``) to a :class:`Plan`: whether the stage runs as a Prefect flow, which kind of
 worker pool runs its per-subject / per-fold calls (``serial`` in this process, ``threads``,
 ``processes``, ``dask``, ``ray``) and how many workers. The CLI (:func:`run_stage`), the Prefect
-stage flows (:mod:`helo.orchestration.flow_extract`, :mod:`helo.orchestration.flow_evaluate`) and the ``helo`` flow all take it from here;
+stage flows (:mod:`helo.orchestration.flow_extract`, :mod:`helo.orchestration.flow_evaluate`)
+and the ``helo`` flow all take it from here;
 the stages themselves (:mod:`helo.stages`) only receive an executor or a fold runner.
 
 Rules:
@@ -28,8 +29,12 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from helo.stages import params as P
+from helo.stages.common import config_of
+
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
 #: methods whose folds take well under a second: never worth a worker process
 QUICK_METHODS = ("mean", "aa-knn", "ldl-lrr")
@@ -76,17 +81,14 @@ def engine_uses_prefect(engine: str | None) -> bool:
     return server_up()
 
 
-def plan(params: dict, stage: str, *, protocol: str | None = None,
+def plan(cfg: Params, stage: str, *, protocol: str | None = None,
          method: str | None = None) -> Plan:
-    """How ``stage`` (``protocol``/``method`` for evaluate) runs under ``params``."""
-    kind = configured = str(P.get(params, "orchestrator.task_runner", "processes") or "processes")
-    from helo.orchestration.executors import KINDS
-    if kind not in KINDS:
-        raise ValueError(f"orchestrator.task_runner must be one of {KINDS}, not {kind!r}")
-    workers = max(1, int(P.get(params, "orchestrator.workers", 2) or 1))
-    address = P.get(params, "orchestrator.address")
-    prefect = stage in PARALLEL_STAGES and engine_uses_prefect(
-        P.get(params, "orchestrator.engine", "local"))
+    """How ``stage`` (``protocol``/``method`` for evaluate) runs under ``cfg``."""
+    orch = config_of(cfg).orchestrator
+    kind = configured = orch.task_runner
+    workers = orch.workers
+    address = orch.address
+    prefect = stage in PARALLEL_STAGES and engine_uses_prefect(orch.engine)
     if stage == "extract":
         pooled = kind in ("dask", "ray") or (kind != "serial" and workers > 1)
     elif stage == "evaluate":

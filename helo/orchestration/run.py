@@ -13,17 +13,22 @@ they were."""
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from helo.orchestration.plan import plan
 from helo.stages import ownership
-from helo.stages.common import StageIncomplete
+from helo.stages.common import StageIncomplete, config_of
+
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
 
-def run_stage(stage: str, params: dict, *, params_path: str = "params.yaml", **kw) -> dict:
+def run_stage(stage: str, cfg: Params, *, params_path: str = "params.yaml", **kw) -> dict:
     """``stage`` is ``synthesize``, ``extract`` (``modality=``, ``force=``), ``assemble``,
-    ``evaluate`` (``protocol=``, ``method=``), ``fit-final`` or ``report``."""
+    ``evaluate`` (``protocol=``, ``method=``), ``fit-final`` or ``report``; ``cfg`` the run's
+    typed parameters (:func:`helo.stages.params.load_config`)."""
     try:
-        result = _run(stage, params, params_path, kw)
+        result = _run(stage, config_of(cfg), params_path, kw)
     except StageIncomplete:
         ownership.commit()  # what it made, with the file that lists what is missing
         raise
@@ -31,8 +36,8 @@ def run_stage(stage: str, params: dict, *, params_path: str = "params.yaml", **k
     return result
 
 
-def _run(stage: str, params: dict, params_path: str, kw: dict) -> dict:
-    p = plan(params, stage, protocol=kw.get("protocol"), method=kw.get("method"))
+def _run(stage: str, cfg: Params, params_path: str, kw: dict) -> dict:
+    p = plan(cfg, stage, protocol=kw.get("protocol"), method=kw.get("method"))
     if p.prefect:  # only extract and evaluate have flows (plan() says prefect for no other)
         from helo.orchestration.prefect_common import run_stage_flow
         flow = importlib.import_module(f"helo.orchestration.flow_{stage}").FLOW
@@ -42,8 +47,8 @@ def _run(stage: str, params: dict, params_path: str, kw: dict) -> dict:
     module = importlib.import_module(f"helo.stages.{stage.replace('-', '_')}")
     if stage == "extract":
         with p.executor() as ex:
-            return module.run(params, kw["modality"], executor=ex, force=kw.get("force", False))
+            return module.run(cfg, kw["modality"], executor=ex, force=kw.get("force", False))
     if stage == "evaluate":
         with p.executor() as ex:
-            return module.run(params, kw["protocol"], kw["method"], executor=ex)
-    return module.run(params)
+            return module.run(cfg, kw["protocol"], kw["method"], executor=ex)
+    return module.run(cfg)

@@ -28,14 +28,21 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from helo.stages import params as P
 from helo.io import atomic_path, write_text
+from helo.stages.common import config_of
+from helo.stages.params import load_config
+
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
 
-def ablations(params: dict) -> dict[str, list[dict]]:
-    mods = list(P.get(params, "features.modalities"))
-    phys = list(P.get(params, "assemble.physiological"))
+def ablations(cfg: Params) -> dict[str, list[dict]]:
+    cfg = config_of(cfg)
+    mods = list(cfg.features.modalities)
+    phys = list(cfg.assemble.physiological)
+    helo = cfg.method_options("helo")
     subsets = [list(c) for r in range(1, len(mods) + 1) for c in itertools.combinations(mods, r)]
     return {
         "components": [{"model.helo.use_capf": False}, {"model.helo.use_othm": False},
@@ -43,17 +50,15 @@ def ablations(params: dict) -> dict[str, list[dict]]:
                        {"model.helo.use_capf": False, "model.helo.use_othm": False,
                         "model.helo.use_lcdca": False}],
         "modalities": [{"model.helo.modalities": s} for s in subsets if s != mods],
-        "query": [{"model.helo.query": q} for q in phys if q != P.get(params, "model.helo.query")],
-        "heads": [{"model.helo.heads": h} for h in (1, 2, 4, 8)
-                  if h != P.get(params, "model.helo.heads")],
-        "depth": [{"model.helo.depth": d} for d in (1, 2, 3, 4)
-                  if d != P.get(params, "model.helo.depth")],
+        "query": [{"model.helo.query": q} for q in phys if q != helo.get("query")],
+        "heads": [{"model.helo.heads": h} for h in (1, 2, 4, 8) if h != helo.get("heads")],
+        "depth": [{"model.helo.depth": d} for d in (1, 2, 3, 4) if d != helo.get("depth")],
     }
 
 
 def __getattr__(name):  # ABLATIONS for the current params.yaml, for `helo ablate list`
     if name == "ABLATIONS":
-        return ablations(P.load("params.yaml"))
+        return ablations(load_config("params.yaml"))
     raise AttributeError(name)
 
 
@@ -72,9 +77,8 @@ def _fmt(v) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
-def commands(which: str = "all", params: dict | None = None, queue: bool = True) -> list[list]:
-    params = params or P.load("params.yaml")
-    sets = ablations(params)
+def commands(which: str = "all", cfg: Params | None = None, queue: bool = True) -> list[list]:
+    sets = ablations(cfg if cfg is not None else load_config("params.yaml"))
     chosen = sets if which == "all" else {which: sets[which]}
     if which != "all" and which not in sets:
         raise ValueError(f"unknown ablation set {which!r}; choose from {sorted(sets)} or all")
@@ -106,6 +110,7 @@ def summary(out: Path) -> dict:
     import pandas as pd
 
     from helo.stages.common import method_params
+    from helo.stages.schema import Params, validate
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
     raw = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"],
                          capture_output=True, text=True, check=True, env=env).stdout
@@ -138,11 +143,14 @@ def summary(out: Path) -> dict:
         params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
         if not metrics:
             continue
-        helo = params.get("model", {}).get("helo", {})
-        try:  # the query actually used (a modality subset without it moves it)
-            query = method_params(params, "helo")[0].get("query", helo.get("query"))
-        except Exception:  # noqa: BLE001 - old params layouts
-            query = helo.get("query")
+        helo = (params.get("model") or {}).get("helo") or {}
+        try:  # an experiment's params, as its commit's schema may not read them
+            exp_cfg = validate(params, source=f"params.yaml of {name}")
+        except ValueError:
+            exp_cfg = None
+        # the query actually used (a modality subset without it moves it)
+        query = (method_params(exp_cfg, "helo")[0].get("query", helo.get("query"))
+                 if exp_cfg is not None else helo.get("query"))
         rev = (exp.get("data") or {}).get("rev") or exp.get("rev")
         revs[name] = None if name == "baseline (workspace)" else rev
         for protocol, methods in metrics.items():
@@ -163,10 +171,9 @@ def summary(out: Path) -> dict:
         f = read_folds(revs.get(name), protocol)
         if f is not None:
             folds[(name, protocol)] = f
-    p = P.load("params.yaml") if Path("params.yaml").exists() else {}
-    df = significance(df, folds, confidence=float(P.get(p, "report.confidence", 0.95)),
-                      alpha=float(P.get(p, "report.alpha", 0.05)),
-                      zero_method=str(P.get(p, "report.zero_method", "wilcox")))
+    cfg = load_config("params.yaml") if Path("params.yaml").exists() else Params()
+    df = significance(df, folds, confidence=cfg.report.confidence, alpha=cfg.report.alpha,
+                      zero_method=cfg.report.zero_method)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "ablation.csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.6f")

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helo.data import store as S
 from helo.data.assemble import assemble
 from helo.io import clean_tmp, write_json
-from helo.stages import params as P
-from helo.stages.common import ASSEMBLED, STORE, require_complete
+from helo.stages.common import ASSEMBLED, STORE, config_of, require_complete
 from helo.stages.ownership import place
+
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
 
 def excluded_subjects(store: Path, inputs: list[str], kept: set[str]) -> list[dict]:
@@ -54,20 +57,19 @@ def excluded_subjects(store: Path, inputs: list[str], kept: set[str]) -> list[di
     return out
 
 
-def run(params: dict) -> dict:
-    modalities = list(P.get(params, "features.modalities"))
+def run(cfg: Params) -> dict:
+    cfg = config_of(cfg)
+    modalities = list(cfg.features.modalities)
     out = place(ASSEMBLED)
     clean_tmp(out)
-    ds = assemble(STORE, modalities,
-                  items=P.get(params, "data.items", "dmer"),
-                  physiological=list(P.get(params, "assemble.physiological")),
-                  behavioural=list(P.get(params, "assemble.behavioural")),
-                  nan_policy=P.get(params, "assemble.nan_policy", "drop"),
-                  labels=P.get(params, "data.labels", "auto"), out=out)
+    ds = assemble(STORE, modalities, items=cfg.data.items,
+                  physiological=list(cfg.assemble.physiological),
+                  behavioural=list(cfg.assemble.behavioural),
+                  nan_policy=cfg.assemble.nan_policy, labels=cfg.data.labels, out=out)
     kept = set(ds.subject.tolist())
     excluded = excluded_subjects(STORE, modalities + ["labels"], kept)
     write_json(out / "excluded.json", {"subjects": len(kept), "excluded": excluded})
-    require_complete("assemble", excluded, params, total=len(kept) + len(excluded),
+    require_complete("assemble", excluded, cfg, total=len(kept) + len(excluded),
                      where=str(ASSEMBLED / "excluded.json"))
     return {"rows": ds.n, "dims": {m: x.shape[1] for m, x in ds.X.items()},
             "subjects": len(kept), "excluded": excluded}

@@ -2,16 +2,19 @@
 
 Each DVC stage has its module in :mod:`helo.stages` (``synthesize``, ``feature_params``,
 ``extract``, ``assemble``,
-``evaluate``, ``fit_final``, ``report``) with a ``run(params, ...)`` function; the ``helo``
-command and the Prefect flows call those. Paths are fixed relative to the project folder so
-``dvc.yaml`` can name them.
+``evaluate``, ``fit_final``, ``report``) with a ``run(cfg, ...)`` function taking the typed
+parameters (:class:`helo.stages.schema.Params`, from
+:func:`helo.stages.params.load_config`); the ``helo`` command and the Prefect flows call those.
+Paths are fixed relative to the project folder so ``dvc.yaml`` can name them.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from helo.stages import params as P
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
 SYNTH_ROOT = Path("data/raw/synth")
 STORE = Path("data/features")
@@ -55,37 +58,37 @@ def _short(text: str, n: int = 200) -> str:
     return text[:head] + "..." + text[-(n - head - 3):]
 
 
-def allow_partial(params: dict) -> bool:
-    """``orchestrator.allow_partial`` (the CLI's ``--allow-partial`` sets it for one run)."""
-    return bool(P.get(params, "orchestrator.allow_partial", False))
+def config_of(params: Params | dict) -> Params:
+    """The typed parameters: ``params`` itself, or a raw mapping (a test's, a script's) validated
+    against the schema. Stage entry points take either; everything inside reads attributes."""
+    if isinstance(params, dict):
+        from helo.stages.schema import validate
+        return validate(params, source="params")
+    return params
 
 
-def require_complete(stage: str, missing: list[dict], params: dict, *, total: int | None = None,
+def require_complete(stage: str, missing: list[dict], cfg: Params, *, total: int | None = None,
                      where: str | None = None) -> None:
     """Raise :class:`StageIncomplete` when ``missing`` is not empty and partial results are not
-    allowed; with them allowed, the caller has already written ``missing`` to its summary."""
-    if missing and not allow_partial(params):
+    allowed (``orchestrator.allow_partial``; the CLI's ``--allow-partial`` sets it for one run);
+    with them allowed, the caller has already written ``missing`` to its summary."""
+    if missing and not config_of(cfg).orchestrator.allow_partial:
         raise StageIncomplete(stage, missing, total, where)
 
 
-def feature_params(params: dict, modality: str) -> dict:
-    """``features.common`` merged with ``features.<modality>`` (the modality's own win)."""
-    return {**(P.get(params, "features.common") or {}),
-            **(P.get(params, f"features.{modality}") or {})}
+def data_source(cfg: Params) -> tuple[str, Path]:
+    cfg = config_of(cfg)
+    return cfg.data.layout, Path(cfg.data.root)
 
 
-def data_source(params: dict) -> tuple[str, Path]:
-    return P.get(params, "data.layout"), Path(P.get(params, "data.root"))
-
-
-def reader_options(params: dict) -> dict:
-    """The reader options ``params`` set: ``data.task`` (BIDS: read only that task)."""
-    task = P.get(params, "data.task")
+def reader_options(cfg: Params) -> dict:
+    """The reader options the parameters set: ``data.task`` (BIDS: read only that task)."""
+    task = config_of(cfg).data.task
     return {"task": str(task)} if task is not None else {}
 
 
-def uses_synthetic(params: dict) -> bool:
-    return Path(P.get(params, "data.root")).resolve() == SYNTH_ROOT.resolve()
+def uses_synthetic(cfg: Params) -> bool:
+    return Path(config_of(cfg).data.root).resolve() == SYNTH_ROOT.resolve()
 
 
 def channels_of(dataset_dir: Path = ASSEMBLED) -> dict:
@@ -103,24 +106,24 @@ def channels_of(dataset_dir: Path = ASSEMBLED) -> dict:
     return out
 
 
-def method_params(params: dict, method: str) -> tuple[dict, list[str] | None]:
+def method_params(cfg: Params, method: str) -> tuple[dict, list[str] | None]:
     """``(model params, modality subset or None)`` of ``model.<method>``. When the configured
     ``query`` is not among the physiological modalities in use (``assemble.physiological``,
     within the modality subset of an ablation), the query becomes the first of them (None when
     there is none): CAPF needs its query among the inputs, and a dataset without the default
     query (``eeg``; a generic table of ``hrv`` and ``eye`` features) should run without the user
     editing the model's params. A warning says so, unless an ablation's subset removed it."""
-    model_params = dict(P.get(params, f"model.{method}") or {})
+    cfg = config_of(cfg)
+    model_params = cfg.method_options(method)
     modalities = model_params.pop("modalities", None) or None
-    phys = list(P.get(params, "assemble.physiological") or [])
+    phys = list(cfg.assemble.physiological)
     if modalities is not None:
         modalities = list(modalities)
         phys = [m for m in phys if m in modalities]
     query = model_params.get("query")
     if query is not None and query not in phys:
         model_params["query"] = phys[0] if phys else None
-        removed = modalities is not None and query in (P.get(params, "assemble.physiological")
-                                                       or [])
+        removed = modalities is not None and query in cfg.assemble.physiological
         if not removed:
             import warnings
             warnings.warn(f"model.{method}.query {query!r} is not among the physiological "

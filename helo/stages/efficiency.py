@@ -8,19 +8,25 @@ before training (the PyLDL learners, whose Keras models exist only once fitted) 
 """
 from __future__ import annotations
 
-from helo.stages import params as P
+from typing import TYPE_CHECKING
+
+from helo.stages.common import config_of
+
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
 
-def efficiency_table(methods: list[str], params: dict) -> list[dict]:
+def efficiency_table(methods: list[str], cfg: Params) -> list[dict]:
     import torch
 
     from helo.model.complexity import PAPER, count_flops, count_parameters, dmer_spec
     from helo.model.registry import make_model
 
+    cfg = config_of(cfg)
     spec = dmer_spec()
     rows = []
     for method in methods:
-        mp = dict(P.get(params, f"model.{method}") or {})
+        mp = cfg.method_options(method)
         mp.pop("modalities", None)
         if mp.get("query") not in spec.dims:
             mp.pop("query", None)

@@ -27,7 +27,8 @@ grid; ``window_s`` the modality's window; EEG ``bands``/``method``/``filter``/``
 ``work_fs``. The pseudo-modality ``labels`` takes none.
 
 Precomputed layouts (``Trial.features`` filled: dmer-features, dmer-subject-features, generic)
-are stored as given: row ``w`` of a block is window ``w`` of the grid (``t_end = L + w * step``), columns named
+are stored as given: row ``w`` of a block is window ``w`` of the grid
+(``t_end = L + w * step``), columns named
 by :func:`helo.features.block_names` -- helo's own names for what helo computes (so the DMER
 features release and features extracted from DMER recordings get the same columns), the
 source's ``<modality>__<feature>`` for anything else.
@@ -41,12 +42,16 @@ import traceback
 from concurrent.futures import Executor, as_completed
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from helo.data import store as S
 from helo.data.base import DataError, dataset_files, source_identity
 from helo.io import clean_tmp, write_json
+
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
 
 #: why a subject is skipped: its file is current (see the module docstring)
@@ -196,17 +201,24 @@ def extract_subject(layout: str, root, subject: str, modality: str, store, param
     return status
 
 
-def run(params: dict, modality: str, *, executor: Executor | None = None, force: bool = False,
+def run(cfg: Params, modality: str, *, executor: Executor | None = None, force: bool = False,
         progress: bool = True) -> dict:
     """Stage ``extract@<modality>`` (``labels``: the self-reports) from ``params.yaml``."""
-    from helo.stages.common import (STORE, data_source, feature_params, reader_options,
-                                    require_complete, write_timing)
-    layout, root = data_source(params)
-    fp = feature_params(params, modality) if modality != "labels" else {}
+    from helo.stages.common import (
+        STORE,
+        config_of,
+        data_source,
+        reader_options,
+        require_complete,
+        write_timing,
+    )
+    cfg = config_of(cfg)
+    layout, root = data_source(cfg)
+    fp = cfg.features.for_modality(modality) if modality != "labels" else {}
     summary = run_extract(layout, root, STORE, modality, fp, executor=executor, force=force,
-                          progress=progress, reader_options=reader_options(params))
+                          progress=progress, reader_options=reader_options(cfg))
     write_timing(f"extract/{modality}", {"seconds": summary["seconds"]})
-    require_complete(f"extract {modality}", summary["failed"], params,
+    require_complete(f"extract {modality}", summary["failed"], cfg,
                      total=summary["n_subjects"], where=str(STORE / modality / "_summary.json"))
     return summary
 

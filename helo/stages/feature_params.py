@@ -6,34 +6,38 @@ missing from params.yaml") when that group does not exist, and a modality read f
 table (``hrv``, ``eye``: features computed elsewhere) has no feature parameters, so its user
 should not have to write an empty group. This stage depends on the whole ``features`` group
 and writes, per modality in ``features.modalities``, ``features.common`` merged with
-``features.<modality>`` when there is one (:func:`helo.stages.common.feature_params`, exactly
-what the extraction uses), keys sorted. DVC compares the files by content, so changing
+``features.<modality>`` when there is one (:meth:`helo.stages.schema.Features.for_modality`,
+exactly what the extraction uses), keys sorted. DVC compares the files by content, so changing
 ``features.eeg`` re-runs this cheap stage and ``extract@eeg`` only: every other modality's
 file is byte-identical and its extraction stays up to date.
 """
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from helo.io import write_text
-from helo.stages import params as P
-from helo.stages.common import FEATURE_PARAMS, feature_params
+from helo.stages.common import FEATURE_PARAMS, config_of
 from helo.stages.ownership import place
 
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
-def params_text(params: dict, modality: str) -> str:
+
+def params_text(cfg: Params, modality: str) -> str:
     """The file's text for ``modality`` (sorted keys, so equal params give equal bytes)."""
-    return json.dumps(feature_params(params, modality), indent=2, sort_keys=True,
+    return json.dumps(config_of(cfg).features.for_modality(modality), indent=2, sort_keys=True,
                       default=str) + "\n"
 
 
-def run(params: dict) -> dict:
-    mods = list(P.get(params, "features.modalities") or [])
+def run(cfg: Params) -> dict:
+    cfg = config_of(cfg)
+    mods = list(cfg.features.modalities)
     out = place(FEATURE_PARAMS)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.json"):
         if old.stem not in mods:
             old.unlink()
     for m in mods:
-        write_text(out / f"{m}.json", params_text(params, m))
+        write_text(out / f"{m}.json", params_text(cfg, m))
     return {"modalities": mods, "folder": str(FEATURE_PARAMS)}

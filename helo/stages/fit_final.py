@@ -7,21 +7,25 @@ feature names, label names, feature parameters, model parameters), all written a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from helo.data import assemble as asm
-from helo.stages import params as P
 from helo.evaluation.runner import Standardiser, fold_failure, model_spec
 from helo.io import atomic_path, write_json
-from helo.stages.common import ASSEMBLED, FINAL_MODEL, channels_of, method_params
+from helo.stages.common import ASSEMBLED, FINAL_MODEL, channels_of, config_of, method_params
 from helo.stages.ownership import place
 
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
-def fit_final_model(dataset_dir: Path, out: Path, params: dict) -> dict:
+
+def fit_final_model(dataset_dir: Path, out: Path, cfg: Params) -> dict:
     from helo.model.registry import make_model
-    model_params, modalities = method_params(params, "helo")
-    model_params.setdefault("seed", int(P.get(params, "evaluate.seed", 0)))
+    cfg = config_of(cfg)
+    model_params, modalities = method_params(cfg, "helo")
+    model_params.setdefault("seed", cfg.evaluate.seed)
     ds = asm.load(dataset_dir, modalities)
     scaler = Standardiser().fit(ds.X)
     spec = model_spec(ds, channels_of(dataset_dir))
@@ -38,18 +42,17 @@ def fit_final_model(dataset_dir: Path, out: Path, params: dict) -> dict:
     with atomic_path(out / "scaler.npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **scaler.state())
-    feats = {m: {**(P.get(params, "features.common") or {}),
-                 **(P.get(params, f"features.{m}") or {})} for m in ds.X}
+    feats = {m: cfg.features.for_modality(m) for m in ds.X}
     write_json(out / "config.json", {
         "method": "helo", "modalities": list(ds.X), "feature_names": ds.feature_names,
         "label_names": ds.label_names, "physiological": ds.physiological,
         "behavioural": ds.behavioural, "channels": spec.channels, "dims": spec.dims,
         "feature_params": feats, "model_params": model_params,
-        "trained_on": {"dataset": P.get(params, "data.name"), "rows": ds.n,
+        "trained_on": {"dataset": cfg.data.name, "rows": ds.n,
                        "subjects": sorted(set(ds.subject.tolist()))}})
     return {"rows": ds.n, "out": str(out)}
 
 
-def run(params: dict) -> dict:
+def run(cfg: Params) -> dict:
     """Stage ``fit-final``: HeLo on every assembled window, saved to ``models/helo``."""
-    return fit_final_model(ASSEMBLED, place(FINAL_MODEL), params)
+    return fit_final_model(ASSEMBLED, place(FINAL_MODEL), cfg)

@@ -1,18 +1,47 @@
-"""Reading ``params.yaml``, dotted overrides, and named presets."""
+"""The params file's plumbing: reading ``params.yaml``, ``-S`` dotted overrides, named presets,
+and :func:`load_config`, the one loader that turns them into the validated, typed
+:class:`helo.stages.schema.Params` every stage reads.
+
+The raw mapping functions here (:func:`load`, :func:`get`, :func:`set_dotted`, :func:`merge`,
+:func:`merge_text`) serve the edges that handle the file as text or as a mapping: writing
+params.yaml (presets, ``helo tune``, the ``helo`` flow's parameters) and the overrides
+themselves. Stages never read a raw mapping: they take the ``Params`` from :func:`load_config`.
+"""
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import yaml
 
 from helo.io import read_yaml, write_text
 
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
+
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 
 
+def load_config(path: str | Path = "params.yaml", overrides: Iterable[str] = (), *,
+                allow_partial: bool = False) -> Params:
+    """``path`` with the ``-S`` ``overrides`` (``key.path=value``, value read as YAML) applied,
+    and ``orchestrator.allow_partial`` set when ``allow_partial`` (``--allow-partial``),
+    validated against the schema: the typed parameters of one run. Raises
+    :class:`helo.stages.schema.ParamsError` listing every problem."""
+    from helo.stages.schema import validate
+    params = load(path)
+    for text in overrides or ():
+        key, value = parse_override(text)
+        set_dotted(params, key, value)
+    if allow_partial:
+        set_dotted(params, "orchestrator.allow_partial", True)
+    return validate(params, source=str(path))
+
+
 def load(path: str | Path = "params.yaml") -> dict:
+    """The params file as a raw mapping (for the edges that rewrite it; stages use
+    :func:`load_config`)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run helo from the project folder, or pass "
@@ -21,6 +50,8 @@ def load(path: str | Path = "params.yaml") -> dict:
 
 
 def get(params: dict, dotted: str, default: Any = None) -> Any:
+    """The value at ``dotted`` in a raw mapping, ``default`` when absent: for comparing a flow's
+    overrides with the file it rewrites, never for a stage's reads."""
     node = params
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -75,6 +106,7 @@ def merge_text(text: str, over: dict) -> str:
     layout kept (ruamel.yaml's round trip; a replaced list is written in flow style,
     ``[a, b]``, like the file's own)."""
     import io
+
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from helo.data import store as S
-from helo.data.base import DataError
 from helo.data.assemble import KEYS, read_modality
+from helo.data.base import DataError
 from helo.data.loading import json_object, named, npz_arrays
 from helo.evaluation.runner import Standardiser
 from helo.io import atomic_path, write_json
 from helo.stages.common import require_complete
+
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
 
 def load_trained(model_dir: Path):
@@ -64,7 +68,7 @@ def load_trained(model_dir: Path):
     return model, Standardiser.from_state(state), config
 
 
-def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, params: dict,
+def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, cfg: Params,
                        subjects: list[str] | None = None,
                        reader_options: dict | None = None) -> dict:
     from helo.stages.extract import run_extract
@@ -132,7 +136,7 @@ def predict_recordings(model_dir: Path, layout: str, root: Path, out: Path, para
                                       "subjects_predicted": len(predicted),
                                       "subjects_skipped": len(skipped), "subjects": skipped,
                                       "trials_skipped": trial_errors})
-    require_complete("predict", skipped, params, total=len(known),
+    require_complete("predict", skipped, cfg, total=len(known),
                      where=str(out / "skipped.json"))
     return {"windows": int(ok.sum()), "trials": int(len(trials)), "out": str(out),
             "subjects_skipped": len(skipped)}

@@ -49,29 +49,34 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from helo.evaluation import figures, tables
 from helo.evaluation.diagnosis import beats_mean_notes
 from helo.io import atomic_path, write_json, write_text
-from helo.stages import params as P
+from helo.stages.common import config_of
+
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
 #: ``helo tune``'s records (``helo.stages.tune.TUNE_ROOT``), read for the mean-predictor notes
 #: only: informational, not a DVC dependency
 TUNE_RECORDS = Path("outputs/tune")
 
 
-def paper_dataset(params: dict) -> str | None:
+def paper_dataset(cfg: Params) -> str | None:
     """``DMER`` / ``WESAD`` when the paper's reference rows apply to this run, else None:
     ``report.paper_reference`` ``never``; ``always`` (by ``data.layout``, or ``data.name``
     for the generic layout); ``auto`` (default): only on real data -- the synthetic data in
     the DMER/WESAD layouts is not the paper's data, so its numbers are not comparable."""
-    mode = str(P.get(params, "report.paper_reference", "auto")).lower()
+    cfg = config_of(cfg)
+    mode = cfg.report.paper_reference
     if mode == "never":
         return None
-    layout = str(P.get(params, "data.layout", ""))
-    name = str(P.get(params, "data.name", "")).lower()
+    layout = cfg.data.layout or ""
+    name = cfg.data.name.lower()
     if layout.startswith("dmer"):
         ds = "DMER"
     elif layout == "wesad":
@@ -81,22 +86,23 @@ def paper_dataset(params: dict) -> str | None:
     if ds is None or mode == "always":
         return ds
     from helo.stages.common import uses_synthetic
-    return None if uses_synthetic(params) or name.startswith("synth") else ds
+    return None if uses_synthetic(cfg) or name.startswith("synth") else ds
 
 
-def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None = None,
+def build_report(eval_dir: Path, out: Path, cfg: Params, excluded: Path | None = None,
                  metrics: Path = Path("outputs/metrics.json")) -> dict:
     import matplotlib
     matplotlib.use("Agg")
     from helo.evaluation.metrics import METRICS
 
+    cfg = config_of(cfg)
     eval_dir, out = Path(eval_dir), Path(out)
-    protocols = list(P.get(params, "evaluate.protocols"))
-    methods = list(P.get(params, "evaluate.methods"))
+    protocols = list(cfg.evaluate.protocols)
+    methods = list(cfg.evaluate.methods)
     metric_names = list(METRICS)
-    confidence = float(P.get(params, "report.confidence", 0.95))
-    alpha = float(P.get(params, "report.alpha", 0.05))
-    zero_method = str(P.get(params, "report.zero_method", "wilcox"))
+    confidence = cfg.report.confidence
+    alpha = cfg.report.alpha
+    zero_method = cfg.report.zero_method
     found = tables.collect(eval_dir, protocols, methods)
     if not found:
         raise FileNotFoundError(f"no evaluation results under {eval_dir}: run the evaluate "
@@ -104,17 +110,17 @@ def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None 
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     pct = f"{100 * confidence:g} %"
-    md = [f"# Comparison on {P.get(params, 'data.name')}\n",
+    md = [f"# Comparison on {cfg.data.name}\n",
           f"Mean ± sample std (n - 1) [{pct} Student-t interval] over folds (and seeds); "
           "per-metric rank of the mean in parentheses; best in bold. Tests: "
           "`significance.md`; critical-difference diagram: `cd_diagram.png`.\n"]
-    sig_md = [f"# Significance on {P.get(params, 'data.name')}\n",
+    sig_md = [f"# Significance on {cfg.data.name}\n",
               f"Paired two-sided Wilcoxon signed-rank tests of every method against helo over "
               f"the folds both have (zero differences: `{zero_method}`), Holm-adjusted over the "
               f"methods compared; Friedman test over all methods on the folds every method "
               f"has; Nemenyi post-hoc (scikit-posthocs) in `cd_diagram.png`. An observation is "
               f"one fold (one (fold, seed) pair when the folds table has seeds).\n"]
-    paper_ds = paper_dataset(params)
+    paper_ds = paper_dataset(cfg)
     summary: dict = {}
     sig_frames = []
     folds_by_protocol = {}
@@ -189,7 +195,7 @@ def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None 
     with atomic_path(out / "significance.csv") as tmp:
         sig.to_csv(tmp, index=False, float_format="%.6g")
     write_text(out / "significance.md", "".join(sig_md))
-    cd_metric = str(P.get(params, "report.cd_metric", "kl"))
+    cd_metric = cfg.report.cd_metric
     made_cd = figures.cd_diagram(folds_by_protocol, cd_metric, out / "cd_diagram.png", alpha)
     # DVC plot data: methods on the hardest protocol present.
     last = [p for p in protocols if p in found][-1]
@@ -200,9 +206,9 @@ def build_report(eval_dir: Path, out: Path, params: dict, excluded: Path | None 
     with atomic_path(out / "plots" / "comparison.csv") as tmp:
         plot_df.to_csv(tmp, index=False)
     figures.training_loss(eval_dir, found, out, failed_by_protocol)
-    n_show = int(P.get(params, "report.figure_samples", 6))
+    n_show = cfg.report.figure_samples
     made = figures.method_figures(eval_dir, found, out, n_show, failed_by_protocol)
-    eff = _efficiency(out, params)
+    eff = _efficiency(out, cfg)
     write_json(Path(metrics), summary)
     return {"protocols": list(found), "methods": sorted({m for r in found.values() for m in r}),
             "figures": made + (["cd_diagram.png"] if made_cd else []), "efficiency": eff,
@@ -224,13 +230,13 @@ def _excluded_section(path: Path) -> list[str]:
     return lines
 
 
-def _efficiency(out, params) -> list[dict]:
+def _efficiency(out, cfg: Params) -> list[dict]:
     """Parameters and FLOPs of every deep method at DMER's dimensions (Table 5)."""
     try:
         from helo.stages.efficiency import efficiency_table
     except ImportError:
         return []
-    rows = efficiency_table(list(P.get(params, "evaluate.methods")), params)
+    rows = efficiency_table(list(cfg.evaluate.methods), cfg)
     if not rows:
         return []
     df = pd.DataFrame(rows)
@@ -240,9 +246,9 @@ def _efficiency(out, params) -> list[dict]:
     return rows
 
 
-def run(params: dict) -> dict:
+def run(cfg: Params) -> dict:
     """Stage ``report``: tables, figures and ``outputs/metrics.json`` from ``outputs/eval``."""
     from helo.stages.common import ASSEMBLED, EVAL, METRICS, REPORT
     from helo.stages.ownership import place
-    return build_report(EVAL, place(REPORT), params, excluded=ASSEMBLED / "excluded.json",
+    return build_report(EVAL, place(REPORT), cfg, excluded=ASSEMBLED / "excluded.json",
                         metrics=place(METRICS))

@@ -10,14 +10,27 @@ modalities from :data:`helo.features.MODALITIES`, methods from
 :data:`helo.model.registry.METHODS`, protocols from :data:`helo.evaluation.splits.PROTOCOLS`, PANAS
 item sets from :data:`helo.data.labels.ITEM_SETS`. A new entry there is valid here at once.
 
+Reading: :func:`helo.stages.params.load_config` (params.yaml, ``-S`` overrides) returns the
+validated :class:`Params`, and every stage, flow and command reads attributes of it
+(``cfg.evaluate.test_fraction``); a default lives here, once. A misspelt attribute raises
+``AttributeError``. Two groups are keyword options handed on as given, not typed values: a
+learner's ``model.<method>`` (:meth:`Params.method_options`) and an extractor's
+``features.common`` + ``features.<modality>`` (:meth:`Features.for_modality`); a key they
+leave out takes the learner's or the extractor's own default.
+
 Extending: each params group is one pydantic model below (``extra="forbid"``: an unknown key is
 an error naming the allowed ones). A new key is one annotated field with its default; a new
-group one model and one field of :class:`Params`. Model options (``model.<method>``) are left
-open (``extra="allow"``): each learner takes its own keyword options, and checking them here
-would mean importing every learner (PyTorch included) in every stage; the group name must be a
-known method, ``modalities`` (the ablations' subsets) known modalities, and HeLo's common
-numeric options are type-checked. Keys are optional here (a ``helo predict`` needs few); the
-stages that use one say when it is missing.
+group one model and one field of :class:`Params` (and its readers in
+``helo.orchestration.codedeps.READS``). Model options (``model.<method>``) are each checked
+against the keys their learner accepts, :data:`METHOD_OPTIONS` (a static table, so that checking
+them imports no learner and no PyTorch; a test keeps it equal to the learners' own); ``modalities``
+(the ablations' subsets) must be known modalities, and HeLo's common numeric options are
+type-checked. Keys are optional here (a ``helo predict`` needs few); the stages that use one say
+when it is missing.
+
+Code digests: the models of the groups a stage reads join that stage's code digest
+(:mod:`helo.orchestration.codedeps`), so changing a default here re-runs exactly the stages that
+read its group; the checks below (which can only refuse a run) are in no digest.
 
 Modality names: with ``data.layout: generic`` a table brings its own modalities (``hrv``,
 ``eye``), so ``features.modalities`` and the ``assemble`` groups accept any identifier there;
@@ -31,17 +44,24 @@ numbers with an upper bound said in the error (:data:`MAX_EPOCHS`, :data:`MAX_IT
 :data:`MAX_RUNS`); a float with no fraction (``1.0e+3``) counts as the whole number, text such as
 ``1e20`` (YAML 1.1 reads an exponent without a dot as a string) is refused as text.
 
-The ``helo`` command calls :func:`validate` in its dispatcher (``helo.cli._params``), so it is
-not part of any DVC stage's dependencies: it can refuse to run, never change an output.
 """
 from __future__ import annotations
 
+import copy
 import math
 import re
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, \
-    field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from helo.data import LAYOUTS
 from helo.data.labels import ITEM_SETS
@@ -49,7 +69,7 @@ from helo.evaluation.splits import PROTOCOLS
 from helo.features import MODALITIES
 from helo.model.registry import METHODS
 
-__all__ = ["validate", "ParamsError", "Params", "check_modality"]
+__all__ = ["validate", "as_params", "ParamsError", "Params", "METHOD_OPTIONS", "check_modality"]
 
 Number = Union[int, float]
 
@@ -207,12 +227,32 @@ class Features(BaseModel):
     _validate_modalities = field_validator("modalities")(
         classmethod(lambda cls, v: [_identifier(m) for m in v]))  # known ones: _cross_checks
 
+    #: the group as params.yaml gives it (what :meth:`for_modality` hands on)
+    _given: dict = PrivateAttr(default_factory=dict)
+
     @model_validator(mode="after")
     def _groups(self):
         for key in self.model_extra or {}:  # a generic table's own modality may have a group
             _one_of(key, ["common", "modalities", *MODALITIES, *self.modalities],
                     "features group")
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_given(cls, data, handler):
+        parsed = handler(data)
+        if isinstance(data, dict):
+            parsed._given = copy.deepcopy(data)
+        return parsed
+
+    def for_modality(self, modality: str) -> dict:
+        """The extraction options of ``modality``: ``features.common`` merged with
+        ``features.<modality>`` (the modality's own win), keys and values as params.yaml gives
+        them. They are the extractor's keyword options (what the ``feature-params`` stage writes
+        and ``extract@<modality>`` hashes), so a key left out takes the extractor's default."""
+        common = self._given.get("common") or {}
+        own = self._given.get(modality) or {}
+        return {**copy.deepcopy(common), **copy.deepcopy(own)}
 
 
 #: features.<modality> -> its model (a modality without options of its own: the base)
@@ -326,7 +366,8 @@ class Tune(_Group):
 
 class Orchestrator(_Group):
     engine: Literal["local", "auto", "prefect"] = "local"
-    task_runner: Literal["serial", "threads", "processes", "dask", "ray"] = "processes"  # executors.KINDS
+    # executors.KINDS
+    task_runner: Literal["serial", "threads", "processes", "dask", "ray"] = "processes"
     workers: int = Field(2, ge=1)
     address: Optional[str] = None
     warm: bool = True
@@ -334,6 +375,8 @@ class Orchestrator(_Group):
 
 
 class Params(_Group):
+    """The whole of params.yaml, validated, every default filled in."""
+
     data: Data = Data()
     synth: Synth = Synth()
     features: Features = Features()
@@ -343,6 +386,62 @@ class Params(_Group):
     report: Report = Report()
     orchestrator: Orchestrator = Orchestrator()
     tune: Tune = Tune()
+
+    def method_options(self, method: str) -> dict:
+        """``model.<method>`` as given (a copy; empty when absent): the learner's keyword
+        options, checked against :data:`METHOD_OPTIONS`; a key left out takes the learner's
+        default."""
+        return copy.deepcopy(self.model.get(method) or {})
+
+    def has_method(self, method: str) -> bool:
+        """Whether params.yaml has a ``model.<method>`` group (``{}`` counts)."""
+        return method in self.model
+
+
+# ------------------------------------------------------------------------ learners' options
+
+_TORCH_COMMON = ("seed", "epochs", "batch_size", "lr", "weight_decay", "device", "patience",
+                 "min_delta", "max_grad_norm", "num_threads", "deterministic", "compile",
+                 "precision")
+_PYLDL_COMMON = ("seed", "pca", "whiten")
+
+#: the keys each method's learner accepts as keyword options (``model.<method>``; ``modalities``,
+#: the ablations' subset, is taken by the stages for every method). ``None``: the learner hands
+#: the keys it does not know on to its PyLDL estimator, whose own keywords are not listed here
+#: (importing PyLDL may import PyTorch). A static table, so that validating imports no learner;
+#: ``tests/unit/test_stages_config.py`` keeps it equal to the learners' ``defaults``,
+#: ``_common_defaults``, ``NET_DEFAULTS`` and ``TRAIN_DEFAULTS``.
+METHOD_OPTIONS: dict[str, Optional[frozenset[str]]] = {
+    "helo": frozenset((
+        "d", "heads", "ff", "depth", "tokens", "query", "use_capf", "use_othm", "use_ot",
+        "use_lcdca", "modalities", "tokenizer", "capf_residual", "ot_eps", "ot_iter",
+        "plan_apply", "detach_plan", "sinkhorn", "corr_mode", "label_cond", "lcdca_heads",
+        "head_hidden", "dropout",  # NET_DEFAULTS
+        "lr", "batch_size", "epochs", "weight_decay", "lambda_cc", "cc_reduction", "device",
+        "seed", "patience", "min_delta", "grad_clip", "progress", "deterministic",
+        "predict_batch", "compile", "precision")),  # TRAIN_DEFAULTS
+    "mean": None,
+    "pt-svm": None,
+    "aa-knn": None,
+    "sa-cpnn": None,
+    "ldl-lrr": None,
+    "tlrldl": None,
+    "cad": None,
+    "carat": frozenset((*_TORCH_COMMON, "d", "dz", "heads", "n_layers", "dropout", "n_tokens",
+                        "tau", "phi", "gamma_o", "gamma_alpha", "gamma_beta", "gamma_s",
+                        "gamma_sf", "gamma_r")),
+    "rsm-ual": frozenset((*_TORCH_COMMON, "d", "heads", "dropout", "alpha", "beta", "cmd_k",
+                          "n_tokens")),
+    "amanda": frozenset((*_TORCH_COMMON, "d", "hidden", "dropout", "gamma", "alpha1", "alpha2",
+                         "surrogate", "p", "t", "coral_scale")),
+    "conformer": frozenset((*_TORCH_COMMON, "d", "depth", "heads", "dropout", "n_tokens",
+                            "kernel", "modalities")),
+    "maet": frozenset((*_TORCH_COMMON, "d", "views", "depth", "heads", "mlp_ratio", "dropout",
+                       "mixffn_start", "layer_scale", "adversarial", "lambda_domain")),
+    "emotiondict": frozenset((*_TORCH_COMMON, "d_joint", "d_uni", "heads", "depth", "dropout",
+                              "n_tokens", "n_atoms", "d_embed", "lambda_uni",
+                              "lambda_dominant")),
+}
 
 
 # --------------------------------------------------------------------------------- checks
@@ -440,6 +539,11 @@ def _checks(params: dict) -> tuple[Params | None, list[str]]:
             cls.model_validate(opts or {})
         except ValidationError as err:
             problems += _messages(err, f"model.{name}", cls)
+        accepted = METHOD_OPTIONS.get(name)
+        if accepted is not None and isinstance(opts, dict):
+            allowed = sorted(accepted | {"modalities"})
+            problems += [f"model.{name}.{k}: unknown option of {name}; allowed: "
+                         f"{', '.join(allowed)}" for k in opts if k not in allowed]
     if parsed is not None:
         problems += _cross_checks(parsed)
     return parsed, problems
@@ -468,10 +572,16 @@ def _cross_checks(p: Params) -> list[str]:
     return out
 
 
-def check_modality(modality: str, params: dict | None = None) -> str:
+def as_params(params: Params | dict, source: str = "params") -> Params:
+    """``params`` as the typed :class:`Params`: validated when it is a raw mapping (a test's or a
+    script's dict), as it is when already typed."""
+    return params if isinstance(params, Params) else validate(params, source=source)
+
+
+def check_modality(modality: str, cfg: Params | None = None) -> str:
     """A ``--modality`` value: a modality or the pseudo-modality ``labels`` (with
     ``data.layout: generic``, any identifier: a table's own modality)."""
-    layout = ((params or {}).get("data") or {}).get("layout")
+    layout = cfg.data.layout if cfg is not None else None
     if layout == "generic" and modality != "labels":
         try:
             return _identifier(modality)

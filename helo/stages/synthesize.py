@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helo.io import write_text
-from helo.stages import params as P
-from helo.stages.common import SYNTH_ROOT, uses_synthetic
+from helo.stages.common import SYNTH_ROOT, config_of, uses_synthetic
 from helo.stages.ownership import place
 
+if TYPE_CHECKING:
+    from helo.stages.schema import Params
 
-def run(params: dict, out: Path = SYNTH_ROOT) -> dict:
+
+def run(cfg: Params, out: Path = SYNTH_ROOT) -> dict:
+    cfg = config_of(cfg)
     out = place(out)
-    if not uses_synthetic(params):
+    if not uses_synthetic(cfg):
         out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "SKIPPED.txt", f"data.root is {P.get(params, 'data.root')}: the "
+        write_text(out / "SKIPPED.txt", f"data.root is {cfg.data.root}: the "
                    "synthetic generator was not run.\n")
         return {"skipped": True}
     from helo.synth import generate
-    layout = P.get(params, "data.layout")  # the generator writes the layout the readers read
-    return generate(layout, out, seed=int(P.get(params, "synth.seed", 0)),
-                    preset=P.get(params, "synth.preset", "default"))
+    # the generator writes the layout the readers read
+    return generate(cfg.data.layout, out, seed=cfg.synth.seed, preset=cfg.synth.preset)

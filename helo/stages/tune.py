@@ -26,7 +26,8 @@ Search (every method the same way, so the comparison is fair):
     (on the synthetic default it drove AA-kNN's ``k`` from 5 to 49, validation KL down and
     subject-dependent test KL up from 0.054 to 0.078).
 
-  Whole-trial / whole-subject splits use :func:`helo.evaluation.splits.validation_split`. Features are standardised with the inner
+  Whole-trial / whole-subject splits use :func:`helo.evaluation.splits.validation_split`.
+  Features are standardised with the inner
   training rows only, as ``evaluate.normalise: fold`` does. The outer test rows are never
   loaded into a split. Under ``subject-dependent`` and ``trial-held-out`` every training part
   is disjoint from *every* outer test part, so the one configuration chosen is leak-free for
@@ -64,28 +65,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helo.stages import params as P
 from helo.io import atomic_path, write_json, write_text
+from helo.stages.common import config_of
+from helo.stages.params import load
+from helo.stages.schema import Evaluate, Params, Tune
 
 log = logging.getLogger(__name__)
 
 TUNE_ROOT = Path("outputs/tune")
 
-DEFAULTS = {"trials": 10, "timeout": None, "outer_folds": 4, "val_fraction": 0.25, "seed": 0,
-            "inner_split": "mirror"}
-INNER_SPLITS = ("mirror", "grouped")
+#: the schema's defaults, for calls that leave a setting out
+_EVALUATE, _TUNE = Evaluate(), Tune()
 
 
-def settings(params: dict) -> dict:
-    return {**DEFAULTS, **(P.get(params, "tune") or {})}
-
-
-def inner_splits(dataset_dir, protocol: str, *, modalities=None, seed: int = 0,
-                 test_fraction: float = 0.2, outer_folds: int | None = 4,
-                 val_fraction: float = 0.25,
-                 inner_split: str = "mirror") -> tuple[Any, list[dict]]:
+def inner_splits(dataset_dir, protocol: str, *, modalities=None, seed: int = _EVALUATE.seed,
+                 test_fraction: float = _EVALUATE.test_fraction,
+                 outer_folds: int | None = _TUNE.outer_folds,
+                 val_fraction: float = _TUNE.val_fraction,
+                 inner_split: str = _TUNE.inner_split) -> tuple[Any, list[dict]]:
     """``(dataset, splits)``: for each chosen outer fold, the inner fit / validation rows of
-    its training part (see the module doc). Each split: ``fold``, ``fit``, ``val``."""
+    its training part (see the module doc). Each split: ``fold``, ``fit``, ``val``. The
+    settings are ``tune.*`` and ``evaluate.*`` as the schema checked them (defaults: the
+    schema's)."""
     from helo.data import assemble as asm
     from helo.evaluation.splits import make_folds, validation_split
 
@@ -96,10 +97,6 @@ def inner_splits(dataset_dir, protocol: str, *, modalities=None, seed: int = 0,
     if outer_folds and outer_folds < len(folds):
         pick = np.unique(np.linspace(0, len(folds) - 1, int(outer_folds)).round().astype(int))
         folds = [folds[i] for i in pick]
-    if inner_split not in INNER_SPLITS:
-        raise ValueError(f"tune.inner_split must be one of {INNER_SPLITS}, not {inner_split!r}")
-    if not 0 < val_fraction < 1:
-        raise ValueError("tune.val_fraction must lie strictly between 0 and 1")
     keys = ds.subject.astype(str) if protocol == "loso" else ds.trial_keys()
     by_window = inner_split == "mirror" and protocol == "subject-dependent"
     splits = []
@@ -129,7 +126,8 @@ def score_config(method: str, ds, splits: list[dict], model_params: dict, *,
                  channels: dict | None = None, seed: int = 0) -> dict:
     """Fit ``method`` with ``model_params`` on every inner fit part, score on its validation
     part; mean of each metric over the splits (``kl`` is the objective)."""
-    from helo.evaluation.metrics import METRICS, evaluate as score
+    from helo.evaluation.metrics import METRICS
+    from helo.evaluation.metrics import evaluate as score
     from helo.evaluation.runner import Standardiser, model_spec
     from helo.model.registry import make_model
 
@@ -149,7 +147,7 @@ def score_config(method: str, ds, splits: list[dict], model_params: dict, *,
     return {k: float(np.mean([m[k] for m in per])) for k in METRICS}
 
 
-def run(params: dict, method: str, protocol: str, *, trials: int | None = None,
+def run(cfg: Params, method: str, protocol: str, *, trials: int | None = None,
         timeout: float | None = None, dry_run: bool = False,
         params_path: str | Path = "params.yaml", out_root: str | Path = TUNE_ROOT,
         dataset_dir: str | Path | None = None) -> dict:
@@ -164,22 +162,23 @@ def run(params: dict, method: str, protocol: str, *, trials: int | None = None,
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
-    cfg = settings(params)
-    trials = int(trials if trials is not None else cfg["trials"])
-    timeout = timeout if timeout is not None else cfg["timeout"]
+    cfg = config_of(cfg)
+    settings = cfg.tune
+    trials = int(trials if trials is not None else settings.trials)
+    timeout = timeout if timeout is not None else settings.timeout
     if trials < 1:
         raise ValueError("tune: --trials must be at least 1")
     dataset_dir = Path(dataset_dir or ASSEMBLED)
-    if P.get(params, f"model.{method}") is None and method not in (P.get(params, "model") or {}):
+    if not cfg.has_method(method):
         raise ValueError(f"tune: params.yaml has no model.{method} group to tune")
     space = space_of(method, get_class(method))
-    current, modalities = method_params(params, method)
-    seed = int(P.get(params, "evaluate.seed", 0))
+    current, modalities = method_params(cfg, method)
+    seed = cfg.evaluate.seed
     ds, splits = inner_splits(dataset_dir, protocol, modalities=modalities, seed=seed,
-                              test_fraction=float(P.get(params, "evaluate.test_fraction", 0.2)),
-                              outer_folds=cfg["outer_folds"],
-                              val_fraction=float(cfg["val_fraction"]),
-                              inner_split=str(cfg["inner_split"]))
+                              test_fraction=cfg.evaluate.test_fraction,
+                              outer_folds=settings.outer_folds,
+                              val_fraction=settings.val_fraction,
+                              inner_split=settings.inner_split)
     channels = channels_of(dataset_dir)
     out = Path(out_root) / protocol / method
     out.mkdir(parents=True, exist_ok=True)
@@ -214,7 +213,7 @@ def run(params: dict, method: str, protocol: str, *, trials: int | None = None,
         return scores["kl"] if math.isfinite(scores["kl"]) else math.nan
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=int(cfg["seed"]),
+    sampler = optuna.samplers.TPESampler(seed=settings.seed,
                                          n_startup_trials=max(2, trials // 3))
     study = optuna.create_study(direction="minimize", sampler=sampler,
                                 study_name=f"{protocol}/{method}")
@@ -230,10 +229,10 @@ def run(params: dict, method: str, protocol: str, *, trials: int | None = None,
     record = {
         "method": method, "protocol": protocol, "objective": "mean validation KL",
         "trials": trials, "timeout_s": timeout, "trials_run": len(records),
-        "trials_complete": len(complete), "sampler": f"TPE(seed={cfg['seed']})",
-        "outer_folds": [s["fold"] for s in splits], "val_fraction": cfg["val_fraction"],
-        "inner_split": cfg["inner_split"] + (
-            ": random windows" if protocol == "subject-dependent" and cfg["inner_split"] ==
+        "trials_complete": len(complete), "sampler": f"TPE(seed={settings.seed})",
+        "outer_folds": [s["fold"] for s in splits], "val_fraction": settings.val_fraction,
+        "inner_split": settings.inner_split + (
+            ": random windows" if protocol == "subject-dependent" and settings.inner_split ==
             "mirror" else ": whole subjects" if protocol == "loso" else ": whole trials"),
         "space": [d.key for d in space],
         "baseline": {"params": _plain(current),
@@ -326,9 +325,9 @@ def write_params(path: str | Path, method: str, values: dict) -> None:
     buf = io.StringIO()
     yaml.dump(doc, buf)
     write_text(path, buf.getvalue())
-    check = P.load(path)  # what the stages read (PyYAML) must see the same values
+    check = load(path)  # what the stages read (PyYAML) must see the same values
     for k, v in values.items():
-        got = P.get(check, f"model.{method}")[k]
+        got = check["model"][method][k]
         if got != v and not (isinstance(v, float) and math.isclose(got, v)):
             raise RuntimeError(f"tune: params.yaml reads back model.{method}.{k} = {got!r}, "
                                f"wrote {v!r}")

@@ -8,19 +8,16 @@ reach KL 0; the mean predictor's KL on this data is ~0.08 and HeLo's ~0.055 (LOS
 least 10 % lower: wide enough for seed-to-seed variation (we saw 30 % and more), narrow enough
 that a model which only learned the mean (or a per-subject mean) fails.
 """
-import numpy as np
 import pytest
+from e2e_util import ROOT
 
-from helo.stages import params as P
 from helo.data.assemble import assemble
-from helo.synth import generate
+from helo.evaluation.metrics import METRICS
 from helo.evaluation.runner import run_evaluation
 from helo.orchestration.executors import executor
 from helo.stages.extract import run_extract
-from helo.evaluation.metrics import METRICS
-from helo.stages.common import feature_params
-
-from e2e_util import ROOT
+from helo.stages.params import load_config
+from helo.synth import generate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -28,28 +25,28 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("default")
-    params = P.load(ROOT / "params.yaml")
+    cfg = load_config(ROOT / "params.yaml")
     generate("dmer-raw", tmp / "raw", seed=0, preset="default", progress=False)
-    mods = list(P.get(params, "features.modalities"))
+    mods = list(cfg.features.modalities)
     with executor("processes", workers=2) as ex:
         for m in ["labels"] + mods:
-            fp = feature_params(params, m) if m != "labels" else {}
+            fp = cfg.features.for_modality(m) if m != "labels" else {}
             res = run_extract("dmer-raw", tmp / "raw", tmp / "store", m, fp, executor=ex,
                               progress=False)
             assert not res["failed"], res["failed"]
     assemble(tmp / "store", mods, items="dmer", physiological=["eeg", "gsr", "ppg"],
              behavioural=["video"], out=tmp / "assembled")
-    return tmp, params
+    return tmp, cfg
 
 
 @pytest.mark.parametrize("protocol", ["loso", "subject-dependent"])
 def test_helo_beats_mean(dataset, protocol):
-    tmp, params = dataset
+    tmp, cfg = dataset
     res = {}
     for method in ("mean", "helo"):
         res[method] = run_evaluation(tmp / "assembled", protocol, method,
                                      tmp / "eval" / protocol / method,
-                                     model_params=dict(P.get(params, f"model.{method}") or {}),
+                                     model_params=cfg.method_options(method),
                                      seed=0, progress=False)
     for k, info in METRICS.items():
         better = res["helo"][k] > res["mean"][k] if info.higher_is_better else \

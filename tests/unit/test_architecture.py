@@ -120,19 +120,28 @@ def test_every_stage_depends_on_its_digest_and_lists_no_module(group):
 
 
 def test_digests_are_the_import_closures():
-    """A digest lists exactly its command's import closure, each file with its SHA-256."""
+    """A digest lists exactly its command's import closure (the params schema left out), each
+    file with its SHA-256, then the schema models of the params groups its stage reads."""
     entries = codedeps.stage_entries()
+    schema = codedeps.path_of(codedeps.SCHEMA)
     for name, text in codedeps.digests().items():
         paths = [line.split("  ", 1)[1] for line in text.splitlines()]
-        want = sorted(codedeps.path_of(m) for m in closure(entries[name[:-4]]))
-        assert paths == want, name
+        want = sorted(codedeps.path_of(m) for m in closure(entries[name[:-4]],
+                                                            opaque=(codedeps.SCHEMA,)))
+        models = [f"{schema}:{m}" for m in codedeps.schema_models(codedeps.reads(name[:-4]))]
+        assert paths == want + models, name
+        assert schema not in paths, name
     # one method's digest does not hold another method's module
     assert "helo/model/baselines/carat.py" in codedeps.digests()["evaluate-carat.txt"]
     assert "helo/model/baselines/carat.py" not in codedeps.digests()["evaluate-amanda.txt"]
     assert "helo/features/eeg.py" not in codedeps.digests()["extract-gsr.txt"]
     # a generic table's own modality: the extraction code without a feature module
+    # (reading the features group, which the labels do not)
     own = codedeps.digests(("hrv",))["extract-hrv.txt"]
-    assert own == codedeps.digests()["labels.txt"]
+    files = [line for line in own.splitlines() if ".py:" not in line]
+    assert files == [line for line in codedeps.digests()["labels.txt"].splitlines()
+                     if ".py:" not in line]
+    assert codedeps.reads("extract-hrv") == codedeps.reads("extract-eeg")
 
 
 def test_committed_digests_match_the_code():
@@ -153,6 +162,69 @@ def test_a_changed_module_changes_exactly_the_digests_that_import_it(tmp_path):
     assert codedeps.stale(out) == ["evaluate-carat.txt", "evaluate-gone.txt"]
     assert codedeps.write(out)["changed"] == ["evaluate-carat.txt"]
     assert codedeps.stale(out) == []
+
+
+@pytest.fixture
+def schema_copy(tmp_path, monkeypatch):
+    """codedeps pointed at a copy of the package; the test edits the copy's schema.py."""
+    import shutil
+    shutil.copytree(ROOT / "helo", tmp_path / "helo",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(codedeps, "ROOT", tmp_path)
+    monkeypatch.setattr(codedeps, "PKG", tmp_path / "helo")
+    codedeps.modules.cache_clear()
+    yield tmp_path / "helo" / "stages" / "schema.py"
+    codedeps.modules.cache_clear()  # the real package again once monkeypatch restores it
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {n[:-4] for n in before if before[n] != after[n]}
+
+
+@pytest.mark.parametrize("old, new, readers", [
+    # evaluate.test_fraction: every evaluation, fit-final (evaluate.seed), the report
+    ("test_fraction: float = Field(0.2,", "test_fraction: float = Field(0.3,",
+     {"evaluate", "fit-final", "report"}),
+    ("alpha: float = Field(0.05,", "alpha: float = Field(0.01,", {"report"}),
+    ("    seed: int = 0\n\n\nclass Common", "    seed: int = 1\n\n\nclass Common",
+     {"synthesize"}),
+    ('nan_policy: Literal["drop", "zero"] = "drop"', 'nan_policy: Literal["drop", "zero"] = "zero"',
+     {"assemble", "evaluate", "fit-final"}),
+    ("allow_partial: bool = False", "allow_partial: bool = True",
+     {"labels", "extract", "assemble", "evaluate"}),
+    ('    name: str = "dataset"', '    name: str = "data"',
+     {"synthesize", "labels", "extract", "assemble", "fit-final", "report"}),
+    # features.<modality> options go to the extractor as given: the schema's defaults of them
+    # are used by no stage, and the checks can only refuse a run
+    ("face_size: int = Field(128, gt=0)", "face_size: int = Field(96, gt=0)", set()),
+    ("MAX_EPOCHS = 100_000", "MAX_EPOCHS = 50_000", set()),
+])
+def test_a_changed_schema_default_changes_exactly_the_digests_that_read_it(schema_copy, old, new,
+                                                                           readers):
+    before = codedeps.digests()
+    text = schema_copy.read_text()
+    assert text.count(old) == 1, old
+    schema_copy.write_text(text.replace(old, new))
+    changed = _changed(before, codedeps.digests())
+    assert {n.split("-", 1)[0] if n.startswith(("extract-", "evaluate-")) else n
+            for n in changed} == readers
+    for group in ("evaluate", "extract"):  # every method's evaluation, every modality's
+        if group in readers:
+            assert {n for n in changed if n.startswith(f"{group}-")} == {
+                n[:-4] for n in before if n.startswith(f"{group}-")}
+
+
+def test_the_params_groups_each_stage_reads_cover_its_dvc_params():
+    """Every top-level group a stage's ``params:`` in dvc.yaml names is one it reads
+    (codedeps.READS), so its schema models are in its digest."""
+    stages = _stages()
+    names = {"synthesize": "synthesize", "labels": "labels", "extract": "extract",
+             "feature-params": "feature-params", "assemble": "assemble",
+             "evaluate": "evaluate", "fit-final": "fit-final", "report": "report"}
+    for stage, digest_name in names.items():
+        spec = stages[stage].get("do", stages[stage])
+        groups = {str(p).split(".")[0] for p in spec.get("params", [])}
+        assert groups <= set(codedeps.READS[digest_name]), (stage, groups)
 
 
 @pytest.mark.parametrize("name", ["assemble", "extract-gsr", "evaluate-mean"])

@@ -8,7 +8,8 @@ def test_feature_params_files_change_only_for_the_changed_modality(tmp_path, mon
     common params"""
     from helo.stages import feature_params as FP
     monkeypatch.chdir(tmp_path)
-    params = {"features": {"modalities": ["eeg", "hrv"], "common": {"step_s": 1.0},
+    params = {"data": {"layout": "generic"},  # hrv: a generic table's own modality
+              "features": {"modalities": ["eeg", "hrv"], "common": {"step_s": 1.0},
                            "eeg": {"window_s": 1.0}}}
     FP.run(params)
     folder = tmp_path / "data" / "params" / "features"
