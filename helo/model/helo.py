@@ -252,7 +252,7 @@ NET_DEFAULTS: dict[str, Any] = dict(
 TRAIN_DEFAULTS: dict[str, Any] = dict(
     lr=1e-3, batch_size=128, epochs=300, weight_decay=0.0, lambda_cc=1.0, cc_reduction="mean",
     device="auto", seed=0, patience=None, min_delta=0.0, grad_clip=None, progress=False,
-    deterministic=True, predict_batch=4096, compile=False, amp=False)
+    deterministic=True, predict_batch=4096, compile=False, precision="fp32")
 
 
 def helo_loss(lambda_cc: float, reduction: str = "mean"):
@@ -336,7 +336,7 @@ class HeLoLearner(DistributionLearner):
                      lr=float(tp["lr"]), weight_decay=float(tp["weight_decay"]),
                      grad_clip=tp["grad_clip"], patience=tp["patience"] or None,
                      min_delta=float(tp["min_delta"]), deterministic=bool(tp["deterministic"]),
-                     compile=bool(tp["compile"]), amp=bool(tp["amp"]),
+                     compile=bool(tp["compile"]), precision=str(tp["precision"]),
                      eval_batch=int(tp["predict_batch"]))
 
     def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):

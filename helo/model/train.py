@@ -1,79 +1,83 @@
 """The one training engine of every deep method (HeLo and the torch baselines).
 
 :func:`fit_members` trains ``K`` *members* -- independent copies of one network, e.g. the folds
-of a protocol times the seeds -- either one model at a time (``K = 1``: the module itself is
-trained) or as one *stacked* model: the members' parameters are stacked along a leading member
-dimension (``torch.func.stack_module_state``) and one step runs the forward and backward of all
-of them at once (``torch.func.functional_call`` under ``torch.vmap(randomness="different")``).
-Why ``torch.func`` and not an explicit member dimension inside the modules: the modules stay the
-plain ``nn.Module`` of the paper (the checkpoints, the FLOP counter and the figures use them
-unchanged), any subclass of the baselines can be stacked without rewriting its layers, and on
-the CPU the vmapped step costs what K separate steps cost (measured: ``benchmarks/
-bench_train.py``, ``docs/benchmarks.md``), so an explicit dimension would only pay off where
-vmap's batching rules fall back to loops, which HeLo does not hit in training mode.
+of a protocol times the seeds -- on one of two paths:
 
-The rules (the same for every method and for ``K = 1`` and ``K > 1``):
+* **one model** (:class:`OneModelTrainer`, ``K = 1`` on the CPU): the module itself is trained,
+  the plainest loop there is;
+* **a stack** (:class:`StackTrainer`): the members' parameters are stacked along a leading member
+  dimension (``torch.func.stack_module_state``) and one step runs the forward and backward of all
+  of them at once (``torch.func.functional_call`` under ``torch.vmap(randomness="different")``).
+  Why ``torch.func`` and not an explicit member dimension inside the modules: the modules stay the
+  plain ``nn.Module`` of the paper (checkpoints, the FLOP counter and the figures use them
+  unchanged), and any baseline can be stacked without rewriting its layers.
+
+Both paths share everything else (:class:`Trainer`): the rules below, the optimiser, clipping,
+logs and the callbacks (early stopping, divergence, the caller's hooks).
+
+The rules (the same for every method, for both paths and for any ``K``):
 
 * **Data.** The rows of all members live in one *pool* (a dict of modality tensors plus the
   label tensor) moved to the device once; a member is its training rows (and optional
-  validation rows) in that pool, so a batch is an index gather on the device.
+  validation rows, and optional unlabelled *target* rows) in that pool, so a batch is an index
+  gather on the device.
 * **Batches.** Every epoch, each member draws a permutation of its own training rows from its
-  own ``torch.Generator`` (seeded with the member's seed, exactly as when it is trained alone)
-  and cuts it into batches of ``min(batch_size, n_train)`` rows; a final batch of fewer than
-  ``min_batch`` (2) rows is dropped (batch statistics -- the CC loss's label correlation,
-  variances -- need two rows).
+  own ``torch.Generator`` (seeded with the member's seed; on the pool's device) and cuts it into
+  batches of ``min(batch_size, n_train)`` rows; a final batch of fewer than ``min_batch`` (2)
+  rows is dropped (batch statistics -- the CC loss's label correlation, variances -- need two
+  rows).
+* **Target rows** (domain adaptation). Right after its batch order, a member with target rows
+  draws a permutation of them from the same generator; its target batch at step ``t`` is the
+  ``bt = min(batch_size, n_target)`` rows at positions ``(t * bt + j) mod n_target`` of that
+  permutation (cyclic). The loss gets them as ``xb["target"]`` (a dict of modality tensors)
+  with ``xb["target_w"]`` (0/1 per row: in a stack a member with fewer target rows is padded).
 * **Ragged epochs.** Members with different training sizes take different numbers of steps per
-  epoch (per-member step counts): a stacked epoch runs as many steps as its largest member;
-  at a step where a member has no batch left (or only a shorter last batch), its batch is
-  padded with weight-0 rows and, when it has no batch at all, the member is *inactive*: its
-  parameters, its Adam moments and its Adam step count do not change (a masked update). So
-  every member sees exactly the batches and the number of updates it would see alone.
-* **Optimiser.** Adam (L2 ``weight_decay`` added to the gradient, as ``torch.optim.Adam``) with a
-  per-member step count (:class:`MemberAdam`); Adam is elementwise, so one Adam over the stacked
-  parameters equals K separate Adams (``tests/unit/test_model_stack.py`` checks it against
-  ``torch.optim.Adam``).
+  epoch: a stacked epoch runs as many steps as its largest member; at a step where a member has
+  only a shorter last batch its batch is padded with weight-0 rows (the loss's ``w``), and when
+  it has no batch at all it is *inactive*: its parameters, Adam moments and Adam step count do
+  not change (a masked update). So every member sees exactly the batches and the number of
+  updates it would see alone.
+* **Optimiser.** Adam (L2 ``weight_decay`` added to the gradient, as ``torch.optim.Adam``) over
+  all of a member's parameters as one flat row of a ``(K, P)`` tensor, with per-member step
+  counts on the device (:class:`MemberAdam`); its arithmetic is ``torch.optim.Adam``'s
+  capturable form (bias corrections from the device step counts).
 * **Gradient clipping.** ``grad_clip`` (``None``: off) bounds each member's global gradient
-  norm (over all of that member's parameters, as ``clip_grad_norm_`` on the member alone).
-  HeLo's default is off (the paper is silent), the baselines keep 5.0 as before.
-* **Early stopping.** With validation rows, the validation loss is the mean ``KL(y || p)`` over
-  the member's validation rows, ``p`` the member's prediction in eval mode. An epoch improves
-  when it is lower than the best so far by more than ``min_delta``; the best epoch's weights
-  (parameters and buffers) are put back at the end (whenever validation rows are given); with ``patience`` (``None``/0: off)
-  a member stops after ``patience`` epochs without improvement and, stopped, no longer changes
-  while the others go on. A member without validation rows trains all ``epochs``.
-* **Logs.** Per member and epoch: ``loss`` and every extra value the loss function logs, as
-  means over the epoch's samples (batch-size weighted), ``val_loss``, ``seconds``. Losses are
-  accumulated on the device and read once per epoch (no host synchronisation inside an epoch
-  unless a loss function itself returns Python floats).
-* **Divergence.** A member whose epoch ``loss`` or ``val_loss`` is not finite (NaN or inf: a
-  step that overflowed, an infinite learning rate) has *diverged*: checked on the once-per-epoch
-  read (a NaN anywhere in the epoch makes the epoch mean NaN, so no step is missed and no sync is
-  added), its history ends with that epoch's row (the non-finite value kept), ``Member.diverged``
-  says what and when (``"training loss is nan at epoch 3"``), and it stops like an early-stopped
-  member (no more updates, no best-epoch restore: its weights stay the diverged ones) while the
-  other members of a stack go on. Training alone, it stops at once. The engine does not raise:
-  the caller decides (the evaluation runner fails the fold, naming method, fold and epoch).
-* **Randomness.** The caller builds each member under ``set_seed(member seed)`` (initialisation
-  as alone). With ``K = 1`` dropout draws continue the global stream after the initialisation,
-  as in a plain training loop. In a stack, dropout masks come from vmap's batched draws: they
-  are as random as alone but not the same numbers, so member k of a stack with dropout follows
-  a different (equally distributed) trajectory than fold k alone; without dropout it follows
-  the same one up to floating-point reordering of batched matrix products.
+  norm (the norm of its whole flat gradient row, as ``clip_grad_norm_`` on the member alone).
+* **Early stopping** (:class:`EarlyStopping`). With validation rows, the validation loss is
+  the mean ``KL(y || p)`` over the member's validation rows, ``p`` its prediction in eval mode.
+  An epoch improves when it is lower than the best so far by more than ``min_delta``; the best
+  epoch's weights (parameters and buffers) are put back at the end (whenever validation rows are
+  given); with ``patience`` (``None``/0: off) a member stops after ``patience`` epochs without
+  improvement and, stopped, no longer changes while the others go on.
+* **Logs.** Per member and epoch: ``loss`` and every extra value the loss logs, as means over
+  the epoch's samples (batch-size weighted), ``val_loss``, ``seconds``. Loss parts are summed on
+  the device and read once per epoch: no host synchronisation inside a step (the loss
+  functions return tensors; ``tests/unit/test_train_sync.py`` counts them).
+* **Divergence** (:class:`DivergenceStop`). A member whose epoch ``loss`` or ``val_loss`` is not
+  finite has *diverged*: its history ends with that epoch's row, ``Member.diverged`` says what
+  and when (``"training loss is nan at epoch 3"``), and it stops without best-epoch restore
+  while the other members go on. The engine does not raise: the caller decides.
+* **Randomness.** The caller builds each member under ``set_seed(member seed)``. On the
+  one-model path dropout draws continue the global stream after the initialisation, as in a
+  plain training loop; in a stack they come from vmap's batched draws (as random, not the same
+  numbers), so with dropout member k of a stack follows a different, equally distributed
+  trajectory than alone; without dropout the same one up to the summation order of batched
+  matrix products.
 * **Determinism.** ``torch.use_deterministic_algorithms(True, warn_only=True)`` for the
-  duration (restored afterwards): on the CPU the same seeds give bit-identical weights, stacked
-  or not. On CUDA a few kernels have no deterministic implementation (a warning) and cuBLAS
-  needs ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (set here if unset).
-* **Attention in a stack.** Stacked training and evaluation run scaled-dot-product attention
-  through the math backend (:func:`math_attention`) and with the Transformer's eval fast path
-  off (:func:`mha_fastpath`): the fused kernels have no vmap batching rule.
-* **Speed options.** ``compile`` wraps the step's forward + loss in ``torch.compile`` (CUDA
-  graphs with ``mode="reduce-overhead"`` on CUDA) and falls back to eager, with a warning, when
-  compilation fails; ``amp`` runs forward and loss under bf16 autocast (weights, gradients and
-  Adam stay float32).
-
-Subclass hooks of the baselines stay what they were: the loss function may call any method of
-the learner, ``before_epoch`` runs after the batch order is drawn, ``after_step`` after each
-optimiser step.
+  duration (restored afterwards): on the CPU the same seeds give bit-identical weights. Its
+  filling of every new uninitialised tensor with NaN (``fill_uninitialized_memory``) is off
+  unless ``fill_uninitialized`` asks for it: it only guards against reading memory before
+  writing it, which nothing here does, and it costs one kernel per allocation.
+* **Attention in a stack** runs through the math backend (:func:`math_attention`) with the
+  Transformer's eval fast path off (:func:`mha_fastpath`): the fused kernels have no vmap rule.
+* **Precision** (``precision``): ``fp32``; ``tf32`` (CUDA matmuls and convolutions in TF32; on
+  the CPU the same as fp32); ``bf16`` (forward and loss under bf16 autocast; the weights,
+  gradients, Adam, the Sinkhorn and the losses' reductions stay float32).
+* **Compile** (``compile``). On the CPU the step's forward + loss runs through
+  ``torch.compile`` (eager fallback with a warning). On CUDA, in a stack, the whole step --
+  batch gather, forward, backward, clipping, the masked Adam update, the log sums -- is one
+  CUDA graph (:class:`CudaGraphStep`): captured after three eager warm-up steps and replayed,
+  its only inputs the step index and the epoch's batch plan, copied into fixed buffers.
 """
 from __future__ import annotations
 
@@ -92,8 +96,10 @@ import numpy as np
 import torch
 from torch import nn
 
-log_warn = warnings.warn
 log = logging.getLogger(__name__)
+
+#: ``Rules.precision`` (``evaluate.precision``)
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def set_seed(seed: int) -> None:
@@ -116,19 +122,45 @@ def select_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 @contextlib.contextmanager
-def deterministic(enabled: bool = True) -> Iterator[None]:
-    """Turn deterministic algorithms on (warn-only) inside the block, then restore."""
+def deterministic(enabled: bool = True, fill_uninitialized: bool = False) -> Iterator[None]:
+    """Deterministic algorithms on (warn-only) inside the block, then restored; NaN filling of
+    uninitialised memory only with ``fill_uninitialized``."""
     if not enabled:
         yield
         return
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     prev = torch.are_deterministic_algorithms_enabled()
     prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    det = torch.utils.deterministic
+    prev_fill = det.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)
+    det.fill_uninitialized_memory = bool(fill_uninitialized)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+        det.fill_uninitialized_memory = prev_fill
+
+
+@contextlib.contextmanager
+def tf32_matmuls(precision: str, device: torch.device) -> Iterator[None]:
+    """TF32 matmuls and convolutions on CUDA inside the block when ``precision == "tf32"``."""
+    if precision != "tf32" or device.type != "cuda":
+        yield
+        return
+    prev = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev
+
+
+def autocast(precision: str, device: torch.device):
+    """The forward's autocast context: bf16 for ``precision == "bf16"``, else none."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -151,8 +183,7 @@ def mha_fastpath(enabled: bool) -> Iterator[None]:
 def math_attention() -> Iterator[None]:
     """Scaled-dot-product attention through its composite math backend: the fused kernels
     (flash / memory-efficient, CPU and CUDA) have no vmap batching rule, so under vmap they run
-    once per member; the math backend is plain matmuls and softmax, batched (3x faster for a
-    3-member stack of a small HeLo on the CPU, measured)."""
+    once per member; the math backend is plain matmuls and softmax, batched."""
     try:
         from torch.nn.attention import SDPBackend, sdpa_kernel
     except ImportError:  # older torch
@@ -162,15 +193,7 @@ def math_attention() -> Iterator[None]:
         yield
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator | None,
-            shuffle: bool = True) -> Iterator[torch.Tensor]:
-    """Row-index batches (CPU ``int64``) over ``range(n)``; the last may be smaller."""
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    for start in range(0, n, batch_size):
-        yield order[start:start + batch_size]
-
-
-# -- rules, members, optimiser --------------------------------------------------------------
+# -- rules, members ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rules:
     """The training rules (module docstring)."""
@@ -183,134 +206,228 @@ class Rules:
     min_delta: float = 0.0
     min_batch: int = 2
     deterministic: bool = True
+    fill_uninitialized: bool = False
     compile: bool = False
-    amp: bool = False
+    precision: str = "fp32"
     eval_batch: int = 4096
     max_steps: int | None = None  # cap on the steps of an epoch (benchmarks only)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
 
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
+
 
 @dataclass
 class Member:
-    """One model to train: its seed, its training rows (and validation rows) in the pool, and
-    the generator of its batch order (default: ``torch.Generator().manual_seed(seed)``)."""
+    """One model to train: its seed, its training rows (and validation rows, and unlabelled
+    target rows) in the pool, and the generator of its batch order (default: a generator on the
+    pool's device seeded with ``seed``)."""
     seed: int
     rows: np.ndarray | torch.Tensor
     val_rows: np.ndarray | torch.Tensor | None = None
+    target_rows: np.ndarray | torch.Tensor | None = None
     generator: torch.Generator | None = None
     history: list[dict] = field(default_factory=list)
     #: why it stopped as diverged (``"training loss is nan at epoch 3"``); None: it did not
     diverged: str | None = None
 
 
+# -- flat parameters, optimiser, clipping -------------------------------------------------------
+class FlatParameters:
+    """K members' parameters as views of one contiguous ``(K, P)`` tensor :attr:`flat`.
+
+    ``tensors`` are ``(K, ...)``; :attr:`views` are ``(K, ...)`` views of ``flat`` in the same
+    order. One flat row per member is what makes the optimiser, the clipping and the best-epoch
+    copy a handful of kernels whatever the number of parameter tensors."""
+
+    def __init__(self, tensors: Sequence[torch.Tensor]):
+        K = int(tensors[0].shape[0])
+        self.flat = torch.cat([t.detach().reshape(K, -1) for t in tensors], 1).contiguous()
+        self.views: list[torch.Tensor] = []
+        off = 0
+        for t in tensors:
+            n = t[0].numel()
+            self.views.append(self.flat[:, off:off + n].view(t.shape))
+            off += n
+
+    def gradient(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The flat ``(K, P)`` gradient from one gradient per view."""
+        K = self.flat.shape[0]
+        return torch.cat([g.reshape(K, -1) for g in grads], 1)
+
+
 class MemberAdam:
-    """Adam over parameters with a leading member dimension ``K``, one step count per member.
+    """Adam over a flat ``(K, P)`` parameter tensor, one step count per member on the device.
 
-    ``step(grads, active)``: ``active`` is a host-side boolean array (``None``: all members);
-    inactive members' parameters, moments and step counts stay as they are. With equal step
-    counts the arithmetic is ``torch.optim.Adam``'s single-tensor update, op for op."""
+    ``step(grad, active)``: ``active`` is a ``(K,)`` boolean device tensor (``None``: every
+    member); inactive members' parameters, moments and step counts stay as they are. The
+    arithmetic is ``torch.optim.Adam``'s capturable single-tensor update (bias corrections from
+    the float32 step counts), so a step issues a fixed ~25 kernels, never reads a value on the
+    host and can be captured in a CUDA graph."""
 
-    def __init__(self, params: Sequence[torch.Tensor], K: int, lr: float, betas=(0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0):
-        self.params = list(params)
-        self.K, self.lr, self.eps, self.wd = K, float(lr), float(eps), float(weight_decay)
+    def __init__(self, flat: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        self.param = flat
+        self.lr, self.eps, self.wd = float(lr), float(eps), float(weight_decay)
         self.b1, self.b2 = float(betas[0]), float(betas[1])
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
-        self.steps = np.zeros(K, dtype=np.int64)
-        self._mask_cache: dict[bytes, torch.Tensor] = {}
-
-    def _mask(self, active: np.ndarray, ndim: int, device) -> torch.Tensor:
-        key = active.tobytes() + bytes([ndim])
-        t = self._mask_cache.get(key)
-        if t is None:
-            t = torch.as_tensor(active, device=device)
-            t = t.view(-1, *([1] * (ndim - 1))) if ndim > 1 else t
-            self._mask_cache[key] = t
-        return t
-
-    def _device_steps(self, device) -> torch.Tensor:
-        if getattr(self, "_steps_dev", None) is None:
-            self._steps_dev = torch.zeros(self.K, dtype=torch.float64, device=device)
-        return self._steps_dev
+        self.m = torch.zeros_like(flat)
+        self.v = torch.zeros_like(flat)
+        self.steps = torch.zeros(flat.shape[0], dtype=flat.dtype, device=flat.device)
 
     @torch.no_grad()
-    def step(self, grads: Sequence[torch.Tensor], active: np.ndarray | None = None) -> None:
-        if active is not None and active.all():
-            active = None
-        if active is not None and not active.any():
-            return
-        device = self.params[0].device
-        sd = self._device_steps(device)
+    def step(self, grad: torch.Tensor, active: torch.Tensor | None = None) -> None:
+        p, m, v = self.param, self.m, self.v
         if active is None:
-            self.steps += 1
-            sd += 1
+            self.steps.add_(1.0)
         else:
-            self.steps[active] += 1
-            sd += self._mask(active, 1, device).to(sd.dtype)
-        uniform = active is None and bool((self.steps == self.steps[0]).all())
-        if uniform:  # torch.optim.Adam's arithmetic with Python scalars, op for op
-            st = float(self.steps[0])
-            bc2_sqrt = (1.0 - self.b2 ** st) ** 0.5
-            step_size = self.lr / (1.0 - self.b1 ** st)
-        else:  # per-member bias corrections, computed on the device (no host transfer)
-            s = torch.clamp(sd, min=1.0)
-            bc2_all = torch.sqrt(1.0 - self.b2 ** s).float()
-            neg_all = (-self.lr / (1.0 - self.b1 ** s)).float()
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            if g is None:
-                continue
-            if self.wd:
-                g = g.add(p, alpha=self.wd)
-            if uniform:
-                m.lerp_(g, 1 - self.b1)
-                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-                denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
-                p.addcdiv_(m, denom, value=-step_size)
-                continue
-            shape = (-1, *([1] * (p.dim() - 1)))
-            b2s, neg = bc2_all.to(p.dtype).view(shape), neg_all.to(p.dtype).view(shape)
-            if active is None:
-                m.lerp_(g, 1 - self.b1)
-                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-                denom = (v.sqrt() / b2s).add_(self.eps)
-                p.add_(neg * m / denom)
-            else:
-                mask = self._mask(active, p.dim(), device)
-                m_new = m.lerp(g, 1 - self.b1)
-                v_new = v.mul(self.b2).addcmul_(g, g, value=1 - self.b2)
-                denom = (v_new.sqrt() / b2s).add_(self.eps)
-                p.copy_(torch.where(mask, p + neg * m_new / denom, p))
-                m.copy_(torch.where(mask, m_new, m))
-                v.copy_(torch.where(mask, v_new, v))
+            self.steps.add_(active.to(self.steps.dtype))
+        bc1 = 1.0 - torch.pow(self.b1, self.steps)
+        bc2_sqrt = (1.0 - torch.pow(self.b2, self.steps)).sqrt()
+        neg_step = (self.lr / bc1).neg()
+        scale = (bc2_sqrt * neg_step).unsqueeze(1)
+        eps = (self.eps / neg_step).unsqueeze(1)
+        g = grad.add(p, alpha=self.wd) if self.wd else grad
+        if active is None:
+            m.lerp_(g, 1.0 - self.b1)
+            v.mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
+            p.addcdiv_(m, (v.sqrt() / scale).add_(eps))
+            return
+        keep = active.unsqueeze(1)
+        m_new = m.lerp(g, 1.0 - self.b1)
+        v_new = (v * self.b2).addcmul_(g, g, value=1.0 - self.b2)
+        p_new = p.addcdiv(m_new, (v_new.sqrt() / scale).add_(eps))
+        p.copy_(torch.where(keep, p_new, p))
+        m.copy_(torch.where(keep, m_new, m))
+        v.copy_(torch.where(keep, v_new, v))
 
 
 @torch.no_grad()
-def clip_per_member(grads: Sequence[torch.Tensor], max_norm: float, K: int) -> torch.Tensor:
-    """Scale each member's gradients so that its global norm is at most ``max_norm`` (as
-    ``clip_grad_norm_`` on the member alone: coefficient ``max_norm / (norm + 1e-6)``, at most
-    1). Returns the members' norms before clipping (a device tensor, no sync)."""
-    gs = [g for g in grads if g is not None]
-    norms = torch.stack([torch.linalg.vector_norm(g.reshape(K, -1), dim=1) for g in gs], 1)
-    total = torch.linalg.vector_norm(norms, dim=1)
-    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    for g in gs:
-        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
-    return total
+def clip_per_member(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Scale each member's row of the flat ``(K, P)`` gradient so that its norm is at most
+    ``max_norm`` (as ``clip_grad_norm_`` on the member alone: coefficient ``max_norm / (norm +
+    1e-6)``, at most 1). Returns the norms before clipping (a device tensor, no sync)."""
+    norms = torch.linalg.vector_norm(grad, dim=1)
+    grad.mul_((max_norm / (norms + 1e-6)).clamp_(max=1.0).unsqueeze(1))
+    return norms
 
 
-# -- the engine -----------------------------------------------------------------------------
-LossFn = Callable[[nn.Module, dict, torch.Tensor, "torch.Tensor | None"],
-                  "tuple[torch.Tensor, dict[str, Any]]"]
+# -- callbacks ----------------------------------------------------------------------------------
+class Callback:
+    """Hooks into the loop (the shape of skorch's callbacks): ``trainer`` is the running
+    :class:`Trainer` (``trainer.members``, ``trainer.stopped``, ``trainer.epoch``, ...)."""
+
+    def on_epoch_begin(self, trainer: "Trainer") -> None:
+        """After the epoch's batch order is drawn."""
+
+    def on_step_end(self, trainer: "Trainer") -> None:
+        """After each optimiser step (host side: not part of a captured step)."""
+
+    def on_epoch_end(self, trainer: "Trainer", val: np.ndarray | None) -> None:
+        """After the epoch's rows were appended to the members' histories; ``val``: the
+        members' validation losses (NaN without validation rows) or None."""
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        """After the last epoch, before the modules are handed back."""
 
 
 @dataclass
-class Hooks:
-    """Optional callbacks (the baselines' ``before_epoch`` / ``after_step`` plumbing)."""
+class Hooks(Callback):
+    """The caller's hooks as plain functions: ``before_epoch(epoch)``, ``after_step()``,
+    ``on_epoch(member index, history row)``."""
     before_epoch: Callable[[int], None] | None = None
     after_step: Callable[[], None] | None = None
     on_epoch: Callable[[int, dict], None] | None = None
+
+    def on_epoch_begin(self, trainer):
+        if self.before_epoch is not None:
+            self.before_epoch(trainer.epoch)
+
+    def on_step_end(self, trainer):
+        if self.after_step is not None:
+            self.after_step()
+
+    def on_epoch_end(self, trainer, val):
+        if self.on_epoch is not None:
+            for k in trainer.logged:
+                self.on_epoch(int(k), trainer.members[k].history[-1])
+
+
+class DivergenceStop(Callback):
+    """Stop a member whose epoch ``loss`` or ``val_loss`` is not finite (module docstring)."""
+
+    def on_epoch_end(self, trainer, val):
+        for k in trainer.logged:
+            mem = trainer.members[k]
+            why = non_finite(mem.history[-1], trainer.epoch)
+            if why is not None:
+                mem.diverged = why
+                trainer.diverged[k] = trainer.stopped[k] = True
+                log.warning("member %d (seed %d): %s; stopped", k, mem.seed, why)
+
+
+class EarlyStopping(Callback):
+    """Per member: the best validation loss, the epochs since it improved (``patience``), and a
+    copy of the best epoch's state (parameters and buffers) put back at the end, except for a
+    member that diverged."""
+
+    def __init__(self, patience: int | None, min_delta: float):
+        self.patience, self.min_delta = patience, float(min_delta)
+        self.best = self.stale = self.improved_any = None
+        self.snapshot: list[torch.Tensor] | None = None
+
+    def on_epoch_end(self, trainer, val):
+        if val is None:
+            return
+        K = len(trainer.members)
+        if self.best is None:
+            self.best = np.full(K, math.inf)
+            self.stale = np.zeros(K, dtype=np.int64)
+            self.improved_any = np.zeros(K, dtype=bool)
+        live = ~trainer.stopped & np.isfinite(val)
+        improved = live & (val < self.best - self.min_delta)
+        self.best[improved] = val[improved]
+        self.stale[improved] = 0
+        waiting = live & ~improved
+        self.stale[waiting] += 1
+        if self.patience:
+            trainer.stopped[waiting & (self.stale >= self.patience)] = True
+        if improved.any():
+            with torch.no_grad():
+                if self.snapshot is None:
+                    self.snapshot = [t.detach().clone() for t in trainer.state]
+                else:
+                    keep = torch.as_tensor(improved, device=trainer.device)
+                    for s, t in zip(self.snapshot, trainer.state):
+                        s.copy_(torch.where(_lead(keep, t), t, s))
+            self.improved_any |= improved
+
+    def on_train_end(self, trainer):
+        if self.snapshot is None:
+            return
+        back = torch.as_tensor(self.improved_any & ~trainer.diverged, device=trainer.device)
+        with torch.no_grad():
+            for s, t in zip(self.snapshot, trainer.state):
+                t.copy_(torch.where(_lead(back, t), s, t))
+
+
+def _lead(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A ``(K,)`` mask shaped to broadcast over a ``(K, ...)`` tensor."""
+    return mask.view(-1, *([1] * (like.dim() - 1)))
+
+
+def non_finite(row: dict, epoch: int) -> str | None:
+    """What is not finite in an epoch's log row (``loss``, then ``val_loss``), or None."""
+    for key, what in (("loss", "training loss"), ("val_loss", "validation loss")):
+        if key in row and not math.isfinite(row[key]):
+            return f"{what} is {row[key]} at epoch {epoch}"
+    return None
+
+
+# -- the loop both paths share ------------------------------------------------------------------
+LossFn = Callable[[nn.Module, dict, torch.Tensor, "torch.Tensor | None"],
+                  "tuple[torch.Tensor, dict[str, Any]]"]
 
 
 class _Wrapped(nn.Module):
@@ -336,13 +453,12 @@ def _kl_rows(y: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
     return (torch.xlogy(y, y) - y * log_p).sum(-1)
 
 
-def _compiled(fn: Callable, device: torch.device, name: str) -> Callable:
+def _compiled(fn: Callable, name: str) -> Callable:
     """``torch.compile(fn)`` with an eager fallback on the first failure."""
     try:
-        mode = "reduce-overhead" if device.type == "cuda" else None
-        cfn = torch.compile(fn, mode=mode, dynamic=False)
+        cfn = torch.compile(fn, dynamic=False)
     except Exception as err:  # noqa: BLE001 - no compiler on this platform
-        log_warn(f"torch.compile unavailable for {name} ({err}); training eagerly")
+        warnings.warn(f"torch.compile unavailable for {name} ({err}); training eagerly")
         return fn
     state = {"ok": None}
 
@@ -357,311 +473,457 @@ def _compiled(fn: Callable, device: torch.device, name: str) -> Callable:
             if state["ok"]:
                 raise
             state["ok"] = False
-            log_warn(f"torch.compile failed for {name} ({type(err).__name__}: {err}); "
-                     "training eagerly")
+            warnings.warn(f"torch.compile failed for {name} ({type(err).__name__}: {err}); "
+                          "training eagerly")
             return fn(*args)
     return call
 
 
-def fit_members(make: Callable[[Member], nn.Module], loss_fn: LossFn,
-                X: dict[str, torch.Tensor], y: torch.Tensor, members: list[Member],
-                rules: Rules, *, log_prob: Callable[[nn.Module, dict], torch.Tensor],
-                stacked: bool | None = None, hooks: Hooks | None = None,
-                ) -> list[nn.Module]:
-    """Train every member; returns one trained module per member (eval mode) and fills each
-    member's ``history``.
-
-    ``make(member)`` builds and initialises a fresh module (the caller seeds it);
-    ``loss_fn(net, xb, yb, w)`` -> ``(scalar loss, {name: value})`` with ``w`` ``None`` (every
-    row counts) or per-row 0/1 weights (stacked padding); ``log_prob(net, xb)`` -> ``(B, l)``
-    log-probabilities (validation). ``X``/``y`` is the pool on the target device.
-    ``stacked``: ``None`` -> stacked when there is more than one member; ``False`` trains the
-    members one after the other with the same rules.
-    """
-    if not members:
-        return []
-    stacked = len(members) > 1 if stacked is None else bool(stacked)
-    hooks = hooks or Hooks()
-    with deterministic(rules.deterministic):
-        if stacked:
-            with math_attention():
-                return _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks)
-        return [_fit_stacked(make, loss_fn, X, y, [m], rules, log_prob, hooks, single=True)[0]
-                for m in members]
+def _member_generator(member: Member, device: torch.device) -> torch.Generator:
+    if member.generator is not None:
+        return member.generator
+    return torch.Generator(device=device).manual_seed(int(member.seed))
 
 
-def _fit_stacked(make, loss_fn, X, y, members, rules, log_prob, hooks, single=False):
-    """The loop. ``single``: one member trained as the module itself (no vmap)."""
-    from torch.func import functional_call, stack_module_state
+def _randperm(n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """A permutation drawn from ``gen`` (on its own device), on ``device``."""
+    return torch.randperm(n, generator=gen, device=gen.device).to(device)
 
-    K = len(members)
-    dev = y.device
-    modules = [make(m) for m in members]
-    for mod in modules:
-        mod.to(dev)
-    if single:
-        base = modules[0]
-        names = [n for n, _ in base.named_parameters()]
-        plist = [p for _, p in base.named_parameters()]
-        views = [p.data.unsqueeze(0) for p in plist]  # (1, ...) views written in place
-        buffers = None
-    else:
-        params, buffers = stack_module_state(modules)
-        names = list(params)
-        plist = [params[n] for n in names]
-        views = [p.data for p in plist]
-        base = copy.deepcopy(modules[0]).to("meta")
-    opt = MemberAdam(views, K, rules.lr, rules.betas, rules.eps, rules.weight_decay)
-    # what the best-epoch state holds: the parameters and the buffers (BatchNorm statistics)
-    if single:
-        state_views = views + [b.data.unsqueeze(0) for b in base.buffers()]
-    else:
-        state_views = views + [b.data for b in buffers.values()]
-    rows = [_as_rows(m.rows, dev) for m in members]
-    n = np.array([len(r) for r in rows])
-    if (n < max(rules.min_batch, 1)).any():
-        raise ValueError(f"a member has fewer than {rules.min_batch} training rows: {n.tolist()}")
-    bs = int(min(rules.batch_size, n.max()))
-    bs_k = np.minimum(bs, n)
-    # per-member batch counts (a final batch shorter than min_batch is dropped)
-    full, rest = n // bs_k, n % bs_k
-    steps_k = full + (rest >= rules.min_batch)
-    steps_max = int(steps_k.max())
-    val = [(_as_rows(m.val_rows, dev) if m.val_rows is not None and len(m.val_rows) else None)
-           for m in members]
-    has_val = any(v is not None for v in val)
-    gens = [m.generator if m.generator is not None
-            else torch.Generator().manual_seed(int(m.seed)) for m in members]
-    amp = (torch.autocast(dev.type, dtype=torch.bfloat16) if rules.amp
-           else contextlib.nullcontext())
 
-    # forward + loss of the whole stack for one step: returns (loss per member (K,), logs)
-    if single:
-        def step_loss(xb, yb, w):
-            loss, logs = loss_fn(base, xb, yb, None)
-            return loss.reshape(1), {k: (v.detach().reshape(1) if torch.is_tensor(v) else v)
-                                     for k, v in logs.items()}
-        train_fn = step_loss
-    else:
-        wrapped_loss = _Wrapped(base, loss_fn)
-        pkeys = ["net." + k for k in names]
-        bkeys = ["net." + k for k in buffers]
+class Trainer:
+    """The epoch loop of both paths: draw the batch plan, run the steps, read the loss sums once,
+    validate, log, call the callbacks. Subclasses provide the parameters (:attr:`flat`,
+    :attr:`state`), :meth:`begin_epoch`, :meth:`run_step`, :meth:`val_losses` and
+    :meth:`modules`."""
+
+    flat: FlatParameters
+    state: list[torch.Tensor]
+
+    def __init__(self, loss_fn: LossFn, X: dict[str, torch.Tensor], y: torch.Tensor,
+                 members: list[Member], rules: Rules, log_prob: Callable,
+                 callbacks: Sequence[Callback]):
+        self.loss_fn, self.X, self.y, self.members = loss_fn, X, y, members
+        self.rules, self.log_prob = rules, log_prob
+        self.device = y.device
+        self.K = len(members)
+        self.rows = [_as_rows(m.rows, self.device) for m in members]
+        self.n = np.array([len(r) for r in self.rows])
+        if (self.n < max(rules.min_batch, 1)).any():
+            raise ValueError(f"a member has fewer than {rules.min_batch} training rows: "
+                             f"{self.n.tolist()}")
+        self.val = [_as_rows(m.val_rows, self.device)
+                    if m.val_rows is not None and len(m.val_rows) else None for m in members]
+        self.has_val = any(v is not None for v in self.val)
+        has_t = [m.target_rows is not None and len(m.target_rows) > 0 for m in members]
+        if any(has_t) and not all(has_t):
+            raise ValueError("either every member has target rows or none has")
+        self.targets = ([_as_rows(m.target_rows, self.device) for m in members]
+                        if all(has_t) else None)
+        self.gens = [_member_generator(m, self.device) for m in members]
+        # batches: min(batch_size, largest member) rows, per member its own share
+        self.bs = int(min(rules.batch_size, self.n.max()))
+        bs_k = np.minimum(self.bs, self.n)
+        self.steps_k = self.n // bs_k + (self.n % bs_k >= rules.min_batch)
+        self.callbacks = [*callbacks, DivergenceStop(),
+                          EarlyStopping(rules.patience, rules.min_delta)]
+        self.autocast = autocast(rules.precision, self.device)
+        self.stopped = np.zeros(self.K, dtype=bool)
+        self.diverged = np.zeros(self.K, dtype=bool)
+        self.epoch = 0
+        self.logged: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.log_keys: list[str] | None = None
+        self.sums: torch.Tensor | None = None  # (keys, K) sample-weighted loss parts
+        self.opt: MemberAdam | None = None
+
+    # -- the parts every path has -------------------------------------------------------------
+    def _update(self, loss: torch.Tensor, logs: dict, grads_of: Callable,
+                active: torch.Tensor | None, weight) -> None:
+        """Backward, clipping, Adam and the log sums of one step (no host read)."""
+        grad = self.flat.gradient(grads_of(loss.float().sum()))
+        if self.rules.grad_clip:
+            clip_per_member(grad, float(self.rules.grad_clip))
+        self.opt.step(grad, active)
+        if self.log_keys is None:
+            self.log_keys = ["loss", *logs]
+            self.sums = torch.zeros(len(self.log_keys), self.K, device=self.device)
+        parts = torch.stack([loss.detach().float().reshape(self.K),
+                             *[self._log_value(logs[k]) for k in self.log_keys[1:]]])
+        if torch.is_tensor(weight):  # an inactive member's loss may be 0/0: it must not count
+            parts = torch.where(weight > 0, parts, 0.0)
+        self.sums.add_(parts * weight)
+
+    def _log_value(self, v) -> torch.Tensor:
+        if not torch.is_tensor(v):
+            v = torch.tensor(float(v))
+        return v.detach().float().reshape(self.K).to(self.device)
+
+    def target_plan(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Static target positions ``(K, steps, bt_max)`` and weights ``(K, bt_max)``."""
+        nt = np.array([len(t) for t in self.targets])
+        bt = np.minimum(self.bs, nt)
+        bt_max, steps = int(bt.max()), int(self.steps_k.max())
+        pos = np.zeros((self.K, steps, bt_max), dtype=np.int64)
+        wts = np.zeros((self.K, bt_max), dtype=np.float32)
+        j = np.arange(bt_max)
+        for k in range(self.K):
+            pos[k] = (np.arange(steps)[:, None] * bt[k] + j[None, :]) % nt[k]
+            pos[k][:, bt[k]:] = 0
+            wts[k, :bt[k]] = 1.0
+        return torch.as_tensor(pos, device=self.device), torch.as_tensor(wts, device=self.device)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def fit(self) -> list[nn.Module]:
+        for mem in self.members:
+            mem.history, mem.diverged = [], None
+        for epoch in range(1, int(self.rules.epochs) + 1):
+            if self.stopped.all():
+                break
+            self.epoch = epoch
+            t0 = time.perf_counter()
+            n_steps = self.begin_epoch()
+            for cb in self.callbacks:
+                cb.on_epoch_begin(self)
+            if self.sums is not None:
+                self.sums.zero_()
+            for t in range(n_steps):
+                self.run_step(t)
+                for cb in self.callbacks:
+                    cb.on_step_end(self)
+            means = self.epoch_means()
+            val = self.val_losses() if self.has_val else None
+            dt = time.perf_counter() - t0
+            self.logged = np.flatnonzero(~self.stopped)
+            for k in self.logged:
+                row = {"epoch": epoch, **{key: float(means[i, k])
+                                          for i, key in enumerate(self.log_keys or [])}}
+                if val is not None and self.val[k] is not None:
+                    row["val_loss"] = float(val[k])
+                row["seconds"] = dt
+                self.members[k].history.append(row)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, val)
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.modules()
+
+    def epoch_means(self) -> np.ndarray:
+        """The epoch's loss parts per member (the one read of the training sums)."""
+        if self.sums is None:
+            return np.zeros((0, self.K))
+        return self.sums.cpu().numpy() / np.maximum(self.seen, 1)[None, :]
+
+    # -- per path -----------------------------------------------------------------------------
+    def begin_epoch(self) -> int:
+        raise NotImplementedError
+
+    def run_step(self, t: int) -> None:
+        raise NotImplementedError
+
+    def val_losses(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def modules(self) -> list[nn.Module]:
+        raise NotImplementedError
+
+
+class OneModelTrainer(Trainer):
+    """One member: its module is trained in place (its parameters become views of the flat
+    row while training, their own tensors again at the end)."""
+
+    def __init__(self, make, loss_fn, X, y, members, rules, log_prob, callbacks):
+        super().__init__(loss_fn, X, y, members, rules, log_prob, callbacks)
+        self.net = make(members[0]).to(self.device)
+        self.params = list(self.net.parameters())
+        self.flat = FlatParameters([p.detach().unsqueeze(0) for p in self.params])
+        for p, v in zip(self.params, self.flat.views):
+            p.data = v[0]
+        self.state = [self.flat.flat] + [b.data.unsqueeze(0) for b in self.net.buffers()]
+        self.opt = MemberAdam(self.flat.flat, rules.lr, rules.betas, rules.eps,
+                              rules.weight_decay)
+        self.step_loss = _compiled(self._loss, "training step") if rules.compile else self._loss
+        self.n_steps = int(self.steps_k[0])
+        if rules.max_steps:
+            self.n_steps = min(self.n_steps, int(rules.max_steps))
+        if self.targets is not None:
+            self.tpos, self.tw = self.target_plan()
+
+    def _loss(self, xb, yb):
+        loss, logs = self.loss_fn(self.net, xb, yb, None)
+        return loss.reshape(1), logs
+
+    def begin_epoch(self) -> int:
+        self.net.train()
+        self.order = self.rows[0][_randperm(int(self.n[0]), self.gens[0], self.device)]
+        if self.targets is not None:
+            tperm = _randperm(len(self.targets[0]), self.gens[0], self.device)
+            self.target_order = self.targets[0][tperm[self.tpos[0]]]
+        self.seen = np.zeros(1)
+        return self.n_steps
+
+    def run_step(self, t: int) -> None:
+        bidx = self.order[t * self.bs:(t + 1) * self.bs]
+        xb = {m: v[bidx] for m, v in self.X.items()}
+        if self.targets is not None:
+            xb["target"] = {m: v[self.target_order[t]] for m, v in self.X.items()}
+            xb["target_w"] = self.tw[0]
+        with self.autocast:
+            loss, logs = self.step_loss(xb, self.y[bidx])
+
+        def grads_of(total):
+            return torch.autograd.grad(total, self.params, allow_unused=True,
+                                       materialize_grads=True)
+        self._update(loss, logs, grads_of, None, float(len(bidx)))
+        self.seen += len(bidx)
+
+    @torch.no_grad()
+    def val_losses(self) -> np.ndarray:
+        self.net.eval()
+        r, eb = self.val[0], int(self.rules.eval_batch)
+        tot = torch.zeros((), device=self.device)
+        for s in range(0, len(r), eb):
+            b = r[s:s + eb]
+            lp = self.log_prob(self.net, {m: v[b] for m, v in self.X.items()}).float()
+            tot = tot + _kl_rows(self.y[b], lp).sum()
+        return np.array([float(tot) / len(r)])
+
+    def modules(self) -> list[nn.Module]:
+        for p in self.params:
+            p.data = p.data.clone()
+        self.net.eval()
+        return [self.net]
+
+
+class StackTrainer(Trainer):
+    """K members as one stacked model (module docstring). A step's inputs are fixed buffers
+    filled once per epoch (the batch plan) and a step index, so the step has no host read and
+    no Python branch on values: on CUDA with ``compile`` it is captured as one CUDA graph."""
+
+    def __init__(self, make, loss_fn, X, y, members, rules, log_prob, callbacks):
+        from torch.func import functional_call, stack_module_state
+
+        super().__init__(loss_fn, X, y, members, rules, log_prob, callbacks)
+        dev, K, bs = self.device, self.K, self.bs
+        self.nets = [make(m).to(dev) for m in members]
+        params, buffers = stack_module_state(self.nets)
+        self.names = list(params)
+        self.buffer_names = list(buffers)
+        self.flat = FlatParameters([params[k] for k in self.names])
+        self.leaves = [v.detach().requires_grad_() for v in self.flat.views]
+        self.blist = [buffers[k] for k in self.buffer_names]
+        self.state = [self.flat.flat, *self.blist]
+        self.base = copy.deepcopy(self.nets[0]).to("meta")
+        self.opt = MemberAdam(self.flat.flat, rules.lr, rules.betas, rules.eps,
+                              rules.weight_decay)
+        wrapped = _Wrapped(self.base, loss_fn)
+        pkeys = ["net." + k for k in self.names]
+        bkeys = ["net." + k for k in self.buffer_names]
 
         def one(p, b, xb, yb, w):
-            loss, logs = functional_call(wrapped_loss, (dict(zip(pkeys, p)), dict(zip(bkeys, b))),
+            loss, logs = functional_call(wrapped, (dict(zip(pkeys, p)), dict(zip(bkeys, b))),
                                          (xb, yb, w))
             return loss, {k: (v.detach() if torch.is_tensor(v) else torch.as_tensor(v))
                           for k, v in logs.items()}
 
         vm = torch.vmap(one, randomness="different")
-        blist = [buffers[k] for k in buffers]
+        self.step_loss = (_compiled(vm, "training step")
+                          if rules.compile and dev.type != "cuda" else vm)
+        # the static batch plan: padded rows, weights, activity, rows per step
+        steps = int(self.steps_k.max())
+        self.steps_max = steps
+        n_max = int(self.n.max())
+        padded = torch.stack([torch.cat([r, r[:1].expand(n_max - len(r))]) for r in self.rows])
+        self.padded_rows = padded
+        pos = np.arange(steps * bs)
+        take = np.minimum(self.n, self.steps_k * bs)
+        self.weights = torch.as_tensor((pos[None, :] < take[:, None]).astype(np.float32)
+                                       .reshape(K, steps, bs), device=dev)
+        act = np.arange(steps)[:, None] < self.steps_k[None, :]
+        self.plan_active = torch.as_tensor(act, device=dev)
+        rows_per_step = np.clip(self.n[None, :] - np.arange(steps)[:, None] * bs, 0, bs) * act
+        self.plan_rows = rows_per_step.astype(np.float64)
+        self.plan_rows_dev = torch.as_tensor(rows_per_step, dtype=torch.float32, device=dev)
+        # the buffers a step reads (filled per epoch) and the step index
+        self.batch_rows = torch.zeros(K, steps, bs, dtype=torch.long, device=dev)
+        self.active = torch.zeros(steps, K, dtype=torch.bool, device=dev)
+        self.row_weights = torch.zeros(steps, K, device=dev)
+        self.step_index = torch.zeros(1, dtype=torch.long, device=dev)
+        self.step_indices = torch.arange(steps, device=dev)
+        if self.targets is not None:
+            nt_max = max(len(t) for t in self.targets)
+            self.target_padded = torch.stack(
+                [torch.cat([t, t[:1].expand(nt_max - len(t))]) for t in self.targets])
+            self.tpos, self.tw = self.target_plan()
+            self.target_rows = torch.zeros_like(self.tpos)
+        self.runner = (CudaGraphStep(self._step, self.step_index)
+                       if rules.compile and dev.type == "cuda" else None)
 
-        def step_loss(xb, yb, w):
-            return vm(plist, blist, xb, yb, w)
-        train_fn = step_loss
-    if rules.compile:
-        train_fn = _compiled(train_fn, dev, "training step")
+    def begin_epoch(self) -> int:
+        self.base.train()
+        K, n_max = self.K, int(self.n.max())
+        L = self.steps_max * self.bs
+        perms, tperms = [], []
+        for k in range(K):
+            perms.append(_randperm(int(self.n[k]), self.gens[k], self.device))
+            if self.targets is not None:
+                tperms.append(_randperm(len(self.targets[k]), self.gens[k], self.device))
+        pos = torch.nn.utils.rnn.pad_sequence(perms, batch_first=True, padding_value=0)
+        order = torch.gather(self.padded_rows, 1, pos)
+        if n_max < L:
+            order = torch.cat([order, self.padded_rows[:, :1].expand(K, L - n_max)], 1)
+        self.batch_rows.copy_(order[:, :L].view(K, self.steps_max, self.bs))
+        if self.targets is not None:
+            tp = torch.nn.utils.rnn.pad_sequence(tperms, batch_first=True, padding_value=0)
+            at = torch.gather(tp, 1, self.tpos.view(K, -1))
+            self.target_rows.copy_(torch.gather(self.target_padded, 1, at).view_as(self.tpos))
+        live = ~self.stopped
+        self.active.copy_(self.plan_active & torch.as_tensor(live, device=self.device)[None, :])
+        self.row_weights.copy_(self.plan_rows_dev * self.active)
+        self.seen = (self.plan_rows * live[None, :]).sum(0)
+        n_steps = int(self.steps_k[live].max())
+        if self.rules.max_steps:
+            n_steps = min(n_steps, int(self.rules.max_steps))
+            self.seen = (self.plan_rows[:n_steps] * live[None, :]).sum(0)
+        return n_steps
 
-    mask_cache: dict = {}
-    best = np.full(K, math.inf)
-    stale = np.zeros(K, dtype=np.int64)
-    stopped = np.zeros(K, dtype=bool)
-    best_params = None
-    improved_any = np.zeros(K, dtype=bool)
-    diverged = np.zeros(K, dtype=bool)
-    for mem in members:
-        mem.history = []
-        mem.diverged = None
-    for epoch in range(1, int(rules.epochs) + 1):
-        if stopped.all():
-            break
-        t0 = time.perf_counter()
-        base.train()
-        perms = [torch.randperm(int(n[k]), generator=gens[k]) for k in range(K)]
-        if hooks.before_epoch is not None:
-            hooks.before_epoch(epoch)
-        if single:
-            order = rows[0][perms[0].to(dev)]
+    def _step(self, t: torch.Tensor) -> None:
+        """One step of every member, reading only device tensors (capturable)."""
+        bidx = self.batch_rows.index_select(1, t).squeeze(1)
+        w = self.weights.index_select(1, t).squeeze(1)
+        active = self.active.index_select(0, t).squeeze(0)
+        weight = self.row_weights.index_select(0, t).squeeze(0)
+        xb = {m: v[bidx] for m, v in self.X.items()}
+        if self.targets is not None:
+            tidx = self.target_rows.index_select(1, t).squeeze(1)
+            xb["target"] = {m: v[tidx] for m, v in self.X.items()}
+            xb["target_w"] = self.tw
+        with self.autocast:
+            loss, logs = self.step_loss(self.leaves, self.blist, xb, self.y[bidx], w)
+
+        def grads_of(total):
+            return torch.autograd.grad(total, self.leaves, allow_unused=True,
+                                       materialize_grads=True)
+        self._update(loss, logs, grads_of, active, weight)
+
+    def run_step(self, t: int) -> None:
+        idx = self.step_indices[t:t + 1]
+        if self.runner is None:
+            self._step(idx)
         else:
-            # (K, steps_max * bs) gather indices, padded with the member's first row, weight 0
-            idx = np.zeros((K, steps_max * bs), dtype=np.int64)
-            wts = np.zeros((K, steps_max * bs), dtype=np.float32)
-            for k in range(K):
-                nk = int(steps_k[k] * bs)
-                take = min(int(n[k]), nk)
-                idx[k, :take] = perms[k][:take].numpy()
-                wts[k, :take] = 1.0
-            idx_t = torch.as_tensor(idx, device=dev)
-            gidx = torch.stack([rows[k][idx_t[k]] for k in range(K)])
-            gidx = gidx.view(K, steps_max, bs)
-            w_all = torch.as_tensor(wts, device=dev).view(K, steps_max, bs)
-            # steps in which a member has a batch (host side: no sync)
-            act_steps = np.arange(steps_max)[None, :] < steps_k[:, None]
-            # rows per member and step, for the sample-weighted logs (one transfer an epoch)
-            bsz_all = np.clip(n[None, :] - np.arange(steps_max)[:, None] * bs, 0, bs) \
-                * act_steps.T
-            bw_all = torch.as_tensor(bsz_all, dtype=torch.float32, device=dev)
-        sums: dict[str, torch.Tensor | float] = {}
-        seen = np.zeros(K)
-        n_steps = int(steps_k[0]) if single else steps_max
-        if rules.max_steps:
-            n_steps = min(n_steps, int(rules.max_steps))
-        for t in range(n_steps):
-            if single:
-                bidx = order[t * bs:(t + 1) * bs]
-                xb = {m: v[bidx] for m, v in X.items()}
-                yb = y[bidx]
-                w = None
-                active = None
-                bsz = np.array([len(bidx)])
-            else:
-                active = act_steps[:, t] & ~stopped
-                if not active.any():
-                    break
-                bidx = gidx[:, t]
-                xb = {m: v[bidx] for m, v in X.items()}
-                yb = y[bidx]
-                w = w_all[:, t]
-                bsz = np.clip(n - t * bs, 0, bs) * active
-                bw = bw_all[t] * self_mask(active, dev, mask_cache)
-            with amp:
-                loss, logs = train_fn(xb, yb, w)
-            grads = list(torch.autograd.grad(loss.float().sum(), plist, allow_unused=True))
-            if single:  # the module's own parameters: add the member dimension (views)
-                grads = [None if g is None else g.unsqueeze(0) for g in grads]
-            if rules.grad_clip:
-                clip_per_member(grads, float(rules.grad_clip), K)
-            opt.step(grads, None if active is None else active)
-            if hooks.after_step is not None:
-                hooks.after_step()
-            seen += bsz
-            if single:
-                bw = None
-            for key, v in (("loss", loss.detach()), *logs.items()):
-                if torch.is_tensor(v):
-                    v = v.detach().float().reshape(-1) * (bw if bw is not None else float(bsz[0]))
-                    sums[key] = sums[key] + v if key in sums else v
-                else:
-                    sums[key] = sums.get(key, 0.0) + float(v) * float(bsz[0])
-        # one read of the epoch's losses
-        vals = {k: (v.cpu().numpy() if torch.is_tensor(v) else np.array([v])) for k, v in
-                sums.items()}
-        row_vals = [{k: float(vals[k][i] / max(seen[i], 1)) for k in vals} for i in range(K)]
-        if has_val:
-            vl = _val_losses(base, plist, names, buffers, log_prob, X, y, val, rules, single)
-        dt = time.perf_counter() - t0
-        for k, mem in enumerate(members):
-            if stopped[k]:
-                continue
-            row = {"epoch": epoch, **row_vals[k]}
-            if has_val and val[k] is not None:
-                row["val_loss"] = float(vl[k])
-            row["seconds"] = dt
-            mem.history.append(row)
-            if hooks.on_epoch is not None:
-                hooks.on_epoch(k, row)
-            why = _non_finite(row, epoch)
-            if why is not None:
-                mem.diverged, diverged[k], stopped[k] = why, True, True
-                log.warning("member %d (seed %d): %s; stopped", k, mem.seed, why)
-        if has_val:
-            improved = np.array([val[k] is not None and not stopped[k]
-                                 and vl[k] < best[k] - rules.min_delta for k in range(K)])
-            for k in range(K):
-                if stopped[k] or val[k] is None:
-                    continue
-                if improved[k]:
-                    best[k], stale[k] = vl[k], 0
-                else:
-                    stale[k] += 1
-                    if rules.patience and stale[k] >= rules.patience:
-                        stopped[k] = True
-            if improved.any():
-                with torch.no_grad():
-                    if best_params is None:
-                        best_params = [p.detach().clone() for p in state_views]
-                    else:
-                        mask = torch.as_tensor(improved, device=dev)
-                        for bp, p in zip(best_params, state_views):
-                            bp.copy_(torch.where(mask.view(-1, *([1] * (p.dim() - 1))), p, bp))
-                improved_any |= improved
-    # best-epoch restore (not of a diverged member), then one module per member
-    improved_any &= ~diverged
-    if best_params is not None:
+            self.runner(idx)
+
+    @torch.no_grad()
+    def val_losses(self) -> np.ndarray:
+        from torch.func import functional_call
+        dev, K, eb = self.device, self.K, int(self.rules.eval_batch)
+        sizes = np.array([0 if v is None else len(v) for v in self.val])
+        vmax = int(sizes.max())
+        idx = torch.stack([torch.cat([v, v[:1].expand(vmax - len(v))]) if v is not None
+                           else torch.zeros(vmax, dtype=torch.long, device=dev)
+                           for v in self.val])
+        wts = (torch.arange(vmax, device=dev)[None, :]
+               < torch.as_tensor(sizes, device=dev)[:, None]).float()
+        wrapped = _Wrapped(self.base, self.log_prob)
+        wrapped.eval()
+        pkeys = ["net." + k for k in self.names]
+        bkeys = ["net." + k for k in self.buffer_names]
+
+        def one(p, b, xb):
+            return functional_call(wrapped, (dict(zip(pkeys, p)), dict(zip(bkeys, b))), (xb,))
+
+        vm = torch.vmap(one, randomness="different")
+        tot = torch.zeros(K, device=dev)
+        with mha_fastpath(False):
+            for s in range(0, vmax, eb):
+                b = idx[:, s:s + eb]
+                lp = vm(self.leaves, self.blist, {m: v[b] for m, v in self.X.items()}).float()
+                tot = tot + (_kl_rows(self.y[b], lp) * wts[:, s:s + eb]).sum(1)
+        out = tot.cpu().numpy() / np.maximum(sizes, 1)
+        out[sizes == 0] = np.nan
+        return out
+
+    def modules(self) -> list[nn.Module]:
         with torch.no_grad():
-            mask = torch.as_tensor(improved_any, device=dev)
-            for bp, p in zip(best_params, state_views):
-                p.copy_(torch.where(mask.view(-1, *([1] * (p.dim() - 1))), bp, p))
-    if single:
-        base.eval()
-        return [base]
-    with torch.no_grad():
-        for k, mod in enumerate(modules):
-            for name, p in mod.named_parameters():
-                p.copy_(params[name][k])
-            for name, b in mod.named_buffers():
-                if name in buffers:
-                    b.copy_(buffers[name][k])
-            mod.eval()
-    return modules
+            for k, mod in enumerate(self.nets):
+                named = dict(mod.named_parameters())
+                for name, leaf in zip(self.names, self.leaves):
+                    named[name].copy_(leaf[k])
+                bufs = dict(mod.named_buffers())
+                for name, b in zip(self.buffer_names, self.blist):
+                    bufs[name].copy_(b[k])
+                mod.eval()
+        return self.nets
 
 
-def _non_finite(row: dict, epoch: int) -> str | None:
-    """What is not finite in an epoch's log row (``loss``, then ``val_loss``), or None."""
-    for key, what in (("loss", "training loss"), ("val_loss", "validation loss")):
-        if key in row and not math.isfinite(row[key]):
-            return f"{what} is {row[key]} at epoch {epoch}"
-    return None
+class CudaGraphStep:
+    """A stacked step as one CUDA graph: three eager warm-up steps on a side stream (real
+    training steps: they update the members), then the capture of the fourth (capture records,
+    it does not run), then a replay per step. The step's inputs are fixed buffers; the step
+    index is copied into ``index`` before each call. A capture that fails falls back to eager
+    steps with a warning."""
+
+    warmup = 3
+
+    def __init__(self, step: Callable[[torch.Tensor], None], index: torch.Tensor,
+                 graphs=None):
+        self.step, self.index = step, index
+        self.graphs = graphs if graphs is not None else torch.cuda
+        self.graph = None
+        self.warm = 0
+        self.eager = False
+
+    def __call__(self, t: torch.Tensor) -> None:
+        self.index.copy_(t)
+        if self.eager:
+            self.step(self.index)
+        elif self.graph is not None:
+            self.graph.replay()
+        elif self.warm < self.warmup:
+            side = self.graphs.Stream()
+            side.wait_stream(self.graphs.current_stream())
+            with self.graphs.stream(side):
+                self.step(self.index)
+            self.graphs.current_stream().wait_stream(side)
+            self.warm += 1
+        else:
+            graph = self.graphs.CUDAGraph()
+            try:
+                with self.graphs.graph(graph):
+                    self.step(self.index)
+            except Exception as err:  # noqa: BLE001 - a kernel that cannot be captured
+                warnings.warn(f"CUDA graph capture of the training step failed "
+                              f"({type(err).__name__}: {err}); training eagerly")
+                self.eager = True
+                self.step(self.index)
+                return
+            self.graph = graph
+            graph.replay()
 
 
-def self_mask(active: np.ndarray, dev, cache: dict) -> torch.Tensor:
-    """A cached float device copy of a host-side member mask (transferred once per pattern)."""
-    key = active.tobytes()
-    t = cache.get(key)
-    if t is None:
-        t = cache[key] = torch.as_tensor(active, dtype=torch.float32, device=dev)
-    return t
+def fit_members(make: Callable[[Member], nn.Module], loss_fn: LossFn,
+                X: dict[str, torch.Tensor], y: torch.Tensor, members: list[Member],
+                rules: Rules, *, log_prob: Callable[[nn.Module, dict], torch.Tensor],
+                stacked: bool | None = None, hooks: Callback | None = None,
+                ) -> list[nn.Module]:
+    """Train every member; returns one trained module per member (eval mode) and fills each
+    member's ``history`` (and ``diverged``).
 
-
-@torch.no_grad()
-def _val_losses(net, plist, names, buffers, log_prob, X, y, val, rules, single):
-    """Mean validation KL per member (a host array: the once-per-epoch read)."""
-    K = len(val)
-    eb = int(rules.eval_batch)
-    if single:
-        net.eval()
-        r = val[0]
-        tot = torch.zeros((), device=y.device)
-        for s in range(0, len(r), eb):
-            b = r[s:s + eb]
-            tot = tot + _kl_rows(y[b], log_prob(net, {m: v[b] for m, v in X.items()}).float()).sum()
-        return np.array([float(tot) / len(r)])
-    from torch.func import functional_call
+    ``make(member)`` builds and initialises a fresh module (the caller seeds it);
+    ``loss_fn(net, xb, yb, w)`` -> ``(scalar loss, {name: tensor})`` with ``w`` ``None`` (every
+    row counts) or per-row 0/1 weights (stacked padding); ``log_prob(net, xb)`` -> ``(B, l)``
+    log-probabilities (validation). ``X``/``y`` is the pool on the target device.
+    ``stacked``: ``None`` -> stacked when there is more than one member; ``False`` trains the
+    members one after the other on the one-model path.
+    """
+    if not members:
+        return []
+    stacked = len(members) > 1 if stacked is None else bool(stacked)
+    callbacks = [hooks] if hooks is not None else []
     dev = y.device
-    sizes = np.array([0 if v is None else len(v) for v in val])
-    vmax = int(sizes.max())
-    idx = torch.stack([torch.cat([v, v[:1].expand(vmax - len(v))]) if v is not None
-                       else torch.zeros(vmax, dtype=torch.long, device=dev) for v in val])
-    wts = (torch.arange(vmax, device=dev)[None, :]
-           < torch.as_tensor(sizes, device=dev)[:, None]).float()
-    # the members' own (stacked) parameters, the template in eval mode
-    wrapped = _Wrapped(net, log_prob)
-    wrapped.eval()
-    pkeys = ["net." + k for k in names]
-    bkeys = ["net." + k for k in buffers]
-    blist = [buffers[k] for k in buffers]
-
-    def one(p, b, xb):
-        return functional_call(wrapped, (dict(zip(pkeys, p)), dict(zip(bkeys, b))), (xb,))
-
-    vm = torch.vmap(one, randomness="different")
-    tot = torch.zeros(K, device=dev)
-    with mha_fastpath(False):
-        for s in range(0, vmax, eb):
-            b = idx[:, s:s + eb]
-            lp = vm(plist, blist, {m: v[b] for m, v in X.items()}).float()
-            tot = tot + (_kl_rows(y[b], lp) * wts[:, s:s + eb]).sum(1)
-    out = tot.cpu().numpy() / np.maximum(sizes, 1)
-    out[sizes == 0] = np.nan
-    return out
-
+    with deterministic(rules.deterministic, rules.fill_uninitialized), \
+            tf32_matmuls(rules.precision, dev):
+        if stacked:
+            with math_attention():
+                return StackTrainer(make, loss_fn, X, y, members, rules, log_prob,
+                                    callbacks).fit()
+        return [OneModelTrainer(make, loss_fn, X, y, [m], rules, log_prob, callbacks).fit()[0]
+                for m in members]

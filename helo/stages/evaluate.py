@@ -19,8 +19,10 @@ def run(params: dict, protocol: str, method: str, *, executor=None, fold_runner=
     ``folds.csv`` / ``metrics.json`` and not scored."""
     model_params, modalities = method_params(params, method)
     if method in ENGINE_METHODS:  # the training engine's options (helo.model.train)
+        precision = "bf16" if P.get(params, "evaluate.amp", False) \
+            else P.get(params, "evaluate.precision", "fp32")
         model_params = {**model_params, "compile": bool(P.get(params, "evaluate.compile", False)),
-                        "amp": bool(P.get(params, "evaluate.amp", False))}
+                        "precision": precision}
     res = run_evaluation(
         ASSEMBLED, protocol, method, place(EVAL / protocol / method), model_params=model_params,
         modalities=modalities, seed=int(P.get(params, "evaluate.seed", 0)),

@@ -238,7 +238,8 @@ class Evaluate(_Group):
     seeds: Union[None, int, list[int]] = None  # null: [seed]; N: seed..seed+N-1; a list
     stack: Union[Literal["auto"], int] = "auto"
     compile: bool = False
-    amp: bool = False
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
+    amp: bool = False  # shorthand for precision: bf16
 
     @field_validator("seeds")
     @classmethod

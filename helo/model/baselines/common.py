@@ -177,7 +177,7 @@ class TorchLearner(DistributionLearner):
     ``seed`` (0), ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``device`` ("auto"),
     ``patience`` (early stopping on validation KL when ``X_val`` is given; 0 = off),
     ``min_delta`` (0), ``max_grad_norm`` (5.0; the engine's ``grad_clip``), ``num_threads``
-    (None: leave torch's setting alone), ``deterministic``, ``compile``, ``amp`` (the engine's
+    (None: leave torch's setting alone), ``deterministic``, ``compile``, ``precision`` (the engine's
     options). With validation rows the best epoch's weights are restored at the end.
 
     Training is the one engine of every deep method, :func:`helo.model.train.fit_members`:
@@ -222,7 +222,7 @@ class TorchLearner(DistributionLearner):
     defaults: dict = {}
     _common_defaults = dict(seed=0, epochs=40, batch_size=64, lr=1e-3, weight_decay=1e-5,
                             device="auto", patience=0, min_delta=0.0, max_grad_norm=5.0,
-                            num_threads=None, deterministic=True, compile=False, amp=False)
+                            num_threads=None, deterministic=True, compile=False, precision="fp32")
 
     def __init__(self, spec: ModalitySpec, **params):
         self.spec = spec
@@ -280,7 +280,7 @@ class TorchLearner(DistributionLearner):
                      grad_clip=float(p["max_grad_norm"]) if p["max_grad_norm"] else None,
                      patience=int(p["patience"]) if p["patience"] else None,
                      min_delta=float(p["min_delta"]), deterministic=bool(p["deterministic"]),
-                     compile=bool(p["compile"]), amp=bool(p["amp"]), eval_batch=1024)
+                     compile=bool(p["compile"]), precision=str(p["precision"]), eval_batch=1024)
 
     def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):
         type(self).fit_many([self], [(X, y, X_val, y_val, X_target, groups)], stacked=False)
