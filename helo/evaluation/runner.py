@@ -18,8 +18,10 @@ Seeds and stacking (``evaluate.seeds``, ``evaluate.stack``): every fold is train
 seed (the split itself always uses ``evaluate.seed``, so the seeds measure the training's
 variability on the same folds). The (fold, seed) *members* are cut into chunks of at most
 ``stack`` members; a chunk is one unit of work (one executor / Prefect / Dask / Ray task) and,
-for a method that can be stacked (:data:`STACKABLE_METHODS`), one stacked training
-(``fit_many``). ``stack``: 1 = one model at a time; N = chunks of N; ``auto`` = 1 on the CPU
+for a method that can be stacked (:data:`STACKABLE_METHODS`: every deep method; the PyLDL
+ones, SA-CPNN and CAD included, train outside the torch engine), one stacked training
+(``fit_many``, given what ``fit`` gets: validation rows, the test rows' features for a
+``uses_target`` method, the training rows' subjects). ``stack``: 1 = one model at a time; N = chunks of N; ``auto`` = 1 on the CPU
 (stacking measured no faster there, ``docs/benchmarks.md``) and on an accelerator as many
 members as fit in half of its free memory (:func:`auto_stack`).
 
@@ -118,10 +120,12 @@ def model_spec(ds: asm.Dataset, channels: dict[str, int] | None = None):
                         channels=dict(channels or {}))
 
 
-#: methods whose learner class has ``fit_many`` (several fits as one stacked model)
-STACKABLE_METHODS = ("helo",)
+#: methods whose learner class has ``fit_many`` (several fits as one stacked model): every deep
+#: method. SA-CPNN and CAD train through PyLDL (keras), outside the torch engine, and stay one
+#: fit at a time, like the other classical methods.
+STACKABLE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict")
 #: per-member parameters the engine options are passed to (deep methods only)
-ENGINE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer")
+ENGINE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict")
 
 
 def resolve_seeds(seeds, seed: int = 0) -> list[int]:
@@ -268,9 +272,13 @@ def _run_members(dataset_dir, protocol, method, items, *, model_params, split_se
     t0 = time.perf_counter()
     if len(prepared) > 1 and method in STACKABLE_METHODS:
         cls = get_class(method)
+        # what fit() gets, per member: validation rows, the test rows' features as the
+        # unlabelled target domain (uses_target), the training rows' subjects
         cls.fit_many([p[-1] for p in prepared],
-                     [(X_fit, ds.y[fit_rows], X_val, ds.y[val_rows] if len(val_rows) else None)
-                      for _, _, fit_rows, val_rows, X_fit, X_val, _, _ in prepared])
+                     [(X_fit, ds.y[fit_rows], X_val, ds.y[val_rows] if len(val_rows) else None,
+                       X_test if getattr(model, "uses_target", False) else None,
+                       ds.subject[fit_rows])
+                      for _, _, fit_rows, val_rows, X_fit, X_val, X_test, model in prepared])
         fit_times = [(time.perf_counter() - t0) / len(prepared)] * len(prepared)
     else:
         fit_times = []

@@ -364,9 +364,11 @@ class HeLoLearner(DistributionLearner):
     def fit_many(cls, learners: list["HeLoLearner"], data: list[tuple], *,
                  stacked: bool | None = None) -> list["HeLoLearner"]:
         """Train several HeLo learners -- the folds / seeds of a protocol -- with one engine
-        call: ``data[k] = (X, y, X_val, y_val)`` for ``learners[k]``. They must share the
-        spec, the network and the training parameters except ``seed``; ``stacked`` (default:
-        more than one learner) trains them as one stacked model (``helo.model.train``)."""
+        call: ``data[k] = (X, y, X_val, y_val)`` for ``learners[k]`` (further items, the
+        baselines' ``X_target`` and ``groups``, are ignored: HeLo uses neither). They must
+        share the spec, the network and the training parameters except ``seed``; ``stacked``
+        (default: more than one learner) trains them as one stacked model
+        (``helo.model.train``)."""
         if not learners:
             return []
         first = learners[0]
@@ -382,7 +384,7 @@ class HeLoLearner(DistributionLearner):
         # the pool: every member's training rows, then its validation rows
         parts_X: dict[str, list] = {m: [] for m in mods}
         parts_y, members, off = [], [], 0
-        for lr_, (X, y, X_val, y_val) in zip(learners, data):
+        for lr_, (X, y, X_val, y_val, *_) in zip(learners, data):
             Xk = _to_numpy(X, mods)
             yk = np.asarray(y, dtype=np.float32)
             n = len(yk)

@@ -33,6 +33,11 @@ Changes / choices (documented deviations):
   constant factor and does not change the balancing weights of the p-norm surrogate.
 * When ``X_target`` is ``None`` (or has < 2 rows) the model trains source-only: ``L_IB`` only
   (the paper's "direct transfer").
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the training label mean
+is a buffer of each member's module; the batch variances and covariances (source and target)
+and every mean over rows count a padded batch's real rows only (the engine pads a member's
+shorter target batch too).
 """
 from __future__ import annotations
 

@@ -42,6 +42,13 @@ Simplified (for CPU-sized training on window features):
   the batch mean of each class's embeddings (Eq. 8 applied to the class mean).
 * Adam with a constant learning rate (no warm-up / linear decay), fixed epochs (or early stopping
   on the validation KL when ``X_val`` and ``patience`` are given) instead of best-F1 selection.
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the prototypes are a
+buffer read from a copy taken before the forward and updated in place at the end of the loss
+(what the update after the optimiser step gave: it does not depend on the parameters), from the
+rows of weight 1 only; the shuffles draw their permutations on the batch's device without a
+generator (:func:`shuffle_views`), so in a stack every member draws its own, and the
+sample-wise shuffle permutes a padded batch's real rows among themselves.
 """
 from __future__ import annotations
 

@@ -13,8 +13,12 @@ available to the models here (inputs are window features), so the adaptation is:
 * the "global" part: ``depth`` Transformer encoder layers (``heads`` heads);
 * head: flatten-free mean pooling + 2-layer MLP, softmax; KL(y || p) loss (instead of CE).
 
-Stacking (:class:`~helo.model.baselines.common.TorchLearner`): the conv block's batch norm
-takes its statistics over the real rows of a padded batch only (``logits(xb, w)``).
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the conv block's batch
+norm takes its statistics over a padded batch's real rows only (``logits(xb, w)``). The
+convolution's bias, right before that batch norm, has a gradient that is zero up to rounding,
+which Adam turns into steps of up to ``lr``; it reaches predictions through the running mean,
+so a stack and a member alone (which round differently) drift apart a little faster than in
+the methods without such a parameter.
 """
 from __future__ import annotations
 

@@ -41,6 +41,14 @@ Adaptations (the paper is silent or its setting differs):
 * Optimiser: the shared Adam of :class:`~helo.model.baselines.common.TorchLearner`.
 
 Prediction uses the multimodal branch only (as the authors' test path does).
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the classifier's batch
+norms take their statistics over a padded batch's real rows only. The joint representation's
+offset is a direction no loss term constrains (the classifier's batch norm removes it, the
+consistency loss reads it through a stop-gradient), so its biases get gradients that are zero
+up to rounding, which Adam turns into steps of up to ``lr``: two runs that round differently
+(a stack and a member alone, two BLAS builds) drift apart there, and through the consistency
+loss elsewhere, faster than in the other methods (``tests/unit/test_baselines_stack.py``).
 """
 from __future__ import annotations
 

@@ -46,6 +46,14 @@ Adaptations (written here because the paper is silent or its setting differs):
 
 Defaults are the authors' (embedding 32, 5 views, 3 blocks, 4 heads, MLP ratio 4, shared FFN
 from block 2); ``params.yaml`` keeps the epochs small for the synthetic default.
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the adversary's schedule
+is two buffers of each member's module, its step count and its planned total
+(``epochs x ceil(n / batch)``), and the step count moves on inside the loss; the gradient
+reversal is tensor arithmetic with a tensor ``alpha`` (:func:`grad_reverse`); the multi-view
+embeddings' batch norms take their statistics over a padded batch's real rows only. Members
+with different numbers of training subjects (domain classifiers of different widths) are
+trained in separate engine calls.
 """
 from __future__ import annotations
 

@@ -32,6 +32,10 @@ Changes / choices:
 * ``L_dif`` uses row-centred, L2-normalised batch matrices (as MISA does) so its scale is
   bounded; ``L_rec`` / ``L_cyc`` targets (``U_m``, ``uni_m``) are detached; CMD uses the
   (unsquared) L2 norm of Zellinger et al.
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the batch statistics of
+``L_sim`` (CMD moments) and ``L_dif`` (row centring, the ``A^T B`` sums) and every mean over rows
+count a padded batch's real rows only.
 """
 from __future__ import annotations
 
