@@ -21,9 +21,10 @@ variability on the same folds). The (fold, seed) *members* are cut into chunks o
 for a method that can be stacked (:data:`STACKABLE_METHODS`: every deep method; the PyLDL
 ones, SA-CPNN and CAD included, train outside the torch engine), one stacked training
 (``fit_many``, given what ``fit`` gets: validation rows, the test rows' features for a
-``uses_target`` method, the training rows' subjects). ``stack``: 1 = one model at a time; N = chunks of N; ``auto`` = 1 on the CPU
-(stacking measured no faster there, ``docs/benchmarks.md``) and on an accelerator as many
-members as fit in half of its free memory (:func:`auto_stack`).
+``uses_target`` method, the training rows' subjects). ``stack``: 1 = one model at a time;
+N = chunks of N; ``auto`` = 1 on the CPU (stacking measured no faster there,
+``docs/benchmarks.md``) and on an accelerator as many members as fit in half of its free memory
+(:func:`auto_stack`).
 
 Failed folds: a member (fold, seed) whose training diverged -- a non-finite ``loss`` or
 ``val_loss`` / ``val_kl`` in its history (the training engine stops such a member at that epoch,

@@ -12,8 +12,9 @@ alpha = beta = 0.1, batch 20 -> here 32 by default for speed):
 * representation subspace mapping (Eq. 4-9): a shared public encoder ``E^pub`` and a unique
   encoder ``E^uni_m`` per modality; ``L_sim`` = CMD (K = 5 moments) between the public
   representations of every pair of modalities (averaged over pairs); ``L_dif`` = orthogonality
-  ``||A^T B||_F^2`` (averaged over the d x d entries) between unique representations of every pair and between each modality's
-  unique and public representation; ``L_rec`` = ``||U_m - D_m(pub_m + uni_m)||^2 / d``;
+  ``||A^T B||_F^2`` (averaged over the d x d entries) between unique representations of every
+  pair and between each modality's unique and public representation;
+  ``L_rec`` = ``||U_m - D_m(pub_m + uni_m)||^2 / d``;
   ``L_cyc`` = ``||uni_m - E^uni_m(D_m(pub_m + uni_m))||^2 / d``;
   ``L_sp = L_rec + L_cyc + alpha (L_sim + L_dif)``.
 * modality adaptation with cross-modality attention (Eq. 10-11): for every target modality m,
