@@ -274,6 +274,13 @@ def test_fit_many_needs_learners_that_differ_only_in_seed():
         cls.fit_many([a, c], [member_data(0), member_data(1)])
 
 
+def test_auto_stack_is_one_on_the_cpu():
+    from helo.evaluation.runner import auto_stack
+    for name in METHODS:
+        assert get_class(name).auto_stack({"device": "cpu"}, 8, 1000, 40) == 1
+        assert auto_stack(name, {"device": "cpu"}, 8, 1000, 40) == 1
+
+
 def test_maet_members_of_different_subject_counts_and_their_schedules():
     """Members with 3 and 2 training subjects (domain heads of different widths) take one
     engine call each and still equal their fits alone; the step count a member's adversary

@@ -87,28 +87,30 @@ def batch_norm(bn: nn.Module, x: torch.Tensor, w: torch.Tensor | None) -> torch.
     batch_stats = bn.training or bn.running_mean is None
     if w is None or not batch_stats:
         return bn(x)
+    dtype = x.dtype
+    x = x.float()  # statistics in float32 also under bf16 autocast, as the native kernel does
     red = [0, *range(2, x.dim())]
     shape = (1, -1, *([1] * (x.dim() - 2)))
-    wv = w.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
-    cnt = w.sum().to(x.dtype) * math.prod(x.shape[2:])
+    wv = w.float().reshape(-1, *([1] * (x.dim() - 1)))
+    cnt = w.float().sum() * math.prod(x.shape[2:])
     mean = (x * wv).sum(red) / cnt.clamp_min(1.0)
     xc = x - mean.view(shape)
     var = (xc * xc * wv).sum(red) / cnt.clamp_min(1.0)
     out = xc * torch.rsqrt(var.view(shape) + bn.eps)
     if bn.affine:
-        out = out * bn.weight.view(shape) + bn.bias.view(shape)
+        out = out * bn.weight.float().view(shape) + bn.bias.float().view(shape)
     if bn.training and bn.track_running_stats:
         with torch.no_grad():
             has = cnt > 1
             nbt = bn.num_batches_tracked
             mom = (bn.momentum if bn.momentum is not None
-                   else 1.0 / (nbt + has.to(nbt.dtype)).clamp_min(1).to(x.dtype))
+                   else 1.0 / (nbt + has.to(nbt.dtype)).clamp_min(1).float())
             unbiased = var * cnt / (cnt - 1).clamp_min(1.0)
             rm, rv = bn.running_mean, bn.running_var
             rm.copy_(torch.where(has, (1 - mom) * rm + mom * mean, rm))
             rv.copy_(torch.where(has, (1 - mom) * rv + mom * unbiased, rv))
             nbt.add_(has.to(nbt.dtype))
-    return out
+    return out.to(dtype)
 
 
 def run_sequential(seq: nn.Sequential, x: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
