@@ -18,7 +18,13 @@ the end of the last warm-up step to the end of the last step (read through the e
 ``after_step`` hook, with a sync at both ends only); on the CPU a run's time is its median step
 time x steps (every step timed: the 2-core development VM is shared and a preempted step would
 otherwise dominate). The one-at-a-time figure is the sum of K single-member runs of the same
-steps. The last line is
+steps.
+
+After HeLo, each deep baseline of ``--methods`` (default: all six) is timed the same way at its
+default (paper) configuration and batch size, ``--method-k`` (8) members stacked against the
+same members one at a time, on the same pool (Amanda adapting to the last 704 rows as its
+held-out subject, MAET's adversary over 72 training subjects); one line per method,
+``stacked <method> K=<K> speed-up: <x>x``. The last line is HeLo's,
 ``stacked K=<K> speed-up: <x>x`` for the largest K run.
 
 Kernel count (``--count-kernels``): one stacked training step through the engine (K = 1 and
@@ -330,6 +336,94 @@ def count_step_kernels(a, dev) -> None:
     print(f"kernels per stacked step: {max(counts)}")
 
 
+#: the deep baselines ``--methods`` times by default (registry names)
+BASELINES = ("carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict")
+#: the held-out subject's windows (Amanda's unlabelled target rows) and MAET's training subjects
+TARGET_ROWS = TRIALS * WINDOWS
+TRAIN_SUBJECTS = SUBJECTS - 1
+
+
+def method_learners(name: str, seeds, X, y, dev):
+    """K learners of the baseline ``name`` at its default (paper) configuration and the pool's
+    columns, training rows and target rows: every member trains on the whole pool (as HeLo's
+    members here), Amanda's members adapt to the last ``TARGET_ROWS`` rows as their held-out
+    subject, MAET's adversary tells ``TRAIN_SUBJECTS`` subjects apart (its subject column is
+    the learners' own ``_inputs``)."""
+    from helo.model.registry import get_class
+    cls = get_class(name)
+    rows = np.arange(N_TRAIN)
+    targets = np.arange(N_TRAIN - TARGET_ROWS, N_TRAIN) if cls.uses_target else None
+    groups = rows * TRAIN_SUBJECTS // N_TRAIN
+    stub = {m: np.zeros((N_TRAIN, 1), np.float32) for m in X}
+    y_np = y.cpu().numpy()
+    learners, cols = [], dict(X)
+    for s in seeds:
+        lr_ = cls(dmer_spec(), device=str(dev), seed=s)
+        for c, v in lr_._inputs(stub, y_np, groups).items():  # also the learner's data state
+            if c not in X:
+                cols[c] = torch.as_tensor(v, device=dev)
+        learners.append(lr_)
+    return cls, learners, cols, rows, targets
+
+
+def run_method(name: str, K: int, stacked: bool, X, y, a, dev, compile_: bool) -> float:
+    """Seconds of the timed steps of K members of the baseline ``name`` (stacked, or one after
+    the other) under the rules and the timing of :func:`run`."""
+    import dataclasses
+
+    from helo.model.train import Member
+    y_np = y.cpu().numpy()
+
+    def timed(seeds):
+        cls, learners, cols, rows, targets = method_learners(name, seeds, X, y, dev)
+        members = [Member(seed=s, rows=rows, target_rows=targets) for s in seeds]
+        make, loss_fn, log_prob, _ = cls._engine_parts(learners, [y_np] * len(seeds), members)
+        rules = dataclasses.replace(learners[0].rules(), epochs=1,
+                                    max_steps=a.warmup + a.steps, compile=compile_,
+                                    precision=a.precision,
+                                    deterministic=not a.no_deterministic)
+        marks = []
+
+        def after():
+            if dev.type == "cuda" and len(marks) in (a.warmup - 1, a.warmup + a.steps - 1):
+                sync(dev)
+            marks.append(time.perf_counter())
+        fit_members(make, loss_fn, cols, y, members, rules, log_prob=log_prob,
+                    stacked=stacked, hooks=Hooks(after_step=after))
+        if dev.type == "cuda":
+            return marks[a.warmup + a.steps - 1] - marks[a.warmup - 1]
+        return float(np.median(np.diff(marks[a.warmup - 1:a.warmup + a.steps]))) * a.steps
+
+    if stacked:
+        return timed(list(range(K)))
+    return sum(timed([k]) for k in range(K))
+
+
+def bench_methods(a, X, y, dev) -> list[dict]:
+    """``--methods``: each baseline's K members stacked against the same K one at a time
+    (``--method-k``); prints one line per method, ``stacked <method> K=<K> speed-up: <x>x``."""
+    from helo.model.registry import get_class
+    names = [m for m in (a.methods or "").split(",") if m]
+    compile_ = a.compile == "yes"
+    rows = []
+    for name in names:
+        K = a.method_k
+        t_st = run_method(name, K, True, X, y, a, dev, compile_)
+        t_seq = None if a.no_sequential else run_method(name, K, False, X, y, a, dev, compile_)
+        bs = int(get_class(name)(dmer_spec()).params["batch_size"])
+        row = {"method": name, "K": K, "batch": bs, "steps": a.steps, "compile": compile_,
+               "precision": a.precision, "stacked_s": t_st, "sequential_s": t_seq,
+               "samples_per_s_all": K * a.steps * bs / t_st,
+               "speedup": t_seq / t_st if t_seq else None}
+        rows.append(row)
+        append_jsonl(a, row)
+        print(f"{name} K={K} batch {bs}: {row['samples_per_s_all']:,.0f} samples/s stacked"
+              + (f", {K * a.steps * bs / t_seq:,.0f} one at a time" if t_seq else ""))
+        if t_seq:
+            print(f"stacked {name} K={K} speed-up: {row['speedup']:.2f}x")
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
@@ -358,6 +452,11 @@ def main(argv=None) -> int:
     ap.add_argument("--jsonl", type=Path, default=None,
                     help="append each measured row to this file as soon as it is measured")
     ap.add_argument("--tag", default="", help="a name for this run's rows in --jsonl")
+    ap.add_argument("--methods", default=",".join(BASELINES),
+                    help="deep baselines timed after HeLo, comma-separated ('' for none)")
+    ap.add_argument("--method-k", type=int, default=8, help="members of each baseline run")
+    ap.add_argument("--methods-only", action="store_true",
+                    help="time the baselines of --methods only, not HeLo")
     a = ap.parse_args(argv)
     if a.amp:
         a.precision = "bf16"
@@ -388,7 +487,7 @@ def main(argv=None) -> int:
     if a.profile:
         profile(X, y, spec, a, dev)
         return 0
-    ks = [a.stack] if a.stack else [int(k) for k in a.ks.split(",")]
+    ks = [] if a.methods_only else [a.stack] if a.stack else [int(k) for k in a.ks.split(",")]
     modes = {"no": [False], "yes": [True], "both": [False, True]}[a.compile]
     results = []
     last = None
@@ -418,12 +517,14 @@ def main(argv=None) -> int:
                   f"{all_s / 3600:,.2f} h at this K")
             if row["speedup"]:
                 last = row
+    methods = bench_methods(a, X, y, dev)
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps({"device": str(dev), "device_name": name,
                                       "threads": torch.get_num_threads(),
                                       "torch": torch.__version__, "batch": a.batch,
-                                      "steps": a.steps, "results": results}, indent=2) + "\n")
+                                      "steps": a.steps, "results": results,
+                                      "methods": methods}, indent=2) + "\n")
     if results:
         best = min(results, key=lambda r: r["projected_73x300_h"])
         print(f"projected helo LOSO {a.folds} folds x {a.paper_epochs} epochs: "

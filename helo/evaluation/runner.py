@@ -18,10 +18,13 @@ Seeds and stacking (``evaluate.seeds``, ``evaluate.stack``): every fold is train
 seed (the split itself always uses ``evaluate.seed``, so the seeds measure the training's
 variability on the same folds). The (fold, seed) *members* are cut into chunks of at most
 ``stack`` members; a chunk is one unit of work (one executor / Prefect / Dask / Ray task) and,
-for a method that can be stacked (:data:`STACKABLE_METHODS`), one stacked training
-(``fit_many``). ``stack``: 1 = one model at a time; N = chunks of N; ``auto`` = 1 on the CPU
-(stacking measured no faster there, ``docs/benchmarks.md``) and on an accelerator as many
-members as fit in half of its free memory (:func:`auto_stack`).
+for a method that can be stacked (:data:`STACKABLE_METHODS`: every deep method; the PyLDL
+ones, SA-CPNN and CAD included, train outside the torch engine), one stacked training
+(``fit_many``, given what ``fit`` gets: validation rows, the test rows' features for a
+``uses_target`` method, the training rows' subjects). ``stack``: 1 = one model at a time;
+N = chunks of N; ``auto`` = 1 on the CPU (stacking measured no faster there,
+``docs/benchmarks.md``) and on an accelerator as many members as fit in half of its free memory
+(:func:`auto_stack`).
 
 Failed folds: a member (fold, seed) whose training diverged -- a non-finite ``loss`` or
 ``val_loss`` / ``val_kl`` in its history (the training engine stops such a member at that epoch,
@@ -118,10 +121,12 @@ def model_spec(ds: asm.Dataset, channels: dict[str, int] | None = None):
                         channels=dict(channels or {}))
 
 
-#: methods whose learner class has ``fit_many`` (several fits as one stacked model)
-STACKABLE_METHODS = ("helo",)
+#: methods whose learner class has ``fit_many`` (several fits as one stacked model): every deep
+#: method. SA-CPNN and CAD train through PyLDL (keras), outside the torch engine, and stay one
+#: fit at a time, like the other classical methods.
+STACKABLE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict")
 #: per-member parameters the engine options are passed to (deep methods only)
-ENGINE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer")
+ENGINE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict")
 
 
 def resolve_seeds(seeds, seed: int = 0) -> list[int]:
@@ -303,7 +308,7 @@ def _fit_pooled(ds, folds, items, method, spec, model_params, val_fraction, spli
                                   shift=shift, scale=scale))
         prepared.append((fold, mseed, fit_rows, val_rows, X_test, model))
     pool = FoldPool(X=ds.X, y=ds.y, folds=fold_rows,
-                    groups=groups if normalise == "subject" else None)
+                    groups=groups if normalise == "subject" else None, subjects=ds.subject)
     t0 = time.perf_counter()
     get_class(method).fit_many([p[-1] for p in prepared], pool, stacked=len(prepared) > 1)
     return prepared, [(time.perf_counter() - t0) / len(prepared)] * len(prepared)

@@ -42,6 +42,7 @@ Token counts and degradation (ablation switches ``use_capf``, ``use_othm``, ``us
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -358,9 +359,11 @@ class HeLoLearner(DistributionLearner):
     def fit_many(cls, learners: list["HeLoLearner"], data: list[tuple], *,
                  stacked: bool | None = None) -> list["HeLoLearner"]:
         """Train several HeLo learners -- the folds / seeds of a protocol -- with one engine
-        call: ``data[k] = (X, y, X_val, y_val)`` for ``learners[k]``, or a
-        :class:`~helo.model.train.FoldPool` (the rows once, each fold's rows and
-        standardisation: what the runner passes). They must share the
+        call: ``data[k] = (X, y, X_val, y_val)`` for ``learners[k]`` (further items, the
+        baselines' ``X_target`` and ``groups``, are ignored: HeLo uses neither), or a
+        :class:`~helo.model.pool.FoldPool` (the rows once, each fold's rows and
+        standardisation: what the runner passes; its target rows are ignored). They must share
+        the
         spec, the network and the training parameters except ``seed``; ``stacked`` (default:
         more than one learner) trains them as one stacked model (``helo.model.train``)."""
         if not learners:
@@ -375,7 +378,11 @@ class HeLoLearner(DistributionLearner):
         tp, dev, spec = first.train_params, first.device, first.spec
         mods = HeLoNet(spec, **first.net_params).modalities if first.net is None \
             else first.net.modalities
-        pool = data if isinstance(data, FoldPool) else fold_pool(data, mods)
+        if isinstance(data, FoldPool):
+            pool = dataclasses.replace(data, folds=[dataclasses.replace(f, target_rows=None)
+                                                    for f in data.folds])
+        else:
+            pool = fold_pool([tuple(d[:4]) for d in data], mods)
         if len(pool.folds) != len(learners):
             raise ValueError(f"fit_many: {len(learners)} learners for {len(pool.folds)} folds")
         members = pool.members([lr_.train_params["seed"] for lr_ in learners])

@@ -53,6 +53,29 @@ class FoldPool:
     y: np.ndarray
     folds: list[FoldRows]
     groups: np.ndarray | None = None
+    #: the subject of each row (what a learner that tells training subjects apart reads)
+    subjects: np.ndarray | None = None
+
+    def fold_arrays(self, k: int) -> tuple:
+        """Fold ``k`` as its own standardised arrays, ``(X, y, X_val, y_val, X_target,
+        subjects of the training rows)`` (float32, the table applied on the host): for learners
+        that take per-fold copies instead of the pool."""
+        f = self.folds[k]
+
+        def rows_of(rows):
+            if rows is None or not len(rows):
+                return None
+            rows = np.asarray(rows)
+            if f.shift is None:
+                return {m: np.asarray(x[rows], dtype=np.float32) for m, x in self.X.items()}
+            g = self.groups[rows] if self.groups is not None else np.zeros(len(rows), int)
+            return {m: ((x[rows] - np.asarray(f.shift[m], np.float32)[g])
+                        / np.asarray(f.scale[m], np.float32)[g]).astype(np.float32)
+                    for m, x in self.X.items()}
+        y_val = None if f.val_rows is None or not len(f.val_rows) else self.y[f.val_rows]
+        subjects = None if self.subjects is None else np.asarray(self.subjects)[f.rows]
+        return (rows_of(f.rows), self.y[f.rows], rows_of(f.val_rows), y_val,
+                rows_of(f.target_rows), subjects)
 
     def members(self, seeds: Sequence[int]) -> list[Member]:
         return [Member(seed=int(s), rows=f.rows, val_rows=f.val_rows, target_rows=f.target_rows,

@@ -33,6 +33,11 @@ Changes / choices (documented deviations):
   constant factor and does not change the balancing weights of the p-norm surrogate.
 * When ``X_target`` is ``None`` (or has < 2 rows) the model trains source-only: ``L_IB`` only
   (the paper's "direct transfer").
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the training label mean
+is a buffer of each member's module; the batch variances and covariances (source and target)
+and every mean over rows count a padded batch's real rows only (the engine pads a member's
+shorter target batch too).
 """
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helo.model.baselines.common import ForwardByModality, TorchLearner, kl_div, mlp
+from helo.model.baselines.common import ForwardByModality, TorchLearner, kl_div, mlp, wmean
 
 
 class _AmandaNet(ForwardByModality):
@@ -55,6 +60,8 @@ class _AmandaNet(ForwardByModality):
         M = len(self.modalities)
         self.heads = nn.ModuleDict({m: mlp(d, d, n_labels, dropout) for m in self.modalities})
         self.joint_head = mlp(M * d, d, n_labels, dropout)
+        # the member's mean training label distribution (label alignment's source side)
+        self.register_buffer("ybar", torch.full((n_labels,), 1.0 / n_labels), persistent=False)
 
     def encode(self, xb):
         zs = [self.enc[m](xb[m]) for m in self.modalities]
@@ -69,9 +76,26 @@ class _AmandaNet(ForwardByModality):
         return F.softmax(self.joint_head(zs[-1]), dim=-1)
 
 
-def _cov(z: torch.Tensor) -> torch.Tensor:
-    zc = z - z.mean(0, keepdim=True)
-    return zc.T @ zc / max(z.shape[0] - 1, 1)
+def _cov(z: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+    """Unbiased covariance of the rows (of weight 1: ``w``) of ``z``."""
+    zc = z - wmean(z, w)
+    n = z.shape[0] if w is None else w.sum()
+    if w is not None:
+        zc = zc * w.to(z.dtype)[:, None]
+    return zc.T @ zc / _dof(n)
+
+
+def _var(z: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+    """Unbiased per-column variance of the rows (of weight 1: ``w``) of ``z``."""
+    if w is None:
+        return z.var(0, unbiased=True)
+    zc = z - wmean(z, w)
+    return (zc * zc * w.to(z.dtype)[:, None]).sum(0) / _dof(w.sum())
+
+
+def _dof(n):
+    """``max(n - 1, 1)`` for a Python or a tensor row count."""
+    return max(n - 1, 1) if isinstance(n, int) else (n - 1).clamp_min(1.0)
 
 
 def mbal(a: torch.Tensor, surrogate: str = "norm", p: float = 2.0, t: float = 1.0) -> torch.Tensor:
@@ -102,36 +126,32 @@ class Amanda(TorchLearner):
         return _AmandaNet(self.spec.dims, self.n_labels, int(p["d"]), int(p["hidden"]),
                           float(p["dropout"]))
 
-    def _before_fit(self, y, gen):
-        self._ybar = torch.as_tensor(y.mean(0), dtype=torch.float32, device=self.device)
+    def _before_fit(self, net, y):
+        net.ybar.copy_(torch.as_tensor(y.mean(0), dtype=torch.float32))
 
-    def _batch_loss(self, xb, yb, xt, gen):
+    def _batch_loss(self, net, xb, yb, w, xt=None, wt=None):
         p = self.params
-        net: _AmandaNet = self.module
         zs = net.encode(xb)
         logits = net.logits(zs)
-        sup = sum(kl_div(yb, F.log_softmax(lg, -1)) for lg in logits)
-        logdet = sum(torch.log(z.var(0, unbiased=True) + 1e-6).sum() for z in zs)
+        sup = sum(kl_div(yb, F.log_softmax(lg, -1), w) for lg in logits)
+        logdet = sum(torch.log(_var(z, w) + 1e-6).sum() for z in zs)
         l_ib = sup + 0.5 * p["gamma"] * logdet
-        parts = {"ib": float(l_ib.detach()), "kl_joint": float(kl_div(
-            yb, F.log_softmax(logits[-1], -1)).detach())}
+        parts = {"ib": l_ib.detach(),
+                 "kl_joint": kl_div(yb, F.log_softmax(logits[-1], -1), w).detach()}
         loss = l_ib
         if xt is not None:
             zt = net.encode(xt)
-            pt = F.softmax(net.joint_head(zt[-1]), dim=-1).mean(0)
-            l_la = -(self._ybar * torch.log(pt + 1e-8)).sum()
+            pt = wmean(F.softmax(net.joint_head(zt[-1]), dim=-1), wt)
+            l_la = -(net.ybar * torch.log(pt + 1e-8)).sum()
             cas = []
             for zs_m, zt_m in zip(zs, zt):
                 dd = zs_m.shape[1]
                 scale = 1.0 / (4.0 * dd * dd) if p["coral_scale"] else 1.0
-                cas.append(((_cov(zt_m) - _cov(zs_m)) ** 2).sum() * scale)
+                cas.append(((_cov(zt_m, wt) - _cov(zs_m, w)) ** 2).sum() * scale)
             a = torch.stack(cas)
             l_ca = mbal(a, p["surrogate"], float(p["p"]), float(p["t"]))
             loss = loss + p["alpha1"] * l_la + p["alpha2"] * l_ca
-            parts.update(la=float(l_la.detach()), ca=float(l_ca.detach()),
-                         **{f"ca_{m}": float(c.detach())
+            parts.update(la=l_la.detach(), ca=l_ca.detach(),
+                         **{f"ca_{m}": c.detach()
                             for m, c in zip(self.modalities + ["joint"], cas)})
         return loss, parts
-
-    def _predict_proba(self, xb):
-        return self.module.predict_proba(xb)

@@ -42,6 +42,13 @@ Simplified (for CPU-sized training on window features):
   the batch mean of each class's embeddings (Eq. 8 applied to the class mean).
 * Adam with a constant learning rate (no warm-up / linear decay), fixed epochs (or early stopping
   on the validation KL when ``X_val`` and ``patience`` are given) instead of best-F1 selection.
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the prototypes are a
+buffer read from a copy taken before the forward and updated in place at the end of the loss
+(what the update after the optimiser step gave: it does not depend on the parameters), from the
+rows of weight 1 only; the shuffles draw their permutations on the batch's device without a
+generator (:func:`shuffle_views`), so in a stack every member draws its own, and the
+sample-wise shuffle permutes a padded batch's real rows among themselves.
 """
 from __future__ import annotations
 
@@ -49,7 +56,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helo.model.baselines.common import (ForwardByModality, ModalityTokenizer, TorchLearner, kl_div, mlp)
+from helo.model.baselines.common import (ForwardByModality, ModalityTokenizer, TorchLearner,
+                                         kl_div, mlp, wmean)
 
 
 class _CARATNet(ForwardByModality):
@@ -87,11 +95,13 @@ class _CARATNet(ForwardByModality):
     def latent(self, i, U):
         return F.normalize(self.En[self.modalities[i]](U), dim=-1)
 
-    def intrinsic(self, i, z, hard: bool):
-        mu = self.protos[i]  # (C, 2, dz)
+    def intrinsic(self, i, z, hard: bool, protos=None):
+        """Eq. 9 (soft-max, training) / Eq. 10 (hard-max, prediction) intrinsic vectors from
+        the prototypes (``protos``: a copy of the buffer, see :meth:`CARAT._batch_loss`)."""
+        mu = (self.protos if protos is None else protos)[i]  # (C, 2, dz)
         sim = torch.einsum("bcz,ckz->bck", z, mu)
         if hard:
-            w = F.one_hot(sim.argmax(-1), 2).to(z.dtype)
+            w = _one_hot2(sim.argmax(-1), z.dtype)
         else:
             w = torch.softmax(sim, dim=-1)
         return torch.einsum("bck,ckz->bcz", w, mu)
@@ -100,12 +110,13 @@ class _CARATNet(ForwardByModality):
         m = self.modalities[i]
         return (U * self.cls_w[m]).sum(-1) + self.cls_b[m]  # (B, C)
 
-    def forward_all(self, xb, hard: bool):
+    def forward_all(self, xb, hard: bool, protos=None):
         M = self.M
         Uo = self.label_specific(xb)
         Zo = [self.latent(i, Uo[i]) for i in range(M)]
         Uo_dec = [self.De[self.modalities[i]](Zo[i]) for i in range(M)]
-        D_dec = [self.De[self.modalities[i]](self.intrinsic(i, Zo[i], hard)) for i in range(M)]
+        D_dec = [self.De[self.modalities[i]](self.intrinsic(i, Zo[i], hard, protos))
+                 for i in range(M)]
         Ua = []
         for i, m in enumerate(self.modalities):
             parts = [D_dec[n] if n == i else Uo_dec[n] for n in range(M)]
@@ -128,20 +139,38 @@ class _CARATNet(ForwardByModality):
         return 0.5 * (p_agg + torch.softmax(out["s"]["b"], dim=-1))
 
 
-def shuffle_views(V: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
+def _one_hot2(idx: torch.Tensor, dtype) -> torch.Tensor:
+    """``F.one_hot(idx, 2)`` without its range check (a host synchronisation)."""
+    return (idx.unsqueeze(-1) == torch.arange(2, device=idx.device)).to(dtype)
+
+
+def shuffle_views(V: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None):
     """Sample-wise then modality-wise shuffle (paper Eq. 11-12), per label.
 
-    V: (B, M, C, d); y: (B, C). Returns shuffled V_hat (B, M, C, d) and renormalised targets
-    (B, M, C): label j of row (i, m) takes ``y[source_sample, j]``."""
+    V: (B, M, C, d); y: (B, C); ``w``: row weights (the sample-wise shuffle permutes the rows
+    of weight 1 among themselves). Returns shuffled V_hat (B, M, C, d) and renormalised targets
+    (B, M, C): label j of row (i, m) takes ``y[source_sample, j]``.
+
+    The permutations are the argsort of uniform draws made on V's device without a generator
+    (no host copy, no synchronisation): alone they continue torch's global stream, in a stack
+    (``vmap(randomness="different")``) every member draws its own."""
     B, M, C, _ = V.shape
     dev = V.device
     # sample-wise: an independent permutation of the batch for every (modality, label)
-    S1 = torch.rand(M, C, B, generator=gen).argsort(-1).permute(2, 0, 1).to(dev)  # (B, M, C)
+    keys = torch.rand(M, C, B, device=dev)
+    if w is None:
+        S1 = keys.argsort(-1)
+    else:  # real rows sort first; the r-th real row takes the r-th source
+        real = w > 0
+        order = (keys + (~real).to(keys.dtype) * 2).argsort(-1)
+        rank = (torch.cumsum(real.long(), 0) - 1).clamp_min(0)
+        S1 = order.gather(-1, rank.expand(M, C, B))
+    S1 = S1.permute(2, 0, 1)  # (B, M, C)
     m_idx = torch.arange(M, device=dev).view(1, M, 1).expand(B, M, C)
     j_idx = torch.arange(C, device=dev).view(1, 1, C).expand(B, M, C)
     V1 = V[S1, m_idx, j_idx]
     # modality-wise: an independent permutation of the modalities for every (sample, label)
-    R = torch.rand(B, C, M, generator=gen).argsort(-1).permute(0, 2, 1).to(dev)  # (B, M, C)
+    R = torch.rand(B, C, M, device=dev).argsort(-1).permute(0, 2, 1)  # (B, M, C)
     i_idx = torch.arange(B, device=dev).view(B, 1, 1).expand(B, M, C)
     V2 = V1[i_idx, R, j_idx]
     src = S1[i_idx, R, j_idx]  # (B, M, C) source sample of each label vector
@@ -167,67 +196,72 @@ class CARAT(TorchLearner):
                          int(p["dz"]), int(p["heads"]), int(p["n_layers"]), float(p["dropout"]),
                          int(p["n_tokens"]))
 
-    def _batch_loss(self, xb, yb, xt, gen):
+    def _batch_loss(self, net, xb, yb, w, xt=None, wt=None):
+        """Eq. 15. The prototypes are read from a copy taken before the forward, and the
+        buffer is updated in place (Eq. 8, under ``no_grad``) at the end of the loss, from this
+        step's embeddings of the rows of weight 1: what an update after the optimiser step
+        gives, since the parameters do not enter it."""
         p = self.params
-        net: _CARATNet = self.module
         M, C = net.M, net.C
-        out = net.forward_all(xb, hard=False)
+        mu = net.protos.clone()
+        out = net.forward_all(xb, hard=False, protos=mu)
         # Eq. 3 reconstruction
         l_rec = 0.0
         rms = (C * net.d) ** 0.5  # Frobenius norm -> root-mean-square scale (see docstring)
         for i in range(M):
-            l_rec = l_rec + torch.linalg.matrix_norm(out["Uo"][i] - out["Uo_dec"][i]).mean() / rms
-            l_rec = l_rec + torch.linalg.matrix_norm(out["Uo"][i] - out["Ua"][i]).mean() / rms
+            l_rec = l_rec + wmean(torch.linalg.matrix_norm(out["Uo"][i] - out["Uo_dec"][i]),
+                                  w) / rms
+            l_rec = l_rec + wmean(torch.linalg.matrix_norm(out["Uo"][i] - out["Ua"][i]),
+                                  w) / rms
         # Eq. 5 (KL instead of BCE)
         s = out["s"]
-        l_lsr = (p["gamma_o"] * kl_div(yb, F.log_softmax(s["o"], -1))
-                 + p["gamma_alpha"] * kl_div(yb, F.log_softmax(s["a"], -1))
-                 + p["gamma_beta"] * kl_div(yb, F.log_softmax(s["b"], -1)))
+        l_lsr = (p["gamma_o"] * kl_div(yb, F.log_softmax(s["o"], -1), w)
+                 + p["gamma_alpha"] * kl_div(yb, F.log_softmax(s["a"], -1), w)
+                 + p["gamma_beta"] * kl_div(yb, F.log_softmax(s["b"], -1), w))
         # Eq. 6-8 contrastive learning against momentum prototypes
         pol = (yb >= 1.0 / C).long()  # (B, C): 1 = pos, 0 = neg
         k_idx = 1 - pol  # prototype slot 0 = pos, 1 = neg
-        protos = net.protos.reshape(M * C * 2, -1)
+        protos = mu.reshape(M * C * 2, -1)
+        oh = _one_hot2(k_idx, mu.dtype)  # (B, C, 2)
+        if w is not None:
+            oh = oh * w.to(mu.dtype)[:, None, None]
         l_scl = 0.0
-        n_anchor = 0
-        new_sum = torch.zeros_like(net.protos)
-        new_cnt = torch.zeros(net.protos.shape[:3], device=yb.device)
+        new_sum, new_cnt = [], []
         for i in range(M):
             Zs = [out["Zo"][i], net.latent(i, out["Ua"][i]), net.latent(i, out["Ub"][i])]
             cls = (i * C + torch.arange(C, device=yb.device).view(1, C)) * 2 + k_idx  # (B, C)
+            s_i = 0.0
             for Z in Zs:
-                logits = Z.reshape(-1, Z.shape[-1]) @ protos.T / p["tau"]
-                l_scl = l_scl + F.cross_entropy(logits, cls.reshape(-1), reduction="sum")
-                n_anchor += logits.shape[0]
-                with torch.no_grad():
-                    oh = F.one_hot(k_idx, 2).to(Z.dtype)  # (B, C, 2)
-                    new_sum[i] += torch.einsum("bck,bcz->ckz", oh, Z.detach())
-                    new_cnt[i] += oh.sum(0)
-        l_scl = l_scl / max(n_anchor, 1)
-        self._pending_protos = (new_sum, new_cnt)
+                logp = F.log_softmax(Z @ protos.T / p["tau"], dim=-1)  # (B, C, 2 M C)
+                s_i = s_i - logp.gather(-1, cls.unsqueeze(-1)).squeeze(-1).sum(-1)  # (B,)
+            l_scl = l_scl + s_i
+            Zd = torch.stack([Z.detach() for Z in Zs]).sum(0)
+            new_sum.append(torch.einsum("bck,bcz->ckz", oh, Zd))
+            new_cnt.append(3 * oh.sum(0))
+        # the mean over every anchor (3 embeddings x M modalities x C labels x rows)
+        l_scl = wmean(l_scl, w) / (3 * M * C)
         # Eq. 11-14 shuffle-based aggregation
         V = torch.stack(out["Ub"], dim=1)  # (B, M, C, d)
-        V_hat, t_hat = shuffle_views(V, yb, gen)
+        V_hat, t_hat = shuffle_views(V, yb, w)
         lq = net.aggregate_logits(V)
         lq_hat = net.aggregate_logits(V_hat)
         l_agg = 0.0
         for i in range(M):
-            l_agg = l_agg + kl_div(yb, F.log_softmax(lq[:, i], -1))
-            l_agg = l_agg + p["gamma_sf"] * kl_div(t_hat[:, i], F.log_softmax(lq_hat[:, i], -1))
+            l_agg = l_agg + kl_div(yb, F.log_softmax(lq[:, i], -1), w)
+            l_agg = l_agg + p["gamma_sf"] * kl_div(t_hat[:, i], F.log_softmax(lq_hat[:, i], -1),
+                                                   w)
         l_agg = l_agg / M
         loss = l_agg + l_lsr + p["gamma_s"] * l_scl + p["gamma_r"] * l_rec
-        return loss, {"agg": float(l_agg.detach()), "lsr": float(l_lsr.detach()),
-                      "scl": float(l_scl.detach()), "rec": float(l_rec.detach())}
+        self._update_protos(net, torch.stack(new_sum), torch.stack(new_cnt))
+        return loss, {"agg": l_agg.detach(), "lsr": l_lsr.detach(), "scl": l_scl.detach(),
+                      "rec": l_rec.detach()}
 
-    def _after_step(self):
-        new_sum, new_cnt = self._pending_protos
-        net: _CARATNet = self.module
-        with torch.no_grad():
-            has = new_cnt > 0
-            mean = new_sum / new_cnt.clamp_min(1).unsqueeze(-1)
-            mean = F.normalize(mean, dim=-1)
-            upd = F.normalize(self.params["phi"] * net.protos + (1 - self.params["phi"]) * mean,
-                              dim=-1)
-            net.protos.copy_(torch.where(has.unsqueeze(-1), upd, net.protos))
-
-    def _predict_proba(self, xb):
-        return self.module.predict_proba(xb)
+    @torch.no_grad()
+    def _update_protos(self, net: _CARATNet, new_sum: torch.Tensor, new_cnt: torch.Tensor):
+        """Eq. 8 on the class means of the step's embeddings; a class without a row keeps
+        its prototype."""
+        has = new_cnt > 0
+        mean = F.normalize(new_sum / new_cnt.clamp_min(1).unsqueeze(-1), dim=-1)
+        phi = self.params["phi"]
+        upd = F.normalize(phi * net.protos + (1 - phi) * mean, dim=-1)
+        net.protos.copy_(torch.where(has.unsqueeze(-1), upd, net.protos))

@@ -12,6 +12,13 @@ available to the models here (inputs are window features), so the adaptation is:
   average pooling with stride, dropout) mirroring the shallow conv stem;
 * the "global" part: ``depth`` Transformer encoder layers (``heads`` heads);
 * head: flatten-free mean pooling + 2-layer MLP, softmax; KL(y || p) loss (instead of CE).
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the conv block's batch
+norm takes its statistics over a padded batch's real rows only (``logits(xb, w)``). The
+convolution's bias, right before that batch norm, has a gradient that is zero up to rounding,
+which Adam turns into steps of up to ``lr``; it reaches predictions through the running mean,
+so a stack and a member alone (which round differently) drift apart a little faster than in
+the methods without such a parameter.
 """
 from __future__ import annotations
 
@@ -19,7 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helo.model.baselines.common import ForwardByModality, ModalityTokenizer, TorchLearner, kl_div
+from helo.model.baselines.common import (ForwardByModality, ModalityTokenizer, TorchLearner,
+                                         kl_div, run_sequential)
 
 
 class _ConformerNet(ForwardByModality):
@@ -38,9 +46,10 @@ class _ConformerNet(ForwardByModality):
         self.head = nn.Sequential(nn.Linear(d, d), nn.ELU(), nn.Dropout(dropout),
                                   nn.Linear(d, n_labels))
 
-    def logits(self, xb):
+    def logits(self, xb, w=None):
+        """``w``: the batch's row weights (batch statistics over rows of weight 1)."""
         h = torch.cat([self.tok[m](xb[m]) for m in self.modalities], dim=1)  # (B, T, d)
-        h = self.conv(h.transpose(1, 2)).transpose(1, 2)
+        h = run_sequential(self.conv, h.transpose(1, 2), w).transpose(1, 2)
         h = self.transformer(h).mean(1)
         return self.head(h)
 
@@ -69,9 +78,6 @@ class Conformer(TorchLearner):
                              int(p["heads"]), float(p["dropout"]), int(p["n_tokens"]),
                              int(p["kernel"]))
 
-    def _batch_loss(self, xb, yb, xt, gen):
-        loss = kl_div(yb, F.log_softmax(self.module.logits(xb), -1))
+    def _batch_loss(self, net, xb, yb, w, xt=None, wt=None):
+        loss = kl_div(yb, F.log_softmax(net.logits(xb, w), -1), w)
         return loss, {}
-
-    def _predict_proba(self, xb):
-        return self.module.predict_proba(xb)

@@ -41,6 +41,14 @@ Adaptations (the paper is silent or its setting differs):
 * Optimiser: the shared Adam of :class:`~helo.model.baselines.common.TorchLearner`.
 
 Prediction uses the multimodal branch only (as the authors' test path does).
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the classifier's batch
+norms take their statistics over a padded batch's real rows only. The joint representation's
+offset is a direction no loss term constrains (the classifier's batch norm removes it, the
+consistency loss reads it through a stop-gradient), so its biases get gradients that are zero
+up to rounding, which Adam turns into steps of up to ``lr``: two runs that round differently
+(a stack and a member alone, two BLAS builds) drift apart there, and through the consistency
+loss elsewhere, faster than in the other methods (``tests/unit/test_baselines_stack.py``).
 """
 from __future__ import annotations
 
@@ -48,7 +56,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helo.model.baselines.common import ForwardByModality, ModalityTokenizer, TorchLearner, kl_div
+from helo.model.baselines.common import (ForwardByModality, ModalityTokenizer, TorchLearner,
+                                         kl_div, run_sequential, wmean)
 
 
 class EmotionDictionary(nn.Module):
@@ -80,9 +89,10 @@ class ModalityAttentionClassifier(nn.Module):
                                  nn.BatchNorm1d(hidden), nn.LeakyReLU(), nn.Sigmoid())
         self.fc = nn.Linear(hidden, n_labels)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.body(z)
-        return self.fc(h * self.att(h))
+    def forward(self, z: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        """``w``: the batch's row weights (batch norms over the rows of weight 1)."""
+        h = run_sequential(self.body, z, w)
+        return self.fc(h * run_sequential(self.att, h, w))
 
 
 class _Encoder(nn.Module):
@@ -151,25 +161,23 @@ class EmotionDict(TorchLearner):
                                int(p["depth"]), float(p["dropout"]), int(p["n_tokens"]),
                                int(p["n_atoms"]), int(p["d_embed"]))
 
-    def _batch_loss(self, xb, yb, xt, gen):
+    def _batch_loss(self, net, xb, yb, w, xt=None, wt=None):
         p = self.params
-        net: _EmotionDictNet = self.module
         z = net.joint_repr(xb)
-        logits = net.classifier(z)
+        logits = net.classifier(z, w)
         logp = F.log_softmax(logits, -1)
-        l_kl = kl_div(yb, logp)
+        l_kl = kl_div(yb, logp, w)
         loss = l_kl
-        parts = {"kl": float(l_kl.detach())}
+        parts = {"kl": l_kl.detach()}
         if p["lambda_dominant"]:
-            l_dom = F.nll_loss(logp, yb.argmax(-1))
+            nll = -logp.gather(-1, yb.argmax(-1, keepdim=True)).squeeze(-1)
+            l_dom = wmean(nll, w)
             loss = loss + p["lambda_dominant"] * l_dom
-            parts["dominant"] = float(l_dom.detach())
+            parts["dominant"] = l_dom.detach()
         if p["lambda_uni"]:
             zt = z.detach()
-            l_uni = torch.stack([((zm - zt) ** 2).mean() for zm in net.unimodal_repr(xb)]).mean()
+            l_uni = torch.stack([wmean(((zm - zt) ** 2).mean(-1), w)
+                                 for zm in net.unimodal_repr(xb)]).mean()
             loss = loss + p["lambda_uni"] * l_uni
-            parts["uni"] = float(l_uni.detach())
+            parts["uni"] = l_uni.detach()
         return loss, parts
-
-    def _predict_proba(self, xb):
-        return self.module.predict_proba(xb)

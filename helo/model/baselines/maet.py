@@ -46,6 +46,14 @@ Adaptations (written here because the paper is silent or its setting differs):
 
 Defaults are the authors' (embedding 32, 5 views, 3 blocks, 4 heads, MLP ratio 4, shared FFN
 from block 2); ``params.yaml`` keeps the epochs small for the synthetic default.
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the adversary's schedule
+is two buffers of each member's module, its step count and its planned total
+(``epochs x ceil(n / batch)``), and the step count moves on inside the loss; the gradient
+reversal is tensor arithmetic with a tensor ``alpha`` (:func:`grad_reverse`); the multi-view
+embeddings' batch norms take their statistics over a padded batch's real rows only. Members
+with different numbers of training subjects (domain classifiers of different widths) are
+trained in separate engine calls.
 """
 from __future__ import annotations
 
@@ -56,7 +64,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helo.model.baselines.common import ForwardByModality, TorchLearner, kl_div
+from helo.model.baselines.common import ForwardByModality, TorchLearner, batch_norm, kl_div, wmean
 
 _DOMAIN = "__maet_domain__"
 
@@ -72,12 +80,13 @@ class MultiViewEmbedding(nn.Module):
         self.gates = nn.Linear(d_in, d * self.views)
         self.bn = nn.BatchNorm1d(d)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        """``w``: the batch's row weights (batch statistics over the rows of weight 1)."""
         B = x.shape[0]
         v = self.value(x).unsqueeze(1)  # (B, 1, d)
         g = torch.sigmoid(self.gates(x)).reshape(B, self.views, self.d)
         h = v * g  # (B, V, d)
-        return self.bn(h.transpose(1, 2)).transpose(1, 2)
+        return batch_norm(self.bn, h.transpose(1, 2), w).transpose(1, 2)
 
 
 class _FFN(nn.Sequential):
@@ -117,20 +126,12 @@ class MAETBlock(nn.Module):
         return torch.cat(parts, dim=1)
 
 
-class _GradReverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, alpha):
-        ctx.alpha = float(alpha)
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -ctx.alpha * grad, None
-
-
-def grad_reverse(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Identity forward, gradient multiplied by ``-alpha`` backward."""
-    return _GradReverse.apply(x, alpha)
+def grad_reverse(x: torch.Tensor, alpha: float | torch.Tensor) -> torch.Tensor:
+    """Identity forward, gradient multiplied by ``-alpha`` backward. Plain tensor arithmetic
+    (``x`` plus ``-alpha`` times a term that is zero in value), so ``alpha`` may be a tensor
+    computed on the device and the whole thing vmaps: the forward value is ``x`` exactly."""
+    xd = x.detach()
+    return xd - alpha * (x - xd)
 
 
 class _MAETNet(ForwardByModality):
@@ -158,12 +159,16 @@ class _MAETNet(ForwardByModality):
                        if n_domains >= 2 else None)
         L = views + 1
         self.spans = [(i * L, (i + 1) * L) for i in range(M)]
+        # the adversary's schedule: optimiser steps taken and the member's planned total
+        self.register_buffer("step", torch.zeros(()), persistent=False)
+        self.register_buffer("total", torch.ones(()), persistent=False)
 
-    def encode(self, xb: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Final-normed ``[CLS]`` outputs, ``(B, M, d)``."""
+    def encode(self, xb: dict[str, torch.Tensor], w: torch.Tensor | None = None) -> torch.Tensor:
+        """Final-normed ``[CLS]`` outputs, ``(B, M, d)``; ``w``: row weights (the
+        embeddings' batch norm)."""
         seqs = []
         for i, m in enumerate(self.modalities):
-            t = self.embed[m](xb[m])
+            t = self.embed[m](xb[m], w)
             c = self.cls[i].expand(t.shape[0], -1, -1)
             seqs.append(torch.cat([c, t], dim=1) + self.pos[i] + self.type_emb[i])
         x = torch.cat(seqs, dim=1)
@@ -176,18 +181,21 @@ class _MAETNet(ForwardByModality):
         w = torch.softmax(cls @ self.fusion_w, dim=1)  # (B, M) over modalities
         return (w.unsqueeze(-1) * cls).sum(1)
 
-    def logits(self, xb):
-        cls = self.encode(xb)
+    def logits(self, xb, w=None):
+        cls = self.encode(xb, w)
         return self.head(self.fuse(cls)), cls
 
     def predict_proba(self, xb):
         return torch.softmax(self.logits(xb)[0], dim=-1)
 
 
-def smoothed_ce(logits: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:
-    """Cross-entropy with label smoothing ``eps``: ``eps * mean_k(-log p_k) + (1 - eps) * NLL``."""
+def smoothed_ce(logits: torch.Tensor, target: torch.Tensor, eps: float | torch.Tensor,
+                w: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy with label smoothing ``eps``: ``eps * mean_k(-log p_k) + (1 - eps) * NLL``,
+    averaged over the rows (of weight 1: ``w``)."""
     logp = F.log_softmax(logits, dim=-1)
-    return eps * (-logp.mean(-1)).mean() + (1 - eps) * F.nll_loss(logp, target)
+    nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    return wmean(eps * (-logp.mean(-1)) + (1 - eps) * nll, w)
 
 
 class MAET(TorchLearner):
@@ -212,9 +220,11 @@ class MAET(TorchLearner):
                         self._n_domains)
 
     # -- training ---------------------------------------------------------------------------
-    def fit(self, X, y, *, X_val=None, y_val=None, X_target=None, groups=None):
-        self._n_domains, self._step, self._total = 0, 0, 1
-        X = dict(X)
+    def _inputs(self, X, y, groups):
+        """The modalities plus, with the adversary on and at least two training subjects, the
+        subject code of each row (column ``_DOMAIN``, read by the loss only)."""
+        cols = super()._inputs(X, y, groups)
+        self._n_domains = 0
         if self.params["adversarial"] and groups is not None:
             groups = np.asarray(groups)
             if len(groups) != len(y):
@@ -222,46 +232,35 @@ class MAET(TorchLearner):
             _, codes = np.unique(groups, return_inverse=True)
             if codes.max(initial=0) >= 1:
                 self._n_domains = int(codes.max()) + 1
-                X[_DOMAIN] = codes.astype(np.float32).reshape(-1, 1)
+                cols[_DOMAIN] = codes.astype(np.float32).reshape(-1, 1)
+        return cols
+
+    def _stack_key(self):
+        return (self._n_domains,)  # the domain classifier's width
+
+    def _before_fit(self, net, y):
         n = len(y)
         bs = int(min(self.params["batch_size"], n))
-        self._total = max(1, int(self.params["epochs"]) * math.ceil(n / max(bs, 1)))
-        saved = self.modalities
-        if _DOMAIN in X:
-            self.modalities = list(saved) + [_DOMAIN]
-        try:
-            super().fit(X, y, X_val=X_val, y_val=y_val, X_target=None, groups=groups)
-        finally:
-            self.modalities = saved
-        return self
+        net.total.fill_(float(max(1, int(self.params["epochs"]) * math.ceil(n / max(bs, 1)))))
+        net.step.zero_()
 
-    def predict(self, X):
-        saved = self.modalities
-        self.modalities = list(self.spec.modalities)
-        try:
-            return super().predict(X)
-        finally:
-            self.modalities = saved
-
-    def _batch_loss(self, xb, yb, xt, gen):
-        net: _MAETNet = self.module
-        logits, cls = net.logits(xb)
-        l_task = kl_div(yb, F.log_softmax(logits, -1))
-        parts = {"kl": float(l_task.detach())}
+    def _batch_loss(self, net, xb, yb, w, xt=None, wt=None):
+        """KL task loss plus the adversary's domain loss; the schedule's progress is the
+        member's step count over its planned total (buffers), and the count moves on at the
+        end of the loss when the member has a real row at this step."""
+        logits, cls = net.logits(xb, w)
+        l_task = kl_div(yb, F.log_softmax(logits, -1), w)
+        parts = {"kl": l_task.detach()}
         loss = l_task
         if net.domain is not None and _DOMAIN in xb:
-            prog = min(1.0, self._step / self._total)
-            alpha = 2.0 / (1.0 + math.exp(-10.0 * prog)) - 1.0
+            prog = (net.step / net.total).clamp(max=1.0)
+            alpha = 2.0 / (1.0 + torch.exp(-10.0 * prog)) - 1.0
             D = self._n_domains
             dom = xb[_DOMAIN][:, 0].round().long()
             d_logits = net.domain(grad_reverse(cls[:, 0], alpha))
-            l_dom = smoothed_ce(d_logits, dom, (D - 1) / D * prog)
+            l_dom = smoothed_ce(d_logits, dom, (D - 1) / D * prog, w)
             loss = loss + self.params["lambda_domain"] * l_dom
-            parts["domain"] = float(l_dom.detach())
+            parts["domain"] = l_dom.detach()
+        with torch.no_grad():
+            net.step.add_(1.0 if w is None else (w.sum() > 0).to(net.step.dtype))
         return loss, parts
-
-    def _after_step(self):
-        self._step += 1
-
-    def _predict_proba(self, xb):
-        return self.module.predict_proba(xb)

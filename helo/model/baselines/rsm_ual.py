@@ -12,8 +12,9 @@ alpha = beta = 0.1, batch 20 -> here 32 by default for speed):
 * representation subspace mapping (Eq. 4-9): a shared public encoder ``E^pub`` and a unique
   encoder ``E^uni_m`` per modality; ``L_sim`` = CMD (K = 5 moments) between the public
   representations of every pair of modalities (averaged over pairs); ``L_dif`` = orthogonality
-  ``||A^T B||_F^2`` (averaged over the d x d entries) between unique representations of every pair and between each modality's
-  unique and public representation; ``L_rec`` = ``||U_m - D_m(pub_m + uni_m)||^2 / d``;
+  ``||A^T B||_F^2`` (averaged over the d x d entries) between unique representations of every
+  pair and between each modality's unique and public representation;
+  ``L_rec`` = ``||U_m - D_m(pub_m + uni_m)||^2 / d``;
   ``L_cyc`` = ``||uni_m - E^uni_m(D_m(pub_m + uni_m))||^2 / d``;
   ``L_sp = L_rec + L_cyc + alpha (L_sim + L_dif)``.
 * modality adaptation with cross-modality attention (Eq. 10-11): for every target modality m,
@@ -32,6 +33,10 @@ Changes / choices:
 * ``L_dif`` uses row-centred, L2-normalised batch matrices (as MISA does) so its scale is
   bounded; ``L_rec`` / ``L_cyc`` targets (``U_m``, ``uni_m``) are detached; CMD uses the
   (unsquared) L2 norm of Zellinger et al.
+
+Stacked training (:class:`~helo.model.baselines.common.TorchLearner`): the batch statistics of
+``L_sim`` (CMD moments) and ``L_dif`` (row centring, the ``A^T B`` sums) and every mean over rows
+count a padded batch's real rows only.
 """
 from __future__ import annotations
 
@@ -41,24 +46,30 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helo.model.baselines.common import ForwardByModality, ModalityTokenizer, TorchLearner, kl_div
+from helo.model.baselines.common import (ForwardByModality, ModalityTokenizer, TorchLearner,
+                                         kl_div, wmean)
 
 
-def cmd(a: torch.Tensor, b: torch.Tensor, k: int = 5) -> torch.Tensor:
-    """Central moment discrepancy between two batches of representations (n, d)."""
-    ma, mb = a.mean(0), b.mean(0)
+def cmd(a: torch.Tensor, b: torch.Tensor, k: int = 5,
+        w: torch.Tensor | None = None) -> torch.Tensor:
+    """Central moment discrepancy between two batches of representations (n, d); ``w``: row
+    weights (moments over the rows of weight 1)."""
+    ma, mb = wmean(a, w), wmean(b, w)
     loss = torch.linalg.vector_norm(ma - mb)
     ca, cb = a - ma, b - mb
     for order in range(2, k + 1):
-        loss = loss + torch.linalg.vector_norm(ca.pow(order).mean(0) - cb.pow(order).mean(0))
+        loss = loss + torch.linalg.vector_norm(wmean(ca.pow(order), w)
+                                               - wmean(cb.pow(order), w))
     return loss
 
 
-def diff_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    a = a - a.mean(0, keepdim=True)
-    b = b - b.mean(0, keepdim=True)
-    a = F.normalize(a, dim=1)
-    b = F.normalize(b, dim=1)
+def diff_loss(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared entry of ``A^T B`` over the row-centred, L2-normalised batches; ``w``:
+    row weights (centred on, and summed over, the rows of weight 1)."""
+    a = F.normalize(a - wmean(a, w), dim=1)
+    b = F.normalize(b - wmean(b, w), dim=1)
+    if w is not None:
+        a = a * w.to(a.dtype)[:, None]
     return (a.T @ b).pow(2).mean()
 
 
@@ -128,32 +139,28 @@ class RSMUAL(TorchLearner):
         return _RSMNet(self.spec.dims, self.spec.channels, self.n_labels, int(p["d"]),
                        int(p["heads"]), float(p["dropout"]), int(p["n_tokens"]))
 
-    def _batch_loss(self, xb, yb, xt, gen):
+    def _batch_loss(self, net, xb, yb, w, xt=None, wt=None):
         p = self.params
-        net: _RSMNet = self.module
         U, pub, uni, logits = net.parts(xb)
-        l_task = kl_div(yb, F.log_softmax(logits, -1))
+        l_task = kl_div(yb, F.log_softmax(logits, -1), w)
         Up = {m: U[m].mean(1) for m in net.modalities}
         pp = {m: pub[m].mean(1) for m in net.modalities}
         up = {m: uni[m].mean(1) for m in net.modalities}
-        l_ua = sum(kl_div(yb, F.log_softmax(net.uni_head[m](Up[m]), -1)) for m in net.modalities)
+        l_ua = sum(kl_div(yb, F.log_softmax(net.uni_head[m](Up[m]), -1), w)
+                   for m in net.modalities)
         pairs = list(itertools.combinations(net.modalities, 2))
-        l_sim = (sum(cmd(pp[a], pp[b], int(p["cmd_k"])) for a, b in pairs) / len(pairs)
+        l_sim = (sum(cmd(pp[a], pp[b], int(p["cmd_k"]), w) for a, b in pairs) / len(pairs)
                  if pairs else torch.zeros((), device=yb.device))
-        l_dif = sum(diff_loss(up[a], up[b]) for a, b in pairs) if pairs else 0.0
-        l_dif = l_dif + sum(diff_loss(up[m], pp[m]) for m in net.modalities)
+        l_dif = sum(diff_loss(up[a], up[b], w) for a, b in pairs) if pairs else 0.0
+        l_dif = l_dif + sum(diff_loss(up[m], pp[m], w) for m in net.modalities)
         d = float(p["d"])
         l_rec = 0.0
         l_cyc = 0.0
         for m in net.modalities:
             rec = net.dec[m](pp[m] + up[m])
-            l_rec = l_rec + (Up[m].detach() - rec).pow(2).sum(1).mean() / d
-            l_cyc = l_cyc + (up[m].detach() - net.uni[m](rec)).pow(2).sum(1).mean() / d
+            l_rec = l_rec + wmean((Up[m].detach() - rec).pow(2).sum(1), w) / d
+            l_cyc = l_cyc + wmean((up[m].detach() - net.uni[m](rec)).pow(2).sum(1), w) / d
         l_sp = l_rec + l_cyc + p["alpha"] * (l_sim + l_dif)
         loss = l_task + l_ua + p["beta"] * l_sp
-        return loss, {"task": float(l_task.detach()), "ua": float(l_ua.detach()),
-                      "sp": float(l_sp.detach()), "sim": float(l_sim.detach()),
-                      "dif": float(l_dif.detach())}
-
-    def _predict_proba(self, xb):
-        return self.module.predict_proba(xb)
+        return loss, {"task": l_task.detach(), "ua": l_ua.detach(), "sp": l_sp.detach(),
+                      "sim": l_sim.detach(), "dif": l_dif.detach()}
