@@ -28,10 +28,10 @@ PARAMS = {
     "helo": dict(d=16, heads=2, tokens=2, head_hidden=16, ot_iter=5, dropout=0.0),
     "carat": dict(d=16, dz=8, heads=2, n_layers=1, dropout=0.0, n_tokens=2),
     "rsm-ual": dict(d=16, heads=2, dropout=0.0, n_tokens=2),
-    "amanda": dict(d=16, dropout=0.0),
+    "amanda": dict(d=8, hidden=8, dropout=0.0),
     "conformer": dict(d=16, depth=1, heads=2, dropout=0.0, n_tokens=2),
-    "maet": dict(d=16, depth=1, heads=2, dropout=0.0),
-    "emotiondict": dict(d=16, depth=1, dropout=0.0, n_tokens=2),
+    "maet": dict(d=8, depth=2, heads=2, views=2, mixffn_start=1, dropout=0.0),
+    "emotiondict": dict(d_joint=8, d_uni=4, heads=2, depth=1, dropout=0.0, n_atoms=4),
 }
 DEEP = [m for m in STACKABLE_METHODS if m in PARAMS]
 
@@ -104,7 +104,10 @@ def test_no_host_sync_inside_a_step(method, stacked, monkeypatch):
     # a fixed number per fit, whatever the number of steps: twice the data, the same count
     _, total_long, steps_long = _count(method, [80, 58, 66], stacked, monkeypatch)
     assert steps_long > steps and total_long == total
-    assert total <= 2 * 2 * 3  # at most two reads an epoch and member
+    # and per epoch at most one read a member (the one-model path's validation loss); the
+    # rest is set-up once per fit (initialisers that read a value)
+    _, total_3, _ = _count(method, [40, 29, 33], stacked, monkeypatch, epochs=3)
+    assert total_3 - total <= 3
 
 
 def test_the_counter_sees_a_loss_that_reads_a_value(monkeypatch):
