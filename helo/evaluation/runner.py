@@ -27,7 +27,7 @@ N = chunks of N; ``auto`` = 1 on the CPU (stacking measured no faster there,
 (:func:`auto_stack`).
 
 Failed folds: a member (fold, seed) whose training diverged -- a non-finite ``loss`` or
-``val_loss`` / ``val_kl`` in its history (the training engine stops such a member at that epoch,
+``val_loss`` in its history (the training engine stops such a member at that epoch,
 ``helo.model.train``) -- or whose test predictions are not all finite (any learner, deep or
 not) is *failed*: it is never scored (:func:`fold_failure`, checked before the metrics). Without
 partial results allowed the evaluation raises :class:`FoldFailed` naming method, protocol,
@@ -207,8 +207,7 @@ class FoldFailed(ValueError):
 
 
 #: history columns whose non-finite value means the training diverged
-DIVERGENCE_KEYS = (("loss", "training loss"), ("val_loss", "validation loss"),
-                   ("val_kl", "validation loss"))
+DIVERGENCE_KEYS = (("loss", "training loss"), ("val_loss", "validation loss"))
 
 
 def fold_failure(history: list[dict] | None, pred: np.ndarray) -> str | None:

@@ -401,7 +401,7 @@ class Params(_Group):
 # ------------------------------------------------------------------------ learners' options
 
 _TORCH_COMMON = ("seed", "epochs", "batch_size", "lr", "weight_decay", "device", "patience",
-                 "min_delta", "max_grad_norm", "num_threads", "deterministic", "compile",
+                 "min_delta", "grad_clip", "num_threads", "deterministic", "compile",
                  "precision")
 _PYLDL_COMMON = ("seed", "pca", "whiten")
 

@@ -101,7 +101,7 @@ def test_stacked_members_equal_one_at_a_time(name):
         ha, hb = sa.history(), sb.history()
         assert len(ha) == len(hb) == 2
         for ra, rb in zip(ha, hb):
-            assert set(ra) == set(rb) and "val_kl" in ra
+            assert set(ra) == set(rb) and "val_loss" in ra
             for key in rb:
                 if key not in ("epoch", "seconds"):
                     assert ra[key] == pytest.approx(rb[key], rel=1e-5, abs=1e-12), key

@@ -105,7 +105,7 @@ def test_fold_failure_names_predictions_and_epoch():
     assert fold_failure([{"epoch": 1, "loss": 0.3}, {"epoch": 2, "loss": 0.2}], pred) == \
         "1 of 4 test predictions are not finite after epoch 2"
     assert fold_failure(None, pred) == "1 of 4 test predictions are not finite"
-    assert fold_failure([{"epoch": 1, "loss": 0.3, "val_kl": float("inf")}], pred) == \
+    assert fold_failure([{"epoch": 1, "loss": 0.3, "val_loss": float("inf")}], pred) == \
         "validation loss is inf at epoch 1"
 
 

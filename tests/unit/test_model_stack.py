@@ -282,13 +282,13 @@ def test_baselines_train_under_the_same_rules():
                  patience=2, device="cpu", seed=3)
     m.fit(X, y, X_val=Xv, y_val=yv)
     h = m.history()
-    assert "val_kl" in h[0] and len(h) < 30  # lr 5e-2 overfits: it stops early
+    assert "val_loss" in h[0] and len(h) < 30  # lr 5e-2 overfits: it stops early
     # 60 rows at batch 16: 3 full batches + a 12-row one per epoch, each followed by the hook
     assert len(calls) == 4 * len(h)
     # the restored weights are the best epoch's: the validation KL of the final model
     pv = m.predict(Xv)
     kl = np.mean(np.sum(yv * (np.log(yv) - np.log(np.clip(pv, 1e-12, None))), axis=1))
-    assert kl == pytest.approx(min(r["val_kl"] for r in h), rel=1e-4)
+    assert kl == pytest.approx(min(r["val_loss"] for r in h), rel=1e-4)
 
 
 def test_target_rows_follow_the_rule_and_stack_like_alone():

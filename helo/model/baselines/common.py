@@ -1,6 +1,7 @@
 """Shared torch pieces for the deep baselines.
 
-* :func:`resolve_device` / :func:`seed_everything`: ``device="auto"`` picks CUDA when present;
+* ``select_device`` (:mod:`helo.model.runtime`) / :func:`seed_everything`: ``device="auto"``
+  picks CUDA when present;
   a member's initialisation is drawn right after seeding torch's global RNG with its seed, its
   batch order comes from its own ``torch.Generator``, so a fit is deterministic for a seed on
   the CPU.
@@ -31,15 +32,10 @@ import torch.nn.functional as F
 
 from helo.model.base import DistributionLearner, ModalitySpec, normalize_rows
 from helo.model.pool import FoldPool
+from helo.model.runtime import select_device
 from helo.model.train import Hooks, Member, Rules, fit_members
 
 EPS = 1e-8
-
-
-def resolve_device(device: str | None = "auto") -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -179,9 +175,10 @@ class TorchLearner(DistributionLearner):
 
     ``seed`` (0), ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``device`` ("auto"),
     ``patience`` (early stopping on validation KL when ``X_val`` is given; 0 = off),
-    ``min_delta`` (0), ``max_grad_norm`` (5.0; the engine's ``grad_clip``), ``num_threads``
-    (None: leave torch's setting alone), ``deterministic``, ``compile``, ``precision`` (the engine's
-    options). With validation rows the best epoch's weights are restored at the end.
+    ``min_delta`` (0), ``grad_clip`` (5.0: the largest gradient norm of a member; None/0:
+    off), ``num_threads`` (None: leave torch's setting alone), ``deterministic``, ``compile``,
+    ``precision`` (the engine's options). With validation rows the best epoch's weights are
+    restored at the end.
 
     Training is the one engine of every deep method, :func:`helo.model.train.fit_members`:
     :meth:`fit_many` trains several learners -- the folds / seeds of a protocol -- in one
@@ -224,7 +221,7 @@ class TorchLearner(DistributionLearner):
 
     defaults: dict = {}
     _common_defaults = dict(seed=0, epochs=40, batch_size=64, lr=1e-3, weight_decay=1e-5,
-                            device="auto", patience=0, min_delta=0.0, max_grad_norm=5.0,
+                            device="auto", patience=0, min_delta=0.0, grad_clip=5.0,
                             num_threads=None, deterministic=True, compile=False, precision="fp32")
 
     def __init__(self, spec: ModalitySpec, **params):
@@ -280,7 +277,7 @@ class TorchLearner(DistributionLearner):
         p = self.params
         return Rules(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                      weight_decay=float(p["weight_decay"]),
-                     grad_clip=float(p["max_grad_norm"]) if p["max_grad_norm"] else None,
+                     grad_clip=float(p["grad_clip"]) if p["grad_clip"] else None,
                      patience=int(p["patience"]) if p["patience"] else None,
                      min_delta=float(p["min_delta"]), deterministic=bool(p["deterministic"]),
                      compile=bool(p["compile"]), precision=str(p["precision"]), eval_batch=1024)
@@ -297,7 +294,7 @@ class TorchLearner(DistributionLearner):
         (weights, gradient, two Adam moments; counted on the network built for one modality
         of ``n_features`` features) and the activations of a batch (~200 tensors of batch x
         32 tokens x width), as ``HeLoLearner.auto_stack`` does."""
-        dev = resolve_device(params.get("device", "auto"))
+        dev = select_device(params.get("device", "auto"))
         if dev.type != "cuda" or n_members <= 1:
             return 1
         free, _ = torch.cuda.mem_get_info(dev)
@@ -354,8 +351,7 @@ class TorchLearner(DistributionLearner):
                 lr = learners[k]
                 lr.module = net.eval()
                 lr.used_target_ = prepared[k].X_target is not None
-                lr._history = [{("val_kl" if key == "val_loss" else key): v
-                                for key, v in row.items()} for row in mem.history]
+                lr._history = [dict(row) for row in mem.history]
         dt = (time.perf_counter() - t0) / len(learners)
         for lr in learners:
             lr.fit_seconds = dt
@@ -396,7 +392,7 @@ class TorchLearner(DistributionLearner):
         p = first.params
         if p["num_threads"]:
             torch.set_num_threads(int(p["num_threads"]))
-        dev = resolve_device(p["device"])
+        dev = select_device(p["device"])
         cols = list(prepared[0].X)
         parts: dict[str, list] = {c: [] for c in cols}
         ys, members, off = [], [], 0
