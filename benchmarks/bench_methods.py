@@ -19,8 +19,8 @@ extrapolation multiplies the whole measured fit (per-fold set-up such as PCA inc
 configured count, so it slightly overestimates; the methods with a sizeable per-fold set-up
 (SA-CPNN, CAD, LDL-LRR: PCA, the Keras model, the CPNN's (instance, label) rows) are timed at
 two counts (``--epochs`` and ten times that) and extrapolated as set-up + per-count time x
-configured count. Peak MB is the process's peak resident memory (data, libraries and model together; the line
-``baseline`` is the same process with the data made and nothing fitted).
+configured count. Peak MB is the process's peak resident memory (data, libraries and model
+together; the line ``baseline`` is the same process with the data made and nothing fitted).
 
     python benchmarks/bench_methods.py                               # every method, 50,000 rows
     python benchmarks/bench_methods.py --methods pt-svm aa-knn --rows 5000 20000
@@ -134,7 +134,7 @@ def run_one(method: str, rows: int, test_rows: int, subjects: int, epochs: int,
         run = run2
     else:
         model, fit_wall, fit_s = timed_fit(mp)
-    t0, c0 = time.perf_counter(), time.process_time()
+    c0 = time.process_time()
     p = model.predict(Xte)
     pred_s = time.process_time() - c0
     kl = float(np.mean(np.sum(yte * (np.log(np.clip(yte, 1e-12, None))
@@ -142,7 +142,8 @@ def run_one(method: str, rows: int, test_rows: int, subjects: int, epochs: int,
     kl_mean = float(np.mean(np.sum(yte * (np.log(yte) - np.log(ytr.mean(0))), 1)))
     out = {"method": method, "overrides": [o for o in overrides if o.startswith(method + ".")],
            "rows": rows, "test_rows": test_rows, "fit_s": fit_s,
-           "fit_wall_s": fit_wall, "predict_s": pred_s, "peak_mb": peak_mb(), "baseline_mb": base_mb, "kl": kl,
+           "fit_wall_s": fit_wall, "predict_s": pred_s, "peak_mb": peak_mb(),
+           "baseline_mb": base_mb, "kl": kl,
            "kl_mean_predictor": kl_mean, "count_key": key, "count_run": run,
            "count_configured": configured}
     if key and setup_s is not None:

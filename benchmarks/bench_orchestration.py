@@ -45,7 +45,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE / "tests" / "e2e"))
-from e2e_util import copy_project, env, free_port
+from e2e_util import copy_project, env, free_port  # noqa: E402
 
 
 def configure(proj: Path, args) -> dict:

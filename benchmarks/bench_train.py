@@ -53,6 +53,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import helo  # noqa: E402,F401 - first: the pipeline's pinned CPU kernels (helo/cpu_kernels.py)
+
+# isort: split
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -160,7 +162,8 @@ def device_pool(folds: int = SUBJECTS, batch: int = 128) -> tuple[float, float]:
 
 
 def profile(X, y, spec, a, dev) -> None:
-    from torch.profiler import ProfilerActivity, profile as prof
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
     net = HeLoNet(spec, **{**NET_DEFAULTS, "tokens": a.tokens}).to(dev).train()
     loss_fn = helo_loss(1.0)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -195,7 +198,9 @@ def profile(X, y, spec, a, dev) -> None:
 def sinkhorn_variants(a, dev) -> None:
     """Ops and time of HeLo's two Sinkhorn solvers (forward + backward, the paper's 16 x 16
     plan, 50 iterations, eps 0.05)."""
-    from torch.profiler import ProfilerActivity, profile as prof
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
+
     from helo.model.othm import cosine_cost, sinkhorn_log, sinkhorn_scaling
     torch.manual_seed(0)
     x = torch.randn(a.batch, 16, 128, device=dev, requires_grad=True)
@@ -246,7 +251,8 @@ def launches(name: str) -> bool:
 
 def count_kernels(fn) -> collections.Counter:
     """Kernels ``fn()`` launches, by op name (see the module docstring for what counts)."""
-    from torch.profiler import ProfilerActivity, profile as prof
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
     with prof(activities=[ProfilerActivity.CPU], record_shapes=False) as p:
         fn()
     return kernels_of(p)
@@ -269,7 +275,8 @@ def kernels_of(p) -> collections.Counter:
 
 def step_kernels(K: int, sinkhorn: str, a, dev) -> collections.Counter:
     """Kernels of one stacked HeLo training step of K members at the paper's configuration."""
-    from torch.profiler import ProfilerActivity, profile as prof
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
     spec = dmer_spec()
     n_rows = 4 * a.batch  # the count does not depend on the pool's size
     g = torch.Generator().manual_seed(0)

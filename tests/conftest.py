@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import helo  # noqa: F401,I001 - first: pins the CPU kernels (helo/cpu_kernels.py)
 
+# isort: split
+
 from pathlib import Path
 
 import pytest

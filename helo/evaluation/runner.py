@@ -53,8 +53,8 @@ import pandas as pd
 
 from helo.data import assemble as asm
 from helo.data.store import write_parquet
-from helo.io import atomic_path, write_json
 from helo.evaluation.splits import Fold, make_folds, validation_split
+from helo.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -278,8 +278,8 @@ def _fit_pooled(ds, folds, items, method, spec, model_params, val_fraction, spli
     (raw), each fold's rows and standardisation table applied on the device after the gather
     (``helo.model.train.FoldPool``), so memory does not grow with the number of folds. Only
     the test rows are standardised here (for prediction), with the same statistics."""
-    from helo.model.registry import get_class, make_model
     from helo.model.pool import FoldPool, FoldRows
+    from helo.model.registry import get_class, make_model
 
     mods = list(ds.X)
     subjects, groups = np.unique(ds.subject, return_inverse=True)

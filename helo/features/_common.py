@@ -5,7 +5,6 @@ import numpy as np
 
 from helo.features.windows import valid_windows, window_bounds, window_notes
 
-
 CHUNK = 256  # windows per vectorised chunk (bounds memory at 700 Hz)
 
 

@@ -41,7 +41,7 @@ import warnings
 
 import numpy as np
 
-from helo.features._common import _1d, _div, _moments, _slope, _mad, usable_windows
+from helo.features._common import _1d, _div, _mad, _moments, _slope, usable_windows
 from helo.features.windows import fill_nan
 
 ECG_NAMES = (

@@ -53,7 +53,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from helo.features.windows import (fill_nan, take_windows, valid_windows, window_bounds, window_notes)
+from helo.features.windows import fill_nan, take_windows, valid_windows, window_bounds, window_notes
 
 PAPER_BANDS: dict[str, tuple[float, float]] = {
     "delta": (1.0, 3.0), "theta": (4.0, 7.0), "alpha": (8.0, 13.0), "beta": (14.0, 30.0),

@@ -30,7 +30,6 @@ import numpy as np
 from helo.data.base import VideoRef
 from helo.data.video import iter_frames
 
-
 DETECTORS = ("mtcnn", "haar")
 
 
@@ -78,6 +77,7 @@ def mtcnn_detector(min_size: int = 40, detect_width: int | None = 320, min_score
     wide) are mapped back to the frame and clipped to it; faces scoring under ``min_score`` are
     dropped."""
     import cv2
+
     from helo.features import mtcnn
     mtcnn.weights_dir()  # fail now, with the fix in the message, not on the first frame
 
@@ -290,9 +290,10 @@ def inspect_video(path, out, params: dict | None = None, n_crops: int = 48, cols
     """
     from pathlib import Path
 
+    import cv2
+
     from helo.data.base import DataError
     from helo.io import atomic_path, write_json
-    import cv2
     params = dict(params or {})
     path, out = Path(path), Path(out)
     if not path.is_file():

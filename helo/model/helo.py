@@ -53,12 +53,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helo.model.base import DistributionLearner, ModalitySpec, MeanDistribution  # noqa: F401 (re-exported)
+from helo.model.base import DistributionLearner, MeanDistribution, ModalitySpec  # noqa: F401 (re-exported)
 from helo.model.capf import CAPF
 from helo.model.lcdca import LCDCA, MLPHead, batch_label_correlation, cc_loss
 from helo.model.othm import OTHM, transformer_encoder
-from helo.model.train import FoldPool, Hooks, Member, Rules, fit_members, fold_pool, \
-    select_device, set_seed
+from helo.model.train import (
+    FoldPool,
+    Hooks,
+    Member,
+    Rules,
+    fit_members,
+    fold_pool,
+    select_device,
+    set_seed,
+)
 
 DEFAULT_QUERIES = ("eeg", "ecg")
 

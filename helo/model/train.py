@@ -99,9 +99,17 @@ from torch import nn
 from helo.model.callbacks import Callback, DivergenceStop, EarlyStopping, Hooks, non_finite
 from helo.model.optim import FlatParameters, MemberAdam, clip_per_member
 from helo.model.pool import FoldPool, FoldRows, Member, fold_pool
-from helo.model.runtime import (PRECISIONS, CudaGraphStep, autocast, deterministic,
-                                math_attention, mha_fastpath, select_device, set_seed,
-                                tf32_matmuls)
+from helo.model.runtime import (
+    PRECISIONS,
+    CudaGraphStep,
+    autocast,
+    deterministic,
+    math_attention,
+    mha_fastpath,
+    select_device,
+    set_seed,
+    tf32_matmuls,
+)
 
 __all__ = ["Callback", "CudaGraphStep", "DivergenceStop", "EarlyStopping", "FlatParameters",
            "FoldPool", "FoldRows", "Hooks", "Member", "MemberAdam", "OneModelTrainer",

@@ -57,6 +57,7 @@ def boot(sources: dict[str, bytes], sock: str, idle_s: str, request_timeout_s: s
     sock_path = Path(sock)
     try:
         import importlib
+
         import helo  # first: its import may set environment variables the libraries read
         if Path(helo.__file__).resolve().parent != root:
             return 3  # PYTHONPATH names another helo: its callers' keys would not match

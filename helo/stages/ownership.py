@@ -42,8 +42,16 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from helo import io
-from helo.stages.common import (ASSEMBLED, EVAL, FEATURE_PARAMS, FINAL_MODEL, METRICS, REPORT,
-                                STORE, SYNTH_ROOT)
+from helo.stages.common import (
+    ASSEMBLED,
+    EVAL,
+    FEATURE_PARAMS,
+    FINAL_MODEL,
+    METRICS,
+    REPORT,
+    STORE,
+    SYNTH_ROOT,
+)
 
 RUNS = Path(".helo") / "runs"
 #: seconds a second writer of an output waits for its holder before failing

@@ -7,8 +7,8 @@ grass, gravel, coins, the Hubble deep field, a page of text, stained tissue, a r
 face frame draws, from one seeded generator: the face width (60-250 px by default), the
 position, an in-plane rotation, a turned head (a horizontal squeeze of the head plus a
 perspective tilt, as a head turned away from the camera looks), mirroring, lighting (gain,
-gamma, a shading gradient across the frame), blur and sensor noise. A no-face frame ("a cut") is a background alone with the same photometric
-changes, to count false positives.
+gamma, a shading gradient across the frame), blur and sensor noise. A no-face frame ("a cut")
+is a background alone with the same photometric changes, to count false positives.
 
 The truth box is the square the face occupies: in the source photograph it is centred at
 (224, 115) with side 96 px (the mean of the frontal-face Haar cascade's and MTCNN's boxes, checked

@@ -238,7 +238,8 @@ def _eda_latent(rng, p, n_sec, fs_l, eda_scale):
     """Tonic + phasic EDA at fs_l Hz; SCR onsets Poisson with the state's rate per minute."""
     m = n_sec * fs_l
     t = np.arange(m) / fs_l
-    tonic = _interp(p["eda"], t) + 0.15 * eda_scale * np.sin(2 * np.pi * t / 97.0 + rng.uniform(0, 6))
+    tonic = (_interp(p["eda"], t)
+             + 0.15 * eda_scale * np.sin(2 * np.pi * t / 97.0 + rng.uniform(0, 6)))
     rate = _interp(p["scr"], t) / 60.0 / fs_l
     onsets = rng.random(m) < rate
     amps = np.zeros(m)
@@ -374,7 +375,8 @@ def _signals(rng, label, spans, subj):
                       + rng.normal(0, 0.01, t4.size), 2)
     chest = {"ACC": acc, "ECG": ecg[:, None], "EMG": emg[:, None], "EDA": eda[:, None],
              "Temp": temp[:, None], "Resp": resp[:, None]}
-    wrist = {"ACC": _wrist_acc(rng, p, n_sec, subj), "BVP": _bvp(rng, beats, p, n_sec, subj)[:, None],
+    wrist = {"ACC": _wrist_acc(rng, p, n_sec, subj),
+             "BVP": _bvp(rng, beats, p, n_sec, subj)[:, None],
              "EDA": w_eda[:, None], "TEMP": w_temp[:, None]}
     return chest, wrist, p
 
@@ -600,7 +602,8 @@ def generate_wesad(out, *, seed: int = 0, preset: str = "default", progress: boo
         if progress:
             print(f"[synth-wesad] {sid}: {n / fs:.0f} s, {time.perf_counter() - ts:.2f} s",
                   file=sys.stderr, flush=True)
-    # the file holds what was generated, never how long it took, so the same seed gives the same bytes
+    # the file holds what was generated, never how long it took, so the same seed gives
+    # the same bytes
     hio.write_json(out / "_ground_truth.json", truth, significant=10)
     truth["elapsed_s"] = round(time.perf_counter() - t0, 3)
     return truth

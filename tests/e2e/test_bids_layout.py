@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import yaml
-
 from e2e_util import copy_project, dvc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -10,12 +10,12 @@ import time
 import pandas as pd
 import pytest
 import yaml
-
 from e2e_util import env
-from helo.synth import generate
+
+from helo.data.store import done
 from helo.orchestration.executors import executor
 from helo.stages.extract import run_extract
-from helo.data.store import done
+from helo.synth import generate
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from e2e_util import copy_project, dvc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -4,7 +4,6 @@ import sys
 
 import pandas as pd
 import pytest
-
 from e2e_util import copy_project, dvc, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -9,8 +9,7 @@ import urllib.request
 
 import pytest
 import yaml
-
-from e2e_util import copy_project, dvc, env, free_port, run
+from e2e_util import copy_project, dvc, env, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

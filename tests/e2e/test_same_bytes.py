@@ -25,7 +25,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from e2e_util import ROOT, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -23,7 +23,9 @@ def make_split(n, seed, shift=0.0, noise=0.5):
 
 def _standardise(train, *others):
     stats = {m: (v.mean(0), v.std(0) + 1e-8) for m, v in train.items()}
-    f = lambda X: {m: ((X[m] - stats[m][0]) / stats[m][1]).astype(np.float32) for m in X}
+
+    def f(X):
+        return {m: ((X[m] - stats[m][0]) / stats[m][1]).astype(np.float32) for m in X}
     return [f(train)] + [f(o) for o in others]
 
 

@@ -1,4 +1,5 @@
-"""The `helo` command: help on every subcommand, check-data finding planted faults, params reading."""
+"""The `helo` command: help on every subcommand, check-data finding planted faults, params
+reading."""
 import shutil
 from pathlib import Path
 
@@ -67,7 +68,8 @@ def test_synth_is_deterministic(tmp_path):
     main(["synth", "--layout", "wesad", "--preset", "tiny", "--seed", "4", "--out", str(b)])
     for f in sorted(a.rglob("*.pkl")):
         assert f.read_bytes() == (b / f.relative_to(a)).read_bytes()
-    assert np.array_equal(sorted(p.name for p in a.rglob("*")), sorted(p.name for p in b.rglob("*")))
+    assert np.array_equal(sorted(p.name for p in a.rglob("*")),
+                          sorted(p.name for p in b.rglob("*")))
 
 
 def test_params_reader_gives_pyyaml_safe_loader_objects():

@@ -181,9 +181,9 @@ def test_task_option_reads_one_task_of_a_multi_task_dataset(bids_set, tmp_path):
     """a subject recorded in two labelled tasks: ``task`` (``data.task``, ``--task``) reads
     exactly the one asked for; the schema accepts it for BIDS only; check-data takes --task"""
     from helo.cli import main
+    from helo.stages import params as P
     from helo.stages.common import reader_options
     from helo.stages.schema import ParamsError, validate
-    from helo.stages import params as P
     out, truth = bids_set
     ds = tmp_path / "ds"
     shutil.copytree(out, ds)

@@ -72,7 +72,8 @@ def test_aligned_reader_matches_truth(aligned):
         for t, tt in zip(s.trials, st["trials"]):
             T = tt["seconds"]
             for m, fs in (("eeg", 300), ("gsr", 4), ("ppg", 100)):
-                np.testing.assert_array_equal(t.signals[m].data, truth["_signals"][sid][t.trial_id][m])
+                np.testing.assert_array_equal(t.signals[m].data,
+                                              truth["_signals"][sid][t.trial_id][m])
                 assert t.signals[m].fs == fs and t.signals[m].data.shape[0] == T * fs
             assert t.video.path.name == f"{t.trial_id}.mp4"
             assert (t.video.start_frame, t.video.stop_frame) == (0, T * 30)
@@ -91,7 +92,8 @@ def test_aligned_and_features_corruption(aligned, features, tmp_path):
     (out / "2" / f"{first}.mp4").unlink()
     mat = scipy.io.loadmat(out / "5" / "datas.mat")
     mat["gsr_datas"][0, -3:] = np.nan
-    scipy.io.savemat(out / "5" / "datas.mat", {k: v for k, v in mat.items() if not k.startswith("__")})
+    scipy.io.savemat(out / "5" / "datas.mat",
+                     {k: v for k, v in mat.items() if not k.startswith("__")})
     problems = DmerAlignedReader(out).check()
     assert has_problem(problems, "1", "datas.mat", ["missing"])
     assert has_problem(problems, "2", f"{first}.mp4", ["no video"], "warning")

@@ -95,7 +95,8 @@ def test_raw_reader_matches_truth_trigger_channel(raw_channel):
             sig = truth["_signals"][sid][t.trial_id]
             T = tt["seconds"]
             eeg = t.signals["eeg"]
-            assert eeg.fs == 300 and eeg.channels == EEG_CHANNELS and eeg.data.shape == (T * 300, 18)
+            assert (eeg.fs == 300 and eeg.channels == EEG_CHANNELS
+                    and eeg.data.shape == (T * 300, 18))
             # EDF is 16 bit: half a digital step of each channel's physical range (+ slack)
             assert (np.abs(eeg.data - sig["eeg"]).max(axis=0) <= ranges / 65535 * 0.51 + 1e-9).all()
             gsr, ppg = t.signals["gsr"], t.signals["ppg"]
@@ -122,7 +123,8 @@ def test_raw_reader_trigger_annotations(raw_annot):
             assert set(t.signals) == {"eeg"} and t.video is None
             x = truth["_signals"][sid][t.trial_id]["eeg"]
             assert t.signals["eeg"].data.shape == x.shape == (tt["seconds"] * 300, 18)
-            assert (np.abs(t.signals["eeg"].data - x).max(axis=0) <= ranges / 65535 * 0.51 + 1e-9).all()
+            assert (np.abs(t.signals["eeg"].data - x).max(axis=0)
+                    <= ranges / 65535 * 0.51 + 1e-9).all()
         # no video in this dataset: the subject still reads, with a warning
         s = reader.read_subject(sid)
         assert all(t.video is None for t in s.trials)

@@ -159,6 +159,7 @@ def models(stores):
 def test_a_model_trained_on_one_layout_predicts_the_other(stores, models, tmp_path, trained_on,
                                                           applied_to):
     import json
+
     from helo.stages.predict import predict_recordings
     _, out = stores
     model_dir, ds = models[trained_on]

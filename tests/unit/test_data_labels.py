@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helo.data.labels import (DISTRIBUTION_TOL, LabelError, detect_kind, panas_to_distribution,
-                              to_distributions)
+from helo.data.labels import (
+    DISTRIBUTION_TOL,
+    LabelError,
+    detect_kind,
+    panas_to_distribution,
+    to_distributions,
+)
 
 DMER = ["Inspired", "Alert", "Excited", "Enthusiastic", "Determined",
         "Afraid", "Upset", "Nervous", "Scared", "Distressed"]

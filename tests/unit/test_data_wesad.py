@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from helo.data import DataError, open_reader
-from helo.data.safe_pickle import UnsafePickleError, safe_load, safe_loads
-from helo.synth.wesad import PRESETS, format_minsec, generate_wesad, write_py2_pickle
-from helo.data.wesad import SIGNALS, WesadReader, parse_minsec, parse_quest
 from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution
+from helo.data.safe_pickle import UnsafePickleError, safe_load, safe_loads
+from helo.data.wesad import SIGNALS, WesadReader, parse_minsec, parse_quest
+from helo.synth.wesad import PRESETS, format_minsec, generate_wesad, write_py2_pickle
 
 
 @pytest.fixture(scope="module")
@@ -278,11 +278,12 @@ def test_generator_deterministic_and_presets(tmp_path):
     kw = dict(preset="tiny", progress=False, subjects=["S4"],
               durations={"Base": 6, "TSST": 6, "Fun": 6, "Medi 1": 6, "Medi 2": 6})
     a = generate_wesad(tmp_path / "a", seed=7, **kw)
-    b = generate_wesad(tmp_path / "b", seed=7, **kw)
-    c = generate_wesad(tmp_path / "c", seed=8, **kw)
+    generate_wesad(tmp_path / "b", seed=7, **kw)
+    generate_wesad(tmp_path / "c", seed=8, **kw)
     for name in ("S4/S4.pkl", "S4/S4_quest.csv", "S4/S4_readme.txt"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    assert (tmp_path / "a" / "S4/S4.pkl").read_bytes() != (tmp_path / "c" / "S4/S4.pkl").read_bytes()
+    assert ((tmp_path / "a" / "S4/S4.pkl").read_bytes()
+            != (tmp_path / "c" / "S4/S4.pkl").read_bytes())
     assert a["subjects"]["S4"]["quirks"]["subj_colon"]
     assert (tmp_path / "a" / "_ground_truth.json").exists()
     assert set(PRESETS) >= {"tiny", "default", "wesad-scale"}

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from helo.data.labels import (DMER_PANAS, WESAD_OVERLAP, WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution)
+from helo.data.labels import (
+    DMER_PANAS,
+    WESAD_OVERLAP,
+    WESAD_PANAS,
+    WESAD_PANAS_TSST,
+    panas_to_distribution,
+)
 from helo.evaluation.splits import make_folds, validation_split
 
 

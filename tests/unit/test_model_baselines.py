@@ -167,8 +167,10 @@ def test_amanda_uses_target_and_never_target_labels(data):
     assert {"la", "ca"} <= set(adapted.history()[-1])
     p_t_src, p_t_ad = src_only.predict(Xt), adapted.predict(Xt)
     assert not np.allclose(p_t_src, p_t_ad, atol=1e-4)
+
     # label alignment pulls the mean target prediction towards the training label mean
-    gap = lambda p: np.abs(p.mean(0) - ytr.mean(0)).sum()
+    def gap(p):
+        return np.abs(p.mean(0) - ytr.mean(0)).sum()
     assert gap(p_t_ad) < gap(p_t_src)
 
 

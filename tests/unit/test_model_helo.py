@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
+from helo.evaluation.metrics import METRICS, evaluate
 from helo.model.base import ModalitySpec
-from helo.model.complexity import count_flops, dmer_spec, report
+from helo.model.complexity import count_flops, report
 from helo.model.helo import HeLoLearner, HeLoNet, MeanDistribution, Tokenizer
 from helo.model.lcdca import LCDCA, batch_label_correlation, cc_loss
 from helo.model.registry import available, make_model
-from helo.evaluation.metrics import METRICS, evaluate
 
 torch.set_num_threads(1)
 

@@ -7,8 +7,16 @@ import ot
 import pytest
 import torch
 
-from helo.model.othm import (OTHM, SCALING_MIN_EPS, apply_plan, cosine_cost, sinkhorn,
-                             sinkhorn_implicit, sinkhorn_log, sinkhorn_scaling)
+from helo.model.othm import (
+    OTHM,
+    SCALING_MIN_EPS,
+    apply_plan,
+    cosine_cost,
+    sinkhorn,
+    sinkhorn_implicit,
+    sinkhorn_log,
+    sinkhorn_scaling,
+)
 from helo.stages.schema import ParamsError, validate
 
 torch.set_num_threads(1)

@@ -16,8 +16,7 @@ import torch
 
 from helo.model.base import ModalitySpec
 from helo.model.helo import HeLoLearner
-from helo.model.train import (FlatParameters, Member, MemberAdam, Rules, clip_per_member,
-                              fit_members)
+from helo.model.train import FlatParameters, Member, MemberAdam, Rules, clip_per_member, fit_members
 
 DIMS = {"eeg": 10, "gsr": 4, "ppg": 3, "video": 12}
 SPEC = ModalitySpec(dims=DIMS, physiological=["eeg", "gsr", "ppg"], behavioural=["video"],
@@ -222,7 +221,9 @@ def _tiny_assembled(path):
 
 def test_runner_stacked_chunks_equal_one_at_a_time(tmp_path):
     import json
+
     import pandas as pd
+
     from helo.evaluation.runner import resolve_seeds, run_evaluation
     data = _tiny_assembled(tmp_path / "assembled")
     params = {k: v for k, v in SMALL.items()}
@@ -351,7 +352,7 @@ def test_pool_standardised_on_the_device_equals_standardised_copies(normalise):
     trains what per-fold standardised copies of the rows train: float32 standardisation on the
     device against float64 on the host then rounded, ~1 ulp per feature (measured 3e-8 on the
     predictions after 2 epochs; another seed moves them by > 1e-2)."""
-    from helo.evaluation.runner import SubjectStandardiser, Standardiser, _subject_tables
+    from helo.evaluation.runner import Standardiser, SubjectStandardiser, _subject_tables
     from helo.model.train import FoldPool, FoldRows
 
     rng = np.random.default_rng(4)

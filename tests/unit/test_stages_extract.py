@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helo.orchestration.executors import executor
-from helo.stages import extract as E
 from helo.data import store as S
 from helo.data.base import DataError, FeatureBlock, Signal, Subject, Trial
 from helo.data.dmer import EEG_CHANNELS, NOMINAL_FS
 from helo.data.labels import DMER_PANAS
 from helo.data.wesad import FS_CHEST
+from helo.orchestration.executors import executor
+from helo.stages import extract as E
 
 
 def _dmer_trial(tid, seconds, rng):
@@ -97,7 +97,7 @@ def test_dmer_dims_and_store_format(fake, tmp_path, modality, dim):
 def test_wesad_dims(fake, tmp_path):
     fake["reader"] = FakeReader("wesad")
     for modality, dim in [("ecg", 73), ("eda", 4), ("emg", 14), ("acc", 12)]:
-        st = E.extract_subject("wesad", "/nowhere", "2", modality, tmp_path, PARAMS)
+        E.extract_subject("wesad", "/nowhere", "2", modality, tmp_path, PARAMS)
         df = S.read(tmp_path, modality, "2")
         assert len(S.feature_columns(df)) == dim and len(df) == 4, modality
 
@@ -145,7 +145,8 @@ def test_bad_windows_get_nan_and_note(fake, tmp_path):
     class NanReader(FakeReader):
         def read_subject(self, sid, modalities=None):
             s = super().read_subject(sid, modalities)
-            s.trials[0].signals["eeg"].data[int(5.5 * NOMINAL_FS["eeg"]):int(5.7 * NOMINAL_FS["eeg"]), :] = np.nan
+            s.trials[0].signals["eeg"].data[int(5.5 * NOMINAL_FS["eeg"]):
+                                            int(5.7 * NOMINAL_FS["eeg"]), :] = np.nan
             s.trials[1].signals["eeg"].data[:, 3] = 1.0  # a dead channel
             return s
     fake["reader"] = NanReader()

@@ -93,6 +93,7 @@ def test_predict_names_subjects_dropped_for_unreadable_video(trained, tmp_path, 
     """Issue 13, fault 7: a subject whose video cannot be read is listed in skipped.json with
     the reason; the command fails unless --allow-partial; another layout names the right one."""
     import json
+
     import yaml
     tmp, ds = trained
     raw = tmp_path / "raw"
@@ -168,6 +169,7 @@ def test_corrupted_model_files_are_named(trained, tmp_path, monkeypatch, capsys,
     (``weights_only=True`` refuses it), a scaler with NaN or the wrong length, a config that is
     not JSON: one DataError naming the file, and `helo predict` says it in one line"""
     import yaml
+
     from helo.data.base import DataError
     from helo.stages.predict import load_trained
     tmp, _ = trained

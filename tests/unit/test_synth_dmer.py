@@ -42,7 +42,8 @@ def test_ground_truth_file_and_emotion_signal(raw_channel):
     # (relative to the subject's own mean), pooled over subjects
     diffs = []
     for sid, st in truth["subjects"].items():
-        lv = {t["category"]: truth["_signals"][sid][t["trial_id"]]["gsr"].mean() for t in st["trials"]}
+        lv = {t["category"]: truth["_signals"][sid][t["trial_id"]]["gsr"].mean()
+              for t in st["trials"]}
         diffs.append(lv["negative"] - lv["positive"])
     assert np.mean(diffs) > 0
 

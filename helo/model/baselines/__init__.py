@@ -10,7 +10,6 @@ held-out subject's unlabelled windows, ``uses_target = True``), ``conformer``, `
 from __future__ import annotations
 
 
-
 def __getattr__(name):
     """``BASELINES`` (method name -> class), built on first use: importing this package does
     not import every baseline (and PyTorch with them)."""

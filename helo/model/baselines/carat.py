@@ -56,8 +56,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helo.model.baselines.common import (ForwardByModality, ModalityTokenizer, TorchLearner,
-                                         kl_div, mlp, wmean)
+from helo.model.baselines.common import (
+    ForwardByModality,
+    ModalityTokenizer,
+    TorchLearner,
+    kl_div,
+    mlp,
+    wmean,
+)
 
 
 class _CARATNet(ForwardByModality):

@@ -26,8 +26,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helo.model.baselines.common import (ForwardByModality, ModalityTokenizer, TorchLearner,
-                                         kl_div, run_sequential)
+from helo.model.baselines.common import (
+    ForwardByModality,
+    ModalityTokenizer,
+    TorchLearner,
+    kl_div,
+    run_sequential,
+)
 
 
 class _ConformerNet(ForwardByModality):

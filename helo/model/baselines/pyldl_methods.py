@@ -57,7 +57,6 @@ import numpy as np
 from helo.model.base import DistributionLearner, ModalitySpec, concat, normalize_rows
 
 
-
 def _keras_ready():
     """Import keras with a backend that works here (torch unless the user chose otherwise)."""
     import sys
@@ -262,8 +261,8 @@ class LDLLRR(PyLDLLearner):
 class CAD(PyLDLLearner):
     """CAD (Wen et al., ICCV 2023): PyLDL has the CAD *loss* but no ready model; this is a PyLDL
     deep LDL model (3-layer net, ``n_hidden`` sigmoid units, softmax, full-batch Adam 1e-3)
-    trained with ``pyldl.algorithms.loss_function_engineering.cad``. Whitened PCA to 64 components and
-    500 epochs by default. Note CAD is an ordinal (cumulative) loss: it depends on the label
+    trained with ``pyldl.algorithms.loss_function_engineering.cad``. Whitened PCA to 64 components
+    and 500 epochs by default. Note CAD is an ordinal (cumulative) loss: it depends on the label
     order of ``spec.label_names``.
 
     Scale: full-batch Adam on the PCA-reduced rows; each epoch is linear in the rows."""

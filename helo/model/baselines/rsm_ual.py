@@ -46,8 +46,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helo.model.baselines.common import (ForwardByModality, ModalityTokenizer, TorchLearner,
-                                         kl_div, wmean)
+from helo.model.baselines.common import (
+    ForwardByModality,
+    ModalityTokenizer,
+    TorchLearner,
+    kl_div,
+    wmean,
+)
 
 
 def cmd(a: torch.Tensor, b: torch.Tensor, k: int = 5,

@@ -25,7 +25,8 @@ def _face_params(seed: int, sid: int) -> dict:
 
 
 def draw_face(img: np.ndarray, pos: float, neg: float, aro: float, par: dict,
-              dx: float = 0.0, dy: float = 0.0, canvas: tuple[int, int] | None = None) -> np.ndarray:
+              dx: float = 0.0, dy: float = 0.0,
+              canvas: tuple[int, int] | None = None) -> np.ndarray:
     """Draw the synthetic face into ``img`` (BGR uint8, in place) for an affective state.
 
     The face is sized for a ``canvas`` (width, height; default the image size) and centred in
@@ -42,7 +43,8 @@ def draw_face(img: np.ndarray, pos: float, neg: float, aro: float, par: dict,
     fw, fh = 0.26 * w * par["scale"], 0.40 * h * par["scale"]
     img[:] = np.array(par["bg"], dtype=np.uint8)
     aa = cv2.LINE_AA
-    cv2.ellipse(img, P(cx, cy - 0.08 * h), P(fw * 1.08, fh * 1.05), 0, 180, 360, par["hair"], -1, aa, 4)
+    cv2.ellipse(img, P(cx, cy - 0.08 * h), P(fw * 1.08, fh * 1.05), 0, 180, 360, par["hair"], -1,
+                aa, 4)
     cv2.ellipse(img, P(cx, cy), P(fw, fh), 0, 0, 360, par["skin"], -1, aa, 4)
     ey, ex = cy - 0.12 * h, 0.40 * fw
     eo = 0.018 * h * (0.5 + 0.9 * g * aro)
@@ -78,8 +80,10 @@ class _FaceRenderer:
         t = np.arange(n) / cfg.fps
         ph = self.par["phase"]
         amp = 0.02 * self.w
-        self.dx = amp * (np.sin(2 * np.pi * 0.11 * t + ph[0]) + 0.5 * np.sin(2 * np.pi * 0.37 * t + ph[1]))
-        self.dy = amp * (np.sin(2 * np.pi * 0.07 * t + ph[2]) + 0.5 * np.sin(2 * np.pi * 0.29 * t + ph[3]))
+        self.dx = amp * (np.sin(2 * np.pi * 0.11 * t + ph[0])
+                         + 0.5 * np.sin(2 * np.pi * 0.37 * t + ph[1]))
+        self.dy = amp * (np.sin(2 * np.pi * 0.07 * t + ph[2])
+                         + 0.5 * np.sin(2 * np.pi * 0.29 * t + ph[3]))
         self.dx += np.cumsum(r.normal(0, 0.02, n)).clip(-amp, amp)
         self.noise = r.integers(0, 9, size=(8, self.h, self.w, 3), dtype=np.uint8)
         self.pick = r.integers(0, 8, size=n)

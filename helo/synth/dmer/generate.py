@@ -32,7 +32,8 @@ def generate_dmer(out: str | Path, *, layout: str = "raw", seed: int = 0, preset
     ``overrides`` change the preset's :class:`DmerSynthConfig` fields (``n_subjects``,
     ``subject_ids``, ``n_trials``, ``trial_seconds`` (int or (lo, hi)), ``video_size``, ``fps``,
     ``trigger`` ("channel"/"annotations"), ``video``, ...). ``return_signals=True`` adds, in the
-    returned dict only (file paths in the truth are relative to ``out``), ``"_signals"``: subject -> trial id -> modality -> array of the values
+    returned dict only (file paths in the truth are relative to ``out``), ``"_signals"``:
+    subject -> trial id -> modality -> array of the values
     written for that trial (raw/aligned: ``eeg`` (n, 18) uV, ``gsr``/``ppg`` (n, 1);
     features: ``feas`` (rows, 913); subject-features: ``eeg`` (rows, 90) channel-major, ``gsr``,
     ``ppg``, ``video``), for tests.

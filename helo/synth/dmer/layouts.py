@@ -43,7 +43,8 @@ from helo.synth.dmer.truth import _rng
 from helo.synth.dmer.writers import _savemat, _wrist_csv, _write_edf, _write_reports
 
 
-def _subject_raw(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: dict | None) -> dict:
+def _subject_raw(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan,
+                 keep: dict | None) -> dict:
     sid = plan.sid
     d, e = out / str(sid) / str(sid), out / str(sid) / f"sub{sid}"
     files = _write_reports(d, sid, plan.trials)
@@ -60,7 +61,8 @@ def _subject_raw(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: 
     files["ppg"] = str(d / "raw_ppg.csv")
     _wrist_csv(d / "raw_gsr.csv", gsr, gsr_marks, wrist_epoch, cfg.fs_gsr, cfg.gsr_packet, 4, r)
     _wrist_csv(d / "raw_ppg.csv", ppg, ppg_marks, wrist_epoch, cfg.fs_ppg, cfg.ppg_packet, 3, r)
-    cam = "".join(f"{_index(t, 0, cfg.fps)},{c},{plan.epoch_ms + (_index(t, 0, cfg.fps) * 1000) // cfg.fps}\n"
+    cam = "".join(f"{_index(t, 0, cfg.fps)},{c},"
+                  f"{plan.epoch_ms + (_index(t, 0, cfg.fps) * 1000) // cfg.fps}\n"
                   for c, t in plan.events)
     write_text(d / "camera.csv", cam)
     files["camera"] = str(d / "camera.csv")
@@ -104,7 +106,8 @@ def _subject_aligned(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, ke
                "gsr": (_gsr_session(cfg, seed, plan)[:, None], plan.wrist_start_ms, cfg.fs_gsr),
                "ppg": (_ppg_session(cfg, seed, plan)[:, None], plan.wrist_start_ms, cfg.fs_ppg)}
     rest_secs = (plan.rest[1] - plan.rest[0]) // 1000
-    segs = [(40, plan.rest[0], rest_secs)] + [(t["clip"], t["t0"], t["seconds"]) for t in plan.trials]
+    segs = [(40, plan.rest[0], rest_secs)] + [(t["clip"], t["t0"], t["seconds"])
+                                              for t in plan.trials]
     mat = {}
     spans: dict[str, dict[str, list[int]]] = {}
     for m, (x, start, fs) in streams.items():
@@ -167,7 +170,8 @@ def _feature_rows(seed: int, plan: _Plan):
         eeg = de.reshape(1, 90) + r.normal(0, 0.12, size=(n, 90))  # band fastest
         blocks = [eeg]
         for m in ("gsr", "ppg", "video"):
-            v = offs[m] + sgain[m] * (state @ proj[m]) + r.normal(0, 0.35, size=(n, FEATURE_DIMS[m]))
+            v = (offs[m] + sgain[m] * (state @ proj[m])
+                 + r.normal(0, 0.35, size=(n, FEATURE_DIMS[m])))
             if m == "video":  # LBP-TOP: three normalised 256-bin histograms
                 v = np.exp(0.5 * v).reshape(n, 3, 256)
                 v = (v / v.sum(axis=2, keepdims=True)).reshape(n, 768)
@@ -175,7 +179,8 @@ def _feature_rows(seed: int, plan: _Plan):
         yield tr, np.concatenate(blocks, axis=1)
 
 
-def _subject_features(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, keep: dict | None) -> dict:
+def _subject_features(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan,
+                      keep: dict | None) -> dict:
     sid = plan.sid
     files = _write_reports(out / str(sid), sid, plan.trials)
     rows, vids, trials = [], [], []
@@ -188,7 +193,8 @@ def _subject_features(out: Path, cfg: DmerSynthConfig, seed: int, plan: _Plan, k
         if keep is not None:
             keep[tr["trial_id"]] = {"feas": feas}
         pos += n
-    mat = {"feas": np.concatenate(rows, axis=0), "vids": np.concatenate(vids)[:, None].astype(float)}
+    mat = {"feas": np.concatenate(rows, axis=0),
+           "vids": np.concatenate(vids)[:, None].astype(float)}
     _savemat(out / f"{sid}.mat", mat)
     files["mat"] = str(out / f"{sid}.mat")
     return dict(trials=trials, files=files)

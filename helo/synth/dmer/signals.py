@@ -118,7 +118,8 @@ def _ppg_session(cfg: DmerSynthConfig, seed: int, plan: _Plan) -> np.ndarray:
         t += 60.0 / hr[i] + sd[i] * e
     beats = np.asarray(beats)
     kt = np.arange(int(0.9 * fs)) / fs
-    kern = np.exp(-0.5 * ((kt - 0.15) / 0.06) ** 2) + 0.35 * np.exp(-0.5 * ((kt - 0.42) / 0.09) ** 2)
+    kern = (np.exp(-0.5 * ((kt - 0.15) / 0.06) ** 2)
+            + 0.35 * np.exp(-0.5 * ((kt - 0.42) / 0.09) ** 2))
     imp = np.zeros(n)
     np.add.at(imp, np.minimum((beats * fs).astype(int), n - 1), 1.0)
     x = np.convolve(imp, kern)[:n] * amp

@@ -31,7 +31,8 @@ def _write_reports(folder: Path, sid: int, trials: list[dict]) -> dict:
     panas = "".join(f"{t['clip']}," + ",".join(str(s) for s in t["panas"]) + "\n" for t in trials)
     av = "".join(f"{t['clip']},{t['arousal']},{t['valence']},{t['dominance']}\n" for t in trials)
     emo = "".join(f"{t['clip']},{t['amusement']},{t['disgust']}\n" for t in trials)
-    files = {"panas": folder / f"{sid}_panas.csv", "arousal_valence": folder / "Arousal_Valence.csv",
+    files = {"panas": folder / f"{sid}_panas.csv",
+             "arousal_valence": folder / "Arousal_Valence.csv",
              "emotions": folder / f"{sid}_emotions.csv"}
     write_text(files["panas"], panas)
     write_text(files["arousal_valence"], av)
@@ -53,7 +54,8 @@ def _wrist_csv(path: Path, values: np.ndarray, markers: dict[int, int], start_ep
     write_text(path, "\n".join(lines) + "\n")
 
 
-def _write_edf(path: Path, eeg_uv: np.ndarray, cfg: DmerSynthConfig, plan: _Plan, seed: int) -> dict:
+def _write_edf(path: Path, eeg_uv: np.ndarray, cfg: DmerSynthConfig, plan: _Plan,
+               seed: int) -> dict:
     import datetime
 
     import mne
