@@ -37,11 +37,16 @@ def method_epochs_batch(method: str) -> tuple[int, int]:
 
 
 def main(argv=None) -> int:
-    path = Path((argv or sys.argv[1:])[0])
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("jsonl", type=Path)
+    ap.add_argument("--k", type=int, default=73, help="the stacked runs to project from")
+    a = ap.parse_args(argv)
+    path = a.jsonl
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     best: dict[str, dict] = {}
     for r in rows:
-        if int(r.get("K", 0)) != 73 or not r.get("stacked_s"):
+        if int(r.get("K", 0)) != a.k or not r.get("stacked_s"):
             continue
         per_step = float(r["stacked_s"]) / int(r["steps"])
         if r["method"] not in best or per_step < best[r["method"]]["per_step"]:
@@ -51,7 +56,7 @@ def main(argv=None) -> int:
         epochs, batch = method_epochs_batch(method)
         minutes = r["per_step"] * math.ceil(N_TRAIN / batch) * epochs / 60
         total += minutes
-        print(f"projected LOSO {method}: {minutes:,.1f} min (73 folds stacked, {epochs} "
+        print(f"projected LOSO {method}: {minutes:,.1f} min ({a.k} folds stacked, {epochs} "
               f"epochs, {r['per_step'] * 1e3:.1f} ms a step, "
               f"{'compiled' if r.get('compile') else 'eager'}, {r.get('precision', 'fp32')})")
     if best:
