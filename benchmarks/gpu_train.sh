@@ -39,7 +39,7 @@ run() {  # name, timeout_s, bench_train arguments...
     > "$OUT/.run" 2>&1
   echo "   rc=$?" >> "$S"
   cat "$OUT/.run" >> "$L"
-  grep -E "^K=|speed-up|^projected|^stacked" "$OUT/.run" | sed 's/^/   /' >> "$S"
+  grep -E "samples/s|speed-up|^projected" "$OUT/.run" | sed "s/^/   /" >> "$S"
   rm -f "$OUT/.run"
 }
 S_=(--steps "$STEPS" --warmup "$WARMUP")
