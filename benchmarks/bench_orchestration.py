@@ -64,14 +64,14 @@ import time, os
 os.environ["HELO_ENGINE"] = "local"
 t0 = time.perf_counter()
 from helo.orchestration.run import run_stage
-from helo.stages import params as P
-p = P.load("params.yaml")
+from helo.stages.params import load_config
+p = load_config("params.yaml")
 run_stage("synthesize", p)
-for m in ["labels"] + list(P.get(p, "features.modalities")):
+for m in ["labels"] + list(p.features.modalities):
     run_stage("extract", p, modality=m)
 run_stage("assemble", p)
-for pr in P.get(p, "evaluate.protocols"):
-    for me in P.get(p, "evaluate.methods"):
+for pr in p.evaluate.protocols:
+    for me in p.evaluate.methods:
         run_stage("evaluate", p, protocol=pr, method=me)
 run_stage("fit-final", p)
 run_stage("report", p)
