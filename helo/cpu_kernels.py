@@ -53,23 +53,24 @@ PINNED_VARIABLES = ("HELO_CPU_KERNELS", "NPY_DISABLE_CPU_FEATURES", "ATEN_CPU_CA
 V3_FLAGS = ("avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "movbe")
 
 # NumPy's dispatch targets above v3, by naming scheme (2.4 groups them by psABI level); with a
-# host flag that has to be present for the target to be in use there.
-_NUMPY_TARGETS_2_4 = (("X86_V4", "avx512f"), ("AVX512_ICL", "avx512vbmi2"),
-                      ("AVX512_SPR", "avx512fp16"))
+# host flag that has to be present for the target to be in use there, spelt as Linux spells it
+# in /proc/cpuinfo (``avx512vbmi`` but ``avx512_vbmi2``, ``avx512_fp16``, ``avx512_4fmaps``).
+_NUMPY_TARGETS_2_4 = (("X86_V4", "avx512f"), ("AVX512_ICL", "avx512_vbmi2"),
+                      ("AVX512_SPR", "avx512_fp16"))
 _NUMPY_TARGETS_OLD = (("AVX512F", "avx512f"), ("AVX512CD", "avx512cd"),
-                      ("AVX512_KNL", "avx512er"), ("AVX512_KNM", "avx5124fmaps"),
+                      ("AVX512_KNL", "avx512er"), ("AVX512_KNM", "avx512_4fmaps"),
                       ("AVX512_SKX", "avx512bw"), ("AVX512_CLX", "avx512_vnni"),
-                      ("AVX512_CNL", "avx512ifma"), ("AVX512_ICL", "avx512vbmi2"),
-                      ("AVX512_SPR", "avx512fp16"))
+                      ("AVX512_CNL", "avx512ifma"), ("AVX512_ICL", "avx512_vbmi2"),
+                      ("AVX512_SPR", "avx512_fp16"))
 # OpenCV's feature groups above v3 (it warns about a name the host lacks, so only those it has)
 _OPENCV_GROUPS = (("AVX512F", ("avx512f",)), ("AVX512-COMMON", ("avx512f", "avx512cd")),
                   ("AVX512-SKX", ("avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")),
                   ("AVX512-CLX", ("avx512bw", "avx512_vnni")),
                   ("AVX512-CNL", ("avx512bw", "avx512ifma", "avx512vbmi")),
-                  ("AVX512-ICL", ("avx512bw", "avx512vbmi2", "avx512_bitalg",
+                  ("AVX512-ICL", ("avx512bw", "avx512_vbmi2", "avx512_bitalg",
                                   "avx512_vpopcntdq")),
                   ("AVX512-KNL", ("avx512er", "avx512pf")),
-                  ("AVX512-KNM", ("avx512er", "avx5124fmaps")))
+                  ("AVX512-KNM", ("avx512er", "avx512_4fmaps")))
 
 
 def host_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str] | None:

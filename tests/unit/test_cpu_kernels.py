@@ -12,8 +12,23 @@ from helo import cpu_kernels as ck
 
 V3 = frozenset("sse4_2 avx avx2 fma f16c bmi1 bmi2 movbe".split())
 SKYLAKE_X = V3 | {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"}
-ICE_LAKE = SKYLAKE_X | {"avx512_vnni", "avx512ifma", "avx512vbmi", "avx512vbmi2",
+ICE_LAKE = SKYLAKE_X | {"avx512_vnni", "avx512ifma", "avx512vbmi", "avx512_vbmi2",
                         "avx512_bitalg", "avx512_vpopcntdq"}
+#: the flags line of a real AVX-512 host's /proc/cpuinfo (an AMD EPYC cloud VM, Zen 4,
+#: 2026-12-02): Linux spells some AVX-512 flags with an underscore and some without
+EPYC_ZEN4_FLAGS = (
+    "flags\t\t: "
+    "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx "
+    "fxsr sse sse2 ht syscall nx mmxext fxsr_opt pdpe1gb rdtscp lm constant_tsc rep_good "
+    "nopl xtopology nonstop_tsc cpuid extd_apicid tsc_known_freq pni pclmulqdq ssse3 fma "
+    "cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx f16c "
+    "rdrand hypervisor lahf_lm cmp_legacy cr8_legacy abm sse4a misalignsse 3dnowprefetch "
+    "osvw topoext vmmcall fsgsbase tsc_adjust bmi1 avx2 smep bmi2 erms invpcid avx512f "
+    "avx512dq rdseed adx smap avx512ifma clflushopt clwb avx512cd sha_ni avx512bw "
+    "avx512vl xsaveopt xsavec xgetbv1 xsaves avx512_bf16 clzero xsaveerptr arat "
+    "avx512vbmi umip avx512_vbmi2 gfni vaes vpclmulqdq avx512_vnni avx512_bitalg "
+    "avx512_vpopcntdq rdpid fsrm "
+    "\n")
 V2 = frozenset("sse4_2 popcnt".split())
 
 
@@ -38,6 +53,20 @@ def test_avx512_hosts_switch_off_exactly_the_targets_they_have(monkeypatch):
     monkeypatch.setattr(ck, "_numpy_targets", lambda: ck._NUMPY_TARGETS_OLD)
     assert ck.settings(SKYLAKE_X, "x86_64")["NPY_DISABLE_CPU_FEATURES"] == (
         "AVX512F AVX512CD AVX512_SKX")
+
+
+def test_a_real_cpuinfo_flags_line_switches_off_every_target_it_has(tmp_path, monkeypatch):
+    """The flags as Linux writes them (``avx512_vbmi2``): a Zen 4 host must lose NumPy's ICL
+    target too, not only X86_V4 (it has no ``avx512_fp16``: SPR stays, it is not in use)."""
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\n" + EPYC_ZEN4_FLAGS)
+    flags = ck.host_flags(str(info))
+    assert "avx512_vbmi2" in flags and "avx512vbmi" in flags
+    monkeypatch.setattr(ck, "_numpy_targets", lambda: ck._NUMPY_TARGETS_2_4)
+    s = ck.settings(flags, "x86_64")
+    assert s["NPY_DISABLE_CPU_FEATURES"] == "X86_V4 AVX512_ICL"
+    assert s["OPENCV_CPU_DISABLE"] == ("AVX512F,AVX512-COMMON,AVX512-SKX,AVX512-CLX,"
+                                       "AVX512-CNL,AVX512-ICL")
 
 
 def test_hosts_below_the_level_are_never_told_to_use_what_they_lack():
