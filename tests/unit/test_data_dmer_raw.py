@@ -21,14 +21,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="module")
-def raw_channel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dmer_raw_chan")
-    truth = generate_dmer(out, layout="raw", preset="tiny", seed=3, progress=False,
-                          return_signals=True, eeg_extra_channels=("A1", "A2"))
-    return out, truth
-
-
-@pytest.fixture(scope="module")
 def raw_annot(tmp_path_factory):
     out = tmp_path_factory.mktemp("dmer_raw_annot")
     truth = generate_dmer(out, layout="raw", preset="tiny", seed=4, progress=False,

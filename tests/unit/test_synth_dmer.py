@@ -14,14 +14,6 @@ from helo.synth.dmer import PRESETS, generate_dmer, make_config
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-@pytest.fixture(scope="module")
-def raw_channel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dmer_raw_chan")
-    truth = generate_dmer(out, layout="raw", preset="tiny", seed=3, progress=False,
-                          return_signals=True, eeg_extra_channels=("A1", "A2"))
-    return out, truth
-
-
 def test_presets_and_config():
     assert set(PRESETS) >= {"default", "dmer-scale", "tiny"}
     scale = make_config("dmer-scale")
