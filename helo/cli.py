@@ -22,7 +22,8 @@ typical use:
   helo check-data /data/WESAD --layout wesad
   helo preset synth-wesad && dvc repro
   helo ablate queue --set components && dvc queue start && helo ablate summary
-  helo tune --method ldl-lrr --protocol subject-dependent   then: dvc repro
+  helo tune --method ldl-lrr --protocol loso   then: dvc repro (re-runs evaluate@loso-ldl-lrr)
+  helo tune --all                    every method under every protocol, resumable
   helo prefect up                    start a local Prefect server and serve helo/full
   helo predict --input /data/new --layout dmer-raw --out preds/
   helo inspect-video session1.mp4 --out faces/    check the face crops of a video first
@@ -135,6 +136,7 @@ def _whole_stage(stage: str):
 
 
 cmd_feature_params = _whole_stage("feature-params")
+cmd_method_params = _whole_stage("method-params")
 cmd_assemble = _whole_stage("assemble")
 cmd_report = _whole_stage("report")
 cmd_fit_final = _whole_stage("fit-final")
@@ -208,6 +210,15 @@ def cmd_ablate(args):
 
 def cmd_tune(args):
     from helo.stages import tune
+    if args.all:
+        _print(tune.run_all(_params(args), protocols=args.protocol and [args.protocol],
+                            methods=args.method and [args.method], trials=args.trials,
+                            timeout=args.timeout, dry_run=args.dry_run, force=args.force,
+                            params_path=args.params))
+        return 0
+    if not args.method or not args.protocol:
+        raise SystemExit("helo tune: give --method and --protocol, or --all (every method of "
+                         "evaluate.methods under every protocol of evaluate.protocols)")
     _print(tune.run(_params(args), args.method, args.protocol, trials=args.trials,
                     timeout=args.timeout, dry_run=args.dry_run, params_path=args.params))
     return 0
@@ -333,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("feature-params", cmd_feature_params, "write each modality's extraction params to "
         "data/params/features/<modality>.json (what DVC's extract stages depend on)")
+    add("method-params", cmd_method_params, "write each method's settings under each protocol "
+        "(model.<method> with its by_protocol block) to data/params/methods/<protocol>/"
+        "<method>.json (what DVC's evaluate stages depend on)")
     _partial(add("assemble", cmd_assemble, "join the feature store into one dataset with label "
                  "distributions"))
 
@@ -392,10 +406,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", default="outputs/ablation", help="summary folder")
 
-    p = add("tune", cmd_tune, "search a method's hyper-parameters (Optuna TPE, nested inner "
-            "validation inside the training parts) and write them to params.yaml")
-    p.add_argument("--method", required=True, help="a method of model.<method> in params.yaml")
-    p.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    p = add("tune", cmd_tune, "search a method's hyper-parameters under one protocol (Optuna "
+            "TPE, nested inner validation inside the protocol's training parts) and write them "
+            "to params.yaml as model.<method>.by_protocol.<protocol>")
+    p.add_argument("--method", help="a method of model.<method> in params.yaml (with --all: "
+                   "only this method)")
+    p.add_argument("--protocol", choices=PROTOCOLS,
+                   help="the protocol whose training parts are searched and whose settings are "
+                   "written (with --all: only this protocol)")
+    p.add_argument("--all", action="store_true",
+                   help="every method of evaluate.methods under every protocol of "
+                   "evaluate.protocols, the same budget each; resumable: a search already "
+                   "recorded with this budget on this data is skipped")
+    p.add_argument("--force", action="store_true", help="with --all: search again what was "
+                   "already recorded")
     p.add_argument("--trials", type=int, help="trial budget (default: tune.trials)")
     p.add_argument("--timeout", type=float, help="seconds (default: tune.timeout)")
     p.add_argument("--dry-run", action="store_true",

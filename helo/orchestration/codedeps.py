@@ -59,6 +59,7 @@ READS: dict[str, tuple[str, ...]] = {
     "labels": ("data", "orchestrator"),
     "extract": ("data", "features", "orchestrator"),
     "feature-params": ("features",),
+    "method-params": ("evaluate", "model"),
     "assemble": ("data", "features", "assemble", "orchestrator"),
     "evaluate": ("evaluate", "model", "assemble", "orchestrator"),
     "fit-final": ("data", "features", "assemble", "evaluate", "model"),
@@ -198,6 +199,7 @@ def stage_entries(modalities: tuple[str, ...] = ()) -> dict[str, list[str]]:
     out.update({f"extract-{m}": extract + [f"helo.features.{m}"] for m in MODALITIES})
     out.update({f"extract-{m}": extract for m in modalities if m not in MODALITIES})
     out["feature-params"] = ENTRY + ["helo.stages.feature_params"]
+    out["method-params"] = ENTRY + ["helo.stages.method_params"]
     out["assemble"] = ENTRY + ["helo.stages.assemble"]
     out.update({f"evaluate-{m}": ENTRY + ["helo.stages.evaluate",
                                           "helo.orchestration.flow_evaluate", module_of(m)]

@@ -102,8 +102,8 @@ PRELOAD = ("numpy", "scipy.signal", "scipy.stats", "pandas", "pyarrow.parquet", 
            "helo.model.baselines.pt_svm", "helo.model.baselines.tlrldl")
 # (torch._dynamo: the first torch optimiser imports it, about a second per process. Keras is
 # not preloaded: its import may set global torch state that stages without it never see.)
-STAGE_COMMANDS = ("code-deps", "synth", "feature-params", "extract", "assemble", "evaluate",
-                  "report", "fit-final")
+STAGE_COMMANDS = ("code-deps", "synth", "feature-params", "method-params", "extract", "assemble",
+                  "evaluate", "report", "fit-final")
 #: the caller's signals that go to its child's process group (as a terminal's would)
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 #: stat changes this close to the snapshot are not trusted: the file is hashed again

@@ -1,7 +1,7 @@
 """What every stage shares: the fixed paths DVC tracks and the parameter helpers.
 
 Each DVC stage has its module in :mod:`helo.stages` (``synthesize``, ``feature_params``,
-``extract``, ``assemble``,
+``extract``, ``assemble``, ``method_params``,
 ``evaluate``, ``fit_final``, ``report``) with a ``run(cfg, ...)`` function taking the typed
 parameters (:class:`helo.stages.schema.Params`, from
 :func:`helo.stages.params.load_config`); the ``helo`` command and the Prefect flows call those.
@@ -20,6 +20,8 @@ SYNTH_ROOT = Path("data/raw/synth")
 STORE = Path("data/features")
 #: per-modality extraction params, one JSON file each (the ``feature-params`` stage)
 FEATURE_PARAMS = Path("data/params/features")
+#: each method's settings under each protocol, one JSON file each (the ``method-params`` stage)
+METHOD_PARAMS = Path("data/params/methods")
 ASSEMBLED = Path("data/assembled")
 EVAL = Path("outputs/eval")
 REPORT = Path("outputs/report")
@@ -106,15 +108,18 @@ def channels_of(dataset_dir: Path = ASSEMBLED) -> dict:
     return out
 
 
-def method_params(cfg: Params, method: str) -> tuple[dict, list[str] | None]:
-    """``(model params, modality subset or None)`` of ``model.<method>``. When the configured
+def method_params(cfg: Params, method: str,
+                  protocol: str | None = None) -> tuple[dict, list[str] | None]:
+    """``(model params, modality subset or None)`` of ``model.<method>``, with its
+    ``by_protocol.<protocol>`` block laid over the shared settings when ``protocol`` is given
+    (:meth:`helo.stages.schema.Params.method_options`). When the configured
     ``query`` is not among the physiological modalities in use (``assemble.physiological``,
     within the modality subset of an ablation), the query becomes the first of them (None when
     there is none): CAPF needs its query among the inputs, and a dataset without the default
     query (``eeg``; a generic table of ``hrv`` and ``eye`` features) should run without the user
     editing the model's params. A warning says so, unless an ablation's subset removed it."""
     cfg = config_of(cfg)
-    model_params = cfg.method_options(method)
+    model_params = cfg.method_options(method, protocol)
     modalities = model_params.pop("modalities", None) or None
     phys = list(cfg.assemble.physiological)
     if modalities is not None:

@@ -1,6 +1,7 @@
 """Stage ``evaluate@<protocol>-<method>``: one method on every fold of one protocol
 (:func:`helo.evaluation.runner.run_evaluation`), results under
-``outputs/eval/<protocol>/<method>/``."""
+``outputs/eval/<protocol>/<method>/``, with the method's settings for that protocol
+(``model.<method>`` and its ``by_protocol.<protocol>`` block)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ def run(cfg: Params, protocol: str, method: str, *, executor=None, fold_runner=N
     ``folds.csv`` / ``metrics.json`` and not scored."""
     cfg = config_of(cfg)
     ev = cfg.evaluate
-    model_params, modalities = method_params(cfg, method)
+    model_params, modalities = method_params(cfg, method, protocol)
     if method in ENGINE_METHODS:  # the training engine's options (helo.model.train)
         precision = "bf16" if ev.amp else ev.precision
         model_params = {**model_params, "compile": ev.compile, "precision": precision}

@@ -3,6 +3,11 @@
 ``models/helo/`` holds ``model.pt`` (state dict, loaded with ``weights_only=True``),
 ``scaler.npz`` (per-modality mean/std of the training features) and ``config.json`` (modalities,
 feature names, label names, feature parameters, model parameters), all written atomically.
+
+Settings: ``model.helo`` with its ``by_protocol.loso`` block laid over it. A saved model is
+applied to recordings of people it never saw, which is what the LOSO protocol measures, so the
+settings chosen under LOSO are the ones that fit its use; with no LOSO block it is the shared
+settings alone. (:data:`FINAL_PROTOCOL`.)
 """
 from __future__ import annotations
 
@@ -21,10 +26,14 @@ if TYPE_CHECKING:
     from helo.stages.schema import Params
 
 
+#: whose protocol's settings the saved model is trained with (see the module doc)
+FINAL_PROTOCOL = "loso"
+
+
 def fit_final_model(dataset_dir: Path, out: Path, cfg: Params) -> dict:
     from helo.model.registry import make_model
     cfg = config_of(cfg)
-    model_params, modalities = method_params(cfg, "helo")
+    model_params, modalities = method_params(cfg, "helo", FINAL_PROTOCOL)
     model_params.setdefault("seed", cfg.evaluate.seed)
     ds = asm.load(dataset_dir, modalities)
     scaler = Standardiser().fit(ds.X)
@@ -48,6 +57,7 @@ def fit_final_model(dataset_dir: Path, out: Path, cfg: Params) -> dict:
         "label_names": ds.label_names, "physiological": ds.physiological,
         "behavioural": ds.behavioural, "channels": spec.channels, "dims": spec.dims,
         "feature_params": feats, "model_params": model_params,
+        "settings_of_protocol": FINAL_PROTOCOL,
         "trained_on": {"dataset": cfg.data.name, "rows": ds.n,
                        "subjects": sorted(set(ds.subject.tolist()))}})
     return {"rows": ds.n, "out": str(out)}

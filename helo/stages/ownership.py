@@ -47,6 +47,7 @@ from helo.stages.common import (
     EVAL,
     FEATURE_PARAMS,
     FINAL_MODEL,
+    METHOD_PARAMS,
     METRICS,
     REPORT,
     STORE,
@@ -108,7 +109,8 @@ def command_outputs(argv: list[str]) -> list[Output]:
     if command == "evaluate":
         ok = all(v and _NAME.fullmatch(v) for v in (ns.protocol, ns.method))
         return [Output(EVAL / ns.protocol / ns.method)] if ok else []
-    fixed = {"feature-params": [FEATURE_PARAMS], "assemble": [ASSEMBLED],
+    fixed = {"feature-params": [FEATURE_PARAMS], "method-params": [METHOD_PARAMS],
+             "assemble": [ASSEMBLED],
              "fit-final": [FINAL_MODEL], "report": [REPORT, METRICS]}
     return [Output(path) for path in fixed.get(command, [])]
 

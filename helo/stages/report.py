@@ -11,6 +11,10 @@ Writes into ``outputs/report``:
   WESAD data (``report.paper_reference: auto``; ``always`` / ``never``) the paper's own
   Table 1 (subject-dependent) or Table 2 (LOSO) rows follow, labelled *reported by the paper*
   (:mod:`helo.evaluation.paper_results`);
+* the settings behind each cell, in ``comparison.md`` and ``settings.csv`` (one row per
+  protocol and method; also the ``settings`` column of ``comparison_<protocol>.csv``): tuned
+  under that protocol, under another, by hand, or not tuned
+  (:mod:`helo.evaluation.provenance`);
 * ``significance.md`` / ``significance.csv`` -- per protocol and metric: every method's interval,
   a two-sided paired Wilcoxon signed-rank test against HeLo over the folds both have
   (``report.zero_method`` for zero differences), Holm-adjusted over the compared methods, the
@@ -55,14 +59,15 @@ import pandas as pd
 
 from helo.evaluation import figures, tables
 from helo.evaluation.diagnosis import beats_mean_notes
+from helo.evaluation.provenance import settings_markdown, settings_table
 from helo.io import atomic_path, write_json, write_text
 from helo.stages.common import config_of
 
 if TYPE_CHECKING:
     from helo.stages.schema import Params
 
-#: ``helo tune``'s records (``helo.stages.tune.TUNE_ROOT``), read for the mean-predictor notes
-#: only: informational, not a DVC dependency
+#: ``helo tune``'s records (``helo.stages.tune.TUNE_ROOT``): the settings section and the
+#: mean-predictor notes read them (a DVC dependency of the report)
 TUNE_RECORDS = Path("outputs/tune")
 
 
@@ -121,6 +126,9 @@ def build_report(eval_dir: Path, out: Path, cfg: Params, excluded: Path | None =
               f"has; Nemenyi post-hoc (scikit-posthocs) in `cd_diagram.png`. An observation is "
               f"one fold (one (fold, seed) pair when the folds table has seeds).\n"]
     paper_ds = paper_dataset(cfg)
+    setting_rows = settings_table(cfg, [p for p in protocols if p in found], methods,
+                                  TUNE_RECORDS)
+    sources = {(r["protocol"], r["method"]): r for r in setting_rows}
     summary: dict = {}
     sig_frames = []
     folds_by_protocol = {}
@@ -150,6 +158,7 @@ def build_report(eval_dir: Path, out: Path, cfg: Params, excluded: Path | None =
         df["beats_mean_predictor"] = [("" if m == "mean" else str(m not in notes).lower())
                                       for m in df["method"]]
         df["note"] = [notes.get(m, "") for m in df["method"]]
+        df["settings"] = [sources[(protocol, m)]["detail"] for m in df["method"]]
         table_df = df
         if failed:
             table_df = pd.concat([df, tables.failed_rows(failed)], ignore_index=True)
@@ -187,6 +196,9 @@ def build_report(eval_dir: Path, out: Path, cfg: Params, excluded: Path | None =
         summary[protocol].update({m: {"failed_folds": f["n_failed"], "n_folds": f["n_folds"]}
                                   for m, f in failed.items()})
         figures.bars(df, metric_names, protocol, out / "figures" / f"comparison_{protocol}.png")
+    md.append(settings_markdown(setting_rows, [p for p in protocols if p in found], methods))
+    with atomic_path(out / "settings.csv") as tmp:
+        pd.DataFrame(setting_rows).to_csv(tmp, index=False)
     if excluded is not None:
         md += _excluded_section(Path(excluded))
     write_text(out / "comparison.md", "".join(x if x.endswith("\n") else x + "\n" for x in md))

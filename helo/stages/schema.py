@@ -25,7 +25,9 @@ group one model and one field of :class:`Params` (and its readers in
 against the keys their learner accepts, :data:`METHOD_OPTIONS` (a static table, so that checking
 them imports no learner and no PyTorch; a test keeps it equal to the learners' own); ``modalities``
 (the ablations' subsets) must be known modalities, and HeLo's common numeric options are
-type-checked. Keys are optional here (a ``helo predict`` needs few); the stages that use one say
+type-checked. A method's ``by_protocol.<protocol>`` block (settings for one protocol, laid over
+the shared ones; see :meth:`Params.method_options`) is checked the same way, its keys protocol
+names. Keys are optional here (a ``helo predict`` needs few); the stages that use one say
 when it is missing.
 
 Code digests: the models of the groups a stage reads join that stage's code digest
@@ -72,6 +74,9 @@ from helo.model.registry import METHODS
 __all__ = ["validate", "as_params", "ParamsError", "Params", "METHOD_OPTIONS", "check_modality"]
 
 Number = Union[int, float]
+
+#: the key of a method's per-protocol settings: ``model.<method>.by_protocol.<protocol>``
+BY_PROTOCOL = "by_protocol"
 
 #: upper bounds of the counts that set how long a run takes (said in the error)
 MAX_EPOCHS = 100_000
@@ -353,6 +358,15 @@ class Report(_Group):
     zero_method: Literal["wilcox", "pratt", "zsplit"] = "wilcox"
     cd_metric: str = "kl"
     paper_reference: Literal["auto", "always", "never"] = "auto"
+    #: where a method's untuned settings come from, said in the report's settings section
+    settings_notes: dict[str, str] = {}
+
+    @field_validator("settings_notes")
+    @classmethod
+    def _notes(cls, v):
+        for m in v:
+            _one_of(m, list(METHODS), "method")
+        return v
 
 
 class Tune(_Group):
@@ -387,11 +401,24 @@ class Params(_Group):
     orchestrator: Orchestrator = Orchestrator()
     tune: Tune = Tune()
 
-    def method_options(self, method: str) -> dict:
-        """``model.<method>`` as given (a copy; empty when absent): the learner's keyword
-        options, checked against :data:`METHOD_OPTIONS`; a key left out takes the learner's
-        default."""
-        return copy.deepcopy(self.model.get(method) or {})
+    def method_options(self, method: str, protocol: str | None = None) -> dict:
+        """The learner's keyword options for ``method`` (a copy; empty when absent), checked
+        against :data:`METHOD_OPTIONS`; a key left out takes the learner's default.
+
+        ``model.<method>`` holds the settings every protocol shares; its optional
+        ``by_protocol.<protocol>`` block (what ``helo tune --protocol`` writes) overrides them
+        under that protocol. With ``protocol`` the result is the shared settings with that
+        protocol's block laid over them; without, the shared settings alone."""
+        given = copy.deepcopy(self.model.get(method) or {})
+        by_protocol = given.pop(BY_PROTOCOL, None) or {}
+        if protocol is not None:
+            given.update(by_protocol.get(protocol) or {})
+        return given
+
+    def protocol_options(self, method: str, protocol: str) -> dict:
+        """``model.<method>.by_protocol.<protocol>`` as given (a copy; empty when absent)."""
+        given = (self.model.get(method) or {}).get(BY_PROTOCOL) or {}
+        return copy.deepcopy(given.get(protocol) or {})
 
     def has_method(self, method: str) -> bool:
         """Whether params.yaml has a ``model.<method>`` group (``{}`` counts)."""
@@ -534,19 +561,55 @@ def _checks(params: dict) -> tuple[Params | None, list[str]]:
         if name not in METHODS:
             problems.append(f"model.{name}: unknown method; allowed: {', '.join(METHODS)}")
             continue
-        cls = HeloOptions if name == "helo" else MethodOptions
-        try:
-            cls.model_validate(opts or {})
-        except ValidationError as err:
-            problems += _messages(err, f"model.{name}", cls)
-        accepted = METHOD_OPTIONS.get(name)
-        if accepted is not None and isinstance(opts, dict):
-            allowed = sorted(accepted | {"modalities"})
-            problems += [f"model.{name}.{k}: unknown option of {name}; allowed: "
-                         f"{', '.join(allowed)}" for k in opts if k not in allowed]
+        problems += _method_problems(name, opts)
     if parsed is not None:
         problems += _cross_checks(parsed)
     return parsed, problems
+
+
+def _options_problems(name: str, opts, where: str, *, shared: bool) -> list[str]:
+    """Problems of one options mapping of ``name`` at dotted ``where``."""
+    cls = HeloOptions if name == "helo" else MethodOptions
+    out = []
+    try:
+        cls.model_validate(opts or {})
+    except ValidationError as err:
+        out += _messages(err, where, cls)
+    accepted = METHOD_OPTIONS.get(name)
+    if not isinstance(opts, dict):
+        return out
+    if not shared and "modalities" in opts:  # the ablations' subset, one for every protocol
+        out.append(f"{where}.modalities: a protocol block cannot change the modalities; set "
+                   f"model.{name}.modalities")
+    if accepted is not None:
+        allowed = sorted(accepted | {"modalities"} if shared else accepted - {"modalities"})
+        out += [f"{where}.{k}: unknown option of {name}; allowed: {', '.join(allowed)}"
+                for k in opts if k not in allowed and k != "modalities"]
+    return out
+
+
+def _method_problems(name: str, opts) -> list[str]:
+    """Problems of ``model.<name>``: its shared options and each ``by_protocol`` block."""
+    if not isinstance(opts, dict):
+        return _options_problems(name, opts, f"model.{name}", shared=True)
+    shared = {k: v for k, v in opts.items() if k != BY_PROTOCOL}
+    out = _options_problems(name, shared, f"model.{name}", shared=True)
+    blocks = opts.get(BY_PROTOCOL)
+    if blocks is None:
+        return out
+    where = f"model.{name}.{BY_PROTOCOL}"
+    if not isinstance(blocks, dict):
+        return out + [f"{where}: a mapping of protocol -> options expected, got "
+                      f"{type(blocks).__name__}"]
+    for protocol, block in blocks.items():
+        if protocol not in PROTOCOLS:
+            out.append(f"{where}.{protocol}: unknown protocol; allowed: {', '.join(PROTOCOLS)}")
+        elif block is not None and not isinstance(block, dict):
+            out.append(f"{where}.{protocol}: a mapping of options expected, got "
+                       f"{type(block).__name__}")
+        else:
+            out += _options_problems(name, block or {}, f"{where}.{protocol}", shared=False)
+    return out
 
 
 def _cross_checks(p: Params) -> list[str]:

@@ -1,13 +1,24 @@
 """``helo tune --method M --protocol P``: nested hyper-parameter search with Optuna, written
-back into ``params.yaml``.
+back into ``params.yaml`` as the method's settings *for that protocol*; ``helo tune --all``:
+every method under every protocol, the same budget each.
 
 Not a DVC stage: it *writes* parameters, which DVC stages read, so running it inside the DAG
-would make the pipeline depend on its own output. Use it by hand, then let DVC re-run what the
-new values invalidate::
+would make the pipeline depend on its own output (and the default ``dvc repro`` must not spend
+the search's time). Use it by hand, then let DVC re-run what the new values invalidate::
 
-    helo tune --method ldl-lrr --protocol subject-dependent            # writes model.ldl-lrr
+    helo tune --method ldl-lrr --protocol loso         # writes model.ldl-lrr.by_protocol.loso
+    helo tune --all                                     # every (protocol, method), resumable
     helo tune --method helo --protocol loso --trials 20 --dry-run      # record only
-    dvc repro                                                          # re-evaluates ldl-lrr
+    dvc repro                                           # re-evaluates what changed
+
+Where the settings go: ``model.<method>.by_protocol.<protocol>``, a block laid over the shared
+``model.<method>`` settings under that protocol only
+(:meth:`helo.stages.schema.Params.method_options`), so a search under the leaky
+subject-dependent split cannot choose the settings LOSO is evaluated with. The block holds the
+searched keys: the best trial's values, or, when no trial beats the settings the protocol had
+before, those settings' values (the block then records that the protocol was searched; the
+method's evaluation does not change). The ``method-params`` stage turns each block into the file
+its ``evaluate@<protocol>-<method>`` stage depends on, so only that stage re-runs.
 
 Search (every method the same way, so the comparison is fair):
 
@@ -46,14 +57,16 @@ Search (every method the same way, so the comparison is fair):
 * **Search spaces**: :mod:`helo.model.search_spaces`.
 
 Writes ``outputs/tune/<protocol>/<method>/``: ``study.csv`` (every trial: number, state,
-values, objective, the other metrics, seconds), ``best.json`` (baseline, best, what was
-written) and ``history.png`` (objective per trial and the running best); and
+values, objective, the other metrics, seconds), ``best.json`` (budget, data-set fingerprint,
+baseline, best, the settings the protocol now has and where they were written) and
+``history.png`` (objective per trial and the running best); and
 ``outputs/tune/summary.csv``, one row per tuned protocol and method. ``params.yaml`` is
 edited with ruamel.yaml's round trip, so comments, order and layout stay as they were; only the
 tuned keys of ``model.<method>`` change.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -65,10 +78,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from helo.evaluation.splits import PROTOCOLS
 from helo.io import atomic_path, write_json, write_text
 from helo.stages.common import config_of
 from helo.stages.params import load
-from helo.stages.schema import Evaluate, Params, Tune
+from helo.stages.schema import BY_PROTOCOL, Evaluate, Params, Tune
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +164,13 @@ def score_config(method: str, ds, splits: list[dict], model_params: dict, *,
 def run(cfg: Params, method: str, protocol: str, *, trials: int | None = None,
         timeout: float | None = None, dry_run: bool = False,
         params_path: str | Path = "params.yaml", out_root: str | Path = TUNE_ROOT,
-        dataset_dir: str | Path | None = None) -> dict:
-    """Tune ``method`` under ``protocol``; see the module doc. Returns the ``best.json`` record."""
+        dataset_dir: str | Path | None = None, on_step=None) -> dict:
+    """Tune ``method`` under ``protocol``; see the module doc. Returns the ``best.json`` record.
+    ``on_step()`` (optional) is called once the current settings are scored and after every
+    trial (a progress bar's update)."""
     import optuna
 
     from helo.evaluation.metrics import METRICS, NonFiniteError
-    from helo.evaluation.splits import PROTOCOLS
     from helo.model.registry import get_class
     from helo.model.search_spaces import space_of, suggest
     from helo.stages.common import ASSEMBLED, channels_of, method_params
@@ -172,7 +187,7 @@ def run(cfg: Params, method: str, protocol: str, *, trials: int | None = None,
     if not cfg.has_method(method):
         raise ValueError(f"tune: params.yaml has no model.{method} group to tune")
     space = space_of(method, get_class(method))
-    current, modalities = method_params(cfg, method)
+    current, modalities = method_params(cfg, method, protocol)
     seed = cfg.evaluate.seed
     ds, splits = inner_splits(dataset_dir, protocol, modalities=modalities, seed=seed,
                               test_fraction=cfg.evaluate.test_fraction,
@@ -191,6 +206,8 @@ def run(cfg: Params, method: str, protocol: str, *, trials: int | None = None,
         baseline["error"] = str(err)[:300]
         log.warning("tune %s/%s: the current settings diverge (%s)", protocol, method, err)
     baseline_s = time.perf_counter() - t0
+    if on_step is not None:
+        on_step()
     log.info("tune %s/%s: current settings, validation KL %.4f (%.1f s)", protocol, method,
              baseline["kl"], baseline_s)
 
@@ -206,10 +223,14 @@ def run(cfg: Params, method: str, protocol: str, *, trials: int | None = None,
             trial.set_user_attr("error", repr(err)[:300])
             records.append({"number": trial.number, "state": "FAIL", **values,
                             "error": repr(err)[:300], "seconds": time.perf_counter() - t})
+            if on_step is not None:
+                on_step()
             return math.nan
         records.append({"number": trial.number, "state": "COMPLETE", **values,
                         **{f"val_{k}": v for k, v in scores.items()},
                         "seconds": round(time.perf_counter() - t, 2)})
+        if on_step is not None:
+            on_step()
         return scores["kl"] if math.isfinite(scores["kl"]) else math.nan
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -223,11 +244,19 @@ def run(cfg: Params, method: str, protocol: str, *, trials: int | None = None,
     best = min(complete, key=lambda r: r["val_kl"]) if complete else None
     best_values = {d.key: best[d.key] for d in space} if best else {}
     improves = bool(best and best["val_kl"] < baseline["kl"])
-    written = improves and not dry_run
+    # the search's outcome under this protocol: the best trial's values, or the current values
+    # of the searched keys when none beat them (so the block says the protocol was searched)
+    chosen = best_values if improves else {d.key: current[d.key] for d in space
+                                           if d.key in current}
+    written = bool(chosen) and not dry_run
     if written:
-        write_params(params_path, method, best_values)
+        write_params(params_path, method, chosen, protocol=protocol)
     record = {
         "method": method, "protocol": protocol, "objective": "mean validation KL",
+        "budget": budget(settings, trials, timeout),
+        "dataset": dataset_fingerprint(dataset_dir),
+        "settings": _plain(cfg.method_options(method, protocol) | chosen),
+        "written_to": f"model.{method}.{BY_PROTOCOL}.{protocol}" if written else None,
         "trials": trials, "timeout_s": timeout, "trials_run": len(records),
         "trials_complete": len(complete), "sampler": f"TPE(seed={settings.seed})",
         "outer_folds": [s["fold"] for s in splits], "val_fraction": settings.val_fraction,
@@ -246,11 +275,114 @@ def run(cfg: Params, method: str, protocol: str, *, trials: int | None = None,
                    "inner training/validation data of the other folds' searches"
                    if protocol == "loso" else None),
     }
+    if not space:
+        record["settings"] = _plain(cfg.method_options(method, protocol))
     _write_record(out, records, record, baseline["kl"])
     table = summary_table(out_root)
     with atomic_path(Path(out_root) / "summary.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     return record
+
+
+def budget(settings: Tune, trials: int, timeout: float | None) -> dict:
+    """What makes two searches of one method comparable (and a finished one reusable by
+    :func:`run_all`): the trial budget and the nested split."""
+    return {"trials": int(trials), "timeout_s": timeout, "outer_folds": settings.outer_folds,
+            "val_fraction": settings.val_fraction, "inner_split": settings.inner_split,
+            "seed": settings.seed}
+
+
+def dataset_fingerprint(dataset_dir: str | Path) -> str:
+    """SHA-256 (16 hex digits) of the assembled data set's arrays and metadata: a search
+    record is reused only for the data it was made on."""
+    h = hashlib.sha256()
+    for name in ("dataset.npz", "meta.json"):
+        f = Path(dataset_dir) / name
+        if f.exists():
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _finished(out_root: Path, protocol: str, method: str, want_budget: dict,
+              fingerprint: str) -> dict | None:
+    """The record of a finished search of ``method`` under ``protocol`` with this budget on
+    this data set (written to params.yaml, or a dry run), else None."""
+    path = Path(out_root) / protocol / method / "best.json"
+    if not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = rec.get("budget") == want_budget and rec.get("dataset") == fingerprint
+    return rec if same else None
+
+
+def run_all(cfg: Params, *, protocols: list[str] | None = None,
+            methods: list[str] | None = None, trials: int | None = None,
+            timeout: float | None = None, dry_run: bool = False, force: bool = False,
+            params_path: str | Path = "params.yaml", out_root: str | Path = TUNE_ROOT,
+            dataset_dir: str | Path | None = None, progress: bool = True) -> dict:
+    """``helo tune --all``: every method of ``evaluate.methods`` under every protocol of
+    ``evaluate.protocols`` (or the given lists), each with the same budget, one after another.
+
+    Resumable: a (protocol, method) whose record under ``out_root`` has the same budget and was
+    made on the same assembled data (:func:`dataset_fingerprint`) is skipped (``force``: searched
+    again); an interrupted search starts over. A progress bar counts every scoring (the current
+    settings and each trial) with the time left at the rate so far. A method that fails is
+    reported and the others go on; the call raises at the end when any failed."""
+    from tqdm.auto import tqdm
+
+    from helo.stages.common import ASSEMBLED
+
+    cfg = config_of(cfg)
+    protocols = list(protocols or cfg.evaluate.protocols)
+    methods = list(methods or cfg.evaluate.methods)
+    if not protocols or not methods:
+        raise ValueError("tune --all: evaluate.protocols and evaluate.methods name nothing to "
+                         "tune")
+    missing = [m for m in methods if not cfg.has_method(m)]
+    if missing:
+        raise ValueError(f"tune --all: params.yaml has no model.<method> group for {missing} "
+                         f"(add `model.<method>: {{}}`)")
+    trials = int(trials if trials is not None else cfg.tune.trials)
+    timeout = timeout if timeout is not None else cfg.tune.timeout
+    dataset_dir = Path(dataset_dir or ASSEMBLED)
+    want, fingerprint = budget(cfg.tune, trials, timeout), dataset_fingerprint(dataset_dir)
+    pairs = [(p, m) for p in protocols for m in methods]
+    todo = [(p, m) for p, m in pairs
+            if force or _finished(Path(out_root), p, m, want, fingerprint) is None]
+    done, failed = {}, {}
+    bar = tqdm(total=len(todo) * (trials + 1), unit="fit", desc="tune", disable=not progress,
+               dynamic_ncols=True)
+    log.info("tune --all: %d of %d (protocol, method) searches to run (%d finished before)",
+             len(todo), len(pairs), len(pairs) - len(todo))
+    try:
+        for i, (protocol, method) in enumerate(todo, 1):
+            bar.set_postfix_str(f"{i}/{len(todo)} {protocol}/{method}")
+            start = bar.n
+            try:
+                rec = run(cfg, method, protocol, trials=trials, timeout=timeout,
+                          dry_run=dry_run, params_path=params_path, out_root=out_root,
+                          dataset_dir=dataset_dir, on_step=lambda: bar.update(1))
+                done[f"{protocol}/{method}"] = {
+                    "val_kl_before": rec["baseline"]["val"].get("kl"),
+                    "val_kl_best": (rec["best"] or {}).get("val", {}).get("kl"),
+                    "written": rec["written"]}
+            except Exception as err:  # noqa: BLE001 - one method's failure does not stop the rest
+                log.error("tune %s/%s failed: %s", protocol, method, err)
+                failed[f"{protocol}/{method}"] = repr(err)[:300]
+            bar.update(start + trials + 1 - bar.n)  # a method with no space or a timeout
+    finally:
+        bar.close()
+    summary = {"searched": done, "skipped": [f"{p}/{m}" for p, m in pairs if (p, m) not in todo],
+               "failed": failed, "budget": want, "dataset": fingerprint}
+    if failed:
+        raise RuntimeError(f"tune --all: {len(failed)} search(es) failed: "
+                           + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    return summary
 
 
 def _plain(d: dict) -> dict:
@@ -306,10 +438,17 @@ def _yaml_round_trip():
     return yaml
 
 
-def write_params(path: str | Path, method: str, values: dict) -> None:
-    """Set ``model.<method>.<key>`` for each of ``values`` in ``path``, keeping comments, order
-    and layout (ruamel.yaml round trip); written atomically."""
+def write_params(path: str | Path, method: str, values: dict,
+                 protocol: str | None = None) -> None:
+    """Set ``model.<method>.<key>`` (``protocol`` given: ``model.<method>.by_protocol.
+    <protocol>.<key>``, the block replaced by ``values``) for each of ``values`` in ``path``,
+    keeping comments, order and layout (ruamel.yaml round trip); written atomically."""
     from ruamel.yaml.comments import CommentedMap
+
+    def flow(mapping=()):
+        m = CommentedMap(mapping)
+        m.fa.set_flow_style()
+        return m
 
     path = Path(path)
     yaml = _yaml_round_trip()
@@ -317,19 +456,36 @@ def write_params(path: str | Path, method: str, values: dict) -> None:
     model = doc.setdefault("model", CommentedMap())
     group = model.get(method)
     if not isinstance(group, CommentedMap) or not group:  # absent or `{}`: a flow mapping
-        group = CommentedMap()
-        group.fa.set_flow_style()
-        model[method] = group
-    for k, v in values.items():
-        group[k] = v.item() if hasattr(v, "item") else v
+        group = model[method] = flow()
+    plain = {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()}
+    if protocol is None:
+        for k, v in plain.items():
+            group[k] = v
+    else:
+        if group.fa.flow_style():  # `{...}` on one line: the blocks go below it
+            block = CommentedMap(group.items())
+            block.fa.set_block_style()
+            model[method] = group = block
+        blocks = group.get(BY_PROTOCOL)
+        if not isinstance(blocks, CommentedMap):
+            blocks = group[BY_PROTOCOL] = CommentedMap()
+        blocks.fa.set_block_style()
+        blocks[protocol] = flow(plain.items())
+        order = {p: i for i, p in enumerate(PROTOCOLS)}
+        for p in sorted(blocks, key=lambda p: order.get(p, len(order))):
+            blocks.move_to_end(p)
     buf = io.StringIO()
     yaml.dump(doc, buf)
     write_text(path, buf.getvalue())
     check = load(path)  # what the stages read (PyYAML) must see the same values
-    for k, v in values.items():
-        got = check["model"][method][k]
+    read = check["model"][method]
+    if protocol is not None:
+        read = read[BY_PROTOCOL][protocol]
+    where = f"model.{method}" + (f".{BY_PROTOCOL}.{protocol}" if protocol else "")
+    for k, v in plain.items():
+        got = read[k]
         if got != v and not (isinstance(v, float) and math.isclose(got, v)):
-            raise RuntimeError(f"tune: params.yaml reads back model.{method}.{k} = {got!r}, "
+            raise RuntimeError(f"tune: params.yaml reads back {where}.{k} = {got!r}, "
                                f"wrote {v!r}")
 
 
@@ -341,5 +497,5 @@ def summary_table(root: str | Path = TUNE_ROOT) -> pd.DataFrame:
         rows.append({"protocol": r["protocol"], "method": r["method"],
                      "trials": r["trials_complete"], "val_kl_before": r["baseline"]["val"]["kl"],
                      "val_kl_best": (r["best"] or {}).get("val", {}).get("kl"),
-                     "written": r["written"]})
+                     "improves": r.get("improves_on_baseline"), "written": r["written"]})
     return pd.DataFrame(rows)

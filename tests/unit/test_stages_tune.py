@@ -100,13 +100,19 @@ def test_tune_searches_records_and_writes_params(dataset, tmp_path, monkeypatch)
     assert json.loads((tmp_path / "tune" / "subject-dependent" / "aa-knn" / "best.json")
                       .read_text())["written"] == rec["written"]
     text = (tmp_path / "params.yaml").read_text()
-    if rec["written"]:
+    # the protocol's own block, over the untouched shared settings
+    model = yaml.safe_load(text)["model"]["aa-knn"]
+    assert model["k"] == 5 and rec["written"]
+    block = model["by_protocol"]["subject-dependent"]
+    if rec["improves_on_baseline"]:
         best = rec["best"]["params"]
-        assert yaml.safe_load(text)["model"]["aa-knn"] == {"k": best["k"], "pca": best["pca"]}
-        changed = [a for a, b in zip(PARAMS.splitlines(), text.splitlines()) if a != b]
-        assert changed == ["  aa-knn: {k: 5}"]
-    else:
-        assert rec["best"]["val"]["kl"] >= rec["baseline"]["val"]["kl"] and text == PARAMS
+        assert block == {"k": best["k"], "pca": best["pca"]}
+    else:  # the settings before the search won: the block records them (k; pca was unset)
+        assert rec["best"]["val"]["kl"] >= rec["baseline"]["val"]["kl"] and block == {"k": 5}
+    assert rec["written_to"] == "model.aa-knn.by_protocol.subject-dependent"
+    assert rec["settings"]["k"] == block["k"]
+    unchanged = [a for a in PARAMS.splitlines() if a != "  aa-knn: {k: 5}"]
+    assert [a for a in text.splitlines() if a in unchanged] == unchanged
 
 
 def test_diverging_settings_fail_their_trial_not_the_search(dataset, tmp_path, monkeypatch):
@@ -165,3 +171,73 @@ def test_search_spaces_name_real_parameters():
     cost = {"epochs", "d", "dz", "tokens", "n_tokens", "hidden", "depth", "head_hidden"}
     for method in ("helo", "carat", "rsm-ual", "amanda", "conformer"):
         assert not cost & {d.key for d in SPACES[method]}, method
+
+
+def test_write_params_per_protocol_blocks(tmp_path):
+    """``protocol=``: the block under by_protocol is replaced, the shared settings and every
+    other line kept; blocks stay in protocol order whatever order they were written in."""
+    path = tmp_path / "params.yaml"
+    path.write_text(PARAMS)
+    tune.write_params(path, "aa-knn", {"k": 9}, protocol="loso")
+    tune.write_params(path, "aa-knn", {"k": 3, "pca": 8}, protocol="subject-dependent")
+    tune.write_params(path, "aa-knn", {"k": 4}, protocol="loso")
+    tune.write_params(path, "helo", {"lr": 0.002}, protocol="trial-held-out")
+    text = path.read_text()
+    got = yaml.safe_load(text)["model"]
+    assert got["aa-knn"] == {"k": 5, "by_protocol": {"subject-dependent": {"k": 3, "pca": 8},
+                                                     "loso": {"k": 4}}}
+    assert list(got["aa-knn"]["by_protocol"]) == ["subject-dependent", "loso"]
+    assert got["helo"] == {"lr": 0.001, "patience": None,
+                           "by_protocol": {"trial-held-out": {"lr": 0.002}}}
+    assert "    lr: 0.001                 # a comment beside a value" in text
+    assert "      loso: {k: 4}" in text
+    from helo.stages.schema import validate
+    cfg = validate(yaml.safe_load(text))
+    assert cfg.method_options("aa-knn", "loso") == {"k": 4}
+    assert cfg.method_options("aa-knn", "subject-dependent") == {"k": 3, "pca": 8}
+    assert cfg.method_options("aa-knn", "trial-held-out") == {"k": 5}
+    assert cfg.method_options("aa-knn") == {"k": 5}
+
+
+def test_tune_all_runs_every_pair_once_and_resumes(dataset, tmp_path, monkeypatch):
+    """--all: every (protocol, method) of evaluate.* searched with the same budget; a second
+    call skips what is recorded for this budget and data, a new budget searches again, and a
+    failing method fails the call after the others ran."""
+    monkeypatch.chdir(tmp_path)
+    text = PARAMS.replace("methods: [helo, mean, aa-knn]", "methods: [mean, aa-knn]") \
+        .replace("  seed: 0\n  test_fraction", "  seed: 0\n  protocols: [subject-dependent, "
+                 "loso]\n  test_fraction").replace("trials: 4", "trials: 2")
+    (tmp_path / "params.yaml").write_text(text)
+    calls = []
+    real = tune.run
+
+    def counted(cfg, method, protocol, **kw):
+        calls.append((protocol, method))
+        return real(cfg, method, protocol, **kw)
+
+    monkeypatch.setattr(tune, "run", counted)
+    kw = dict(params_path="params.yaml", out_root=tmp_path / "tune", dataset_dir=dataset,
+              progress=False)
+    from helo.stages.params import load_config
+    first = tune.run_all(load_config("params.yaml"), **kw)
+    assert calls == [("subject-dependent", "mean"), ("subject-dependent", "aa-knn"),
+                     ("loso", "mean"), ("loso", "aa-knn")]
+    assert first["skipped"] == [] and not first["failed"]
+    blocks = yaml.safe_load((tmp_path / "params.yaml").read_text())["model"]["aa-knn"]
+    assert set(blocks["by_protocol"]) == {"subject-dependent", "loso"}
+    calls.clear()
+    again = tune.run_all(load_config("params.yaml"), **kw)
+    assert calls == [] and len(again["skipped"]) == 4
+    bigger = tune.run_all(load_config("params.yaml"), trials=3, methods=["aa-knn"],
+                          protocols=["loso"], **kw)
+    assert calls == [("loso", "aa-knn")] and bigger["budget"]["trials"] == 3
+
+    def broken(cfg, method, protocol, **kw):
+        if method == "mean":
+            raise ValueError("bad")
+        return real(cfg, method, protocol, **kw)
+
+    monkeypatch.setattr(tune, "run", broken)
+    with pytest.raises(RuntimeError, match="1 search.*subject-dependent/mean"):
+        tune.run_all(load_config("params.yaml"), force=True, protocols=["subject-dependent"],
+                     **kw)
