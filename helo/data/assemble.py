@@ -11,6 +11,7 @@ features are NaN (flat signal, no face, trial too short ...) are dropped or zero
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,3 +181,16 @@ def load(folder: str | Path, modalities: list[str] | None = None) -> Dataset:
                        trial=z["trial"], window=z["window"],
                        physiological=[m for m in meta["physiological"] if m in mods],
                        behavioural=[m for m in meta["behavioural"] if m in mods])
+
+
+def fingerprint(folder: str | Path) -> str:
+    """SHA-256 (16 hex digits) of an assembled data set's arrays and metadata
+    (``dataset.npz``, ``meta.json``): what a ``helo tune`` record was made on."""
+    h = hashlib.sha256()
+    for name in ("dataset.npz", "meta.json"):
+        f = Path(folder) / name
+        if f.exists():
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()[:16]

@@ -76,10 +76,17 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(raw)
 
 
+#: mappings a preset replaces whole instead of merging into: a method's settings per protocol
+#: (``model.<method>.by_protocol``) are one search's outcome each, never a mix of two data sets'
+REPLACED_WHOLE = ("by_protocol",)
+
+
 def merge(base: dict, over: dict) -> dict:
+    """``over`` merged into a copy of ``base``, mapping by mapping (a key of
+    :data:`REPLACED_WHOLE` is replaced, not merged)."""
     out = copy.deepcopy(base)
     for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in REPLACED_WHOLE:
             out[k] = merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
@@ -132,7 +139,7 @@ def merge_text(text: str, over: dict) -> str:
 
     def into(node, o):
         for k, v in o.items():
-            if isinstance(v, dict) and isinstance(node.get(k), dict):
+            if isinstance(v, dict) and isinstance(node.get(k), dict) and k not in REPLACED_WHOLE:
                 into(node[k], v)
             else:
                 node[k] = plain(v)

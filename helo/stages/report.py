@@ -14,7 +14,7 @@ Writes into ``outputs/report``:
 * the settings behind each cell, in ``comparison.md`` and ``settings.csv`` (one row per
   protocol and method; also the ``settings`` column of ``comparison_<protocol>.csv``): tuned
   under that protocol, under another, by hand, or not tuned
-  (:mod:`helo.evaluation.provenance`);
+  (:mod:`helo.stages.provenance`);
 * ``significance.md`` / ``significance.csv`` -- per protocol and metric: every method's interval,
   a two-sided paired Wilcoxon signed-rank test against HeLo over the folds both have
   (``report.zero_method`` for zero differences), Holm-adjusted over the compared methods, the
@@ -59,9 +59,9 @@ import pandas as pd
 
 from helo.evaluation import figures, tables
 from helo.evaluation.diagnosis import beats_mean_notes
-from helo.evaluation.provenance import settings_markdown, settings_table
 from helo.io import atomic_path, write_json, write_text
 from helo.stages.common import config_of
+from helo.stages.provenance import settings_markdown, settings_table
 
 if TYPE_CHECKING:
     from helo.stages.schema import Params
@@ -126,8 +126,11 @@ def build_report(eval_dir: Path, out: Path, cfg: Params, excluded: Path | None =
               f"has; Nemenyi post-hoc (scikit-posthocs) in `cd_diagram.png`. An observation is "
               f"one fold (one (fold, seed) pair when the folds table has seeds).\n"]
     paper_ds = paper_dataset(cfg)
+    from helo.data.assemble import fingerprint
+    from helo.stages.common import ASSEMBLED
     setting_rows = settings_table(cfg, [p for p in protocols if p in found], methods,
-                                  TUNE_RECORDS)
+                                  TUNE_RECORDS, fingerprint(ASSEMBLED)
+                                  if (ASSEMBLED / "dataset.npz").exists() else None)
     sources = {(r["protocol"], r["method"]): r for r in setting_rows}
     summary: dict = {}
     sig_frames = []

@@ -66,7 +66,6 @@ tuned keys of ``model.<method>`` change.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -78,6 +77,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from helo.data.assemble import fingerprint as asm_fingerprint
 from helo.evaluation.splits import PROTOCOLS
 from helo.io import atomic_path, write_json, write_text
 from helo.stages.common import config_of
@@ -254,7 +254,7 @@ def run(cfg: Params, method: str, protocol: str, *, trials: int | None = None,
     record = {
         "method": method, "protocol": protocol, "objective": "mean validation KL",
         "budget": budget(settings, trials, timeout),
-        "dataset": dataset_fingerprint(dataset_dir),
+        "dataset": asm_fingerprint(dataset_dir),
         "settings": _plain(cfg.method_options(method, protocol) | chosen),
         "written_to": f"model.{method}.{BY_PROTOCOL}.{protocol}" if written else None,
         "trials": trials, "timeout_s": timeout, "trials_run": len(records),
@@ -292,19 +292,6 @@ def budget(settings: Tune, trials: int, timeout: float | None) -> dict:
             "seed": settings.seed}
 
 
-def dataset_fingerprint(dataset_dir: str | Path) -> str:
-    """SHA-256 (16 hex digits) of the assembled data set's arrays and metadata: a search
-    record is reused only for the data it was made on."""
-    h = hashlib.sha256()
-    for name in ("dataset.npz", "meta.json"):
-        f = Path(dataset_dir) / name
-        if f.exists():
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def _finished(out_root: Path, protocol: str, method: str, want_budget: dict,
               fingerprint: str) -> dict | None:
     """The record of a finished search of ``method`` under ``protocol`` with this budget on
@@ -329,10 +316,11 @@ def run_all(cfg: Params, *, protocols: list[str] | None = None,
     ``evaluate.protocols`` (or the given lists), each with the same budget, one after another.
 
     Resumable: a (protocol, method) whose record under ``out_root`` has the same budget and was
-    made on the same assembled data (:func:`dataset_fingerprint`) is skipped (``force``: searched
-    again); an interrupted search starts over. A progress bar counts every scoring (the current
-    settings and each trial) with the time left at the rate so far. A method that fails is
-    reported and the others go on; the call raises at the end when any failed."""
+    made on the same assembled data (:func:`helo.data.assemble.fingerprint`) is skipped
+    (``force``: searched again); an interrupted search starts over. A progress bar counts every
+    scoring (the current settings and each trial) with the time left at the rate so far. A
+    method that fails is reported and the others go on; the call raises at the end when any
+    failed."""
     from tqdm.auto import tqdm
 
     from helo.stages.common import ASSEMBLED
@@ -350,7 +338,7 @@ def run_all(cfg: Params, *, protocols: list[str] | None = None,
     trials = int(trials if trials is not None else cfg.tune.trials)
     timeout = timeout if timeout is not None else cfg.tune.timeout
     dataset_dir = Path(dataset_dir or ASSEMBLED)
-    want, fingerprint = budget(cfg.tune, trials, timeout), dataset_fingerprint(dataset_dir)
+    want, fingerprint = budget(cfg.tune, trials, timeout), asm_fingerprint(dataset_dir)
     pairs = [(p, m) for p in protocols for m in methods]
     todo = [(p, m) for p, m in pairs
             if force or _finished(Path(out_root), p, m, want, fingerprint) is None]

@@ -92,6 +92,7 @@ def test_no_import_cycles():
 
 DIGEST_OF = {"synthesize": "codedeps/synthesize.txt", "labels": "codedeps/labels.txt",
              "feature-params": "codedeps/feature-params.txt",
+             "method-params": "codedeps/method-params.txt",
              "extract": "codedeps/extract-${item}.txt", "assemble": "codedeps/assemble.txt",
              "evaluate": "codedeps/evaluate-${item.method}.txt",
              "fit-final": "codedeps/fit-final.txt", "report": "codedeps/report.txt"}
@@ -184,7 +185,7 @@ def _changed(before: dict, after: dict) -> set[str]:
 @pytest.mark.parametrize("old, new, readers", [
     # evaluate.test_fraction: every evaluation, fit-final (evaluate.seed), the report
     ("test_fraction: float = Field(0.2,", "test_fraction: float = Field(0.3,",
-     {"evaluate", "fit-final", "report"}),
+     {"evaluate", "fit-final", "report", "method-params"}),
     ("alpha: float = Field(0.05,", "alpha: float = Field(0.01,", {"report"}),
     ("    seed: int = 0\n\n\nclass Common", "    seed: int = 1\n\n\nclass Common",
      {"synthesize"}),
@@ -219,8 +220,9 @@ def test_the_params_groups_each_stage_reads_cover_its_dvc_params():
     (codedeps.READS), so its schema models are in its digest."""
     stages = _stages()
     names = {"synthesize": "synthesize", "labels": "labels", "extract": "extract",
-             "feature-params": "feature-params", "assemble": "assemble",
-             "evaluate": "evaluate", "fit-final": "fit-final", "report": "report"}
+             "feature-params": "feature-params", "method-params": "method-params",
+             "assemble": "assemble", "evaluate": "evaluate", "fit-final": "fit-final",
+             "report": "report"}
     for stage, digest_name in names.items():
         spec = stages[stage].get("do", stages[stage])
         groups = {str(p).split(".")[0] for p in spec.get("params", [])}
@@ -253,7 +255,8 @@ def test_stage_processes_import_torch_only_where_needed():
             or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "torch"))
         for n in ast.parse(MODULES[m].read_text()).body)}
     light = {name: entries for name, entries in codedeps.stage_entries().items()
-             if name in ("synthesize", "feature-params", "labels", "assemble", "evaluate-mean",
+             if name in ("synthesize", "feature-params", "method-params", "labels", "assemble",
+                         "evaluate-mean",
                          "evaluate-pt-svm", "evaluate-tlrldl", "evaluate-aa-knn")
              or name.startswith("extract-")}
     heavy = {name: sorted(closure(entries) & torch_modules) for name, entries in light.items()}

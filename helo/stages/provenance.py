@@ -12,6 +12,9 @@ trusting that a record exists:
   won is said in the detail;
 * ``tuned under <other>``: no record of this protocol matches, but one of another protocol does
   (settings chosen on another split, such as the leaky subject-dependent one, reused here);
+* ``tuned on other data``: a matching record made on another assembled data set (its
+  :func:`helo.data.assemble.fingerprint` differs: settings a preset carried over from
+  another data set, or data that changed since the search);
 * ``set by hand``: a ``by_protocol`` block no record matches;
 * ``not tuned``: none of the above; the shared ``model.<method>`` settings as given, described by
   ``report.settings_notes.<method>`` when a preset says where they come from (the paper
@@ -29,8 +32,8 @@ if TYPE_CHECKING:
     from helo.stages.schema import Params
 
 #: the sources, in the order the report explains them
-SOURCES = ("tuned here", "tuned under another protocol", "set by hand", "not tuned",
-           "nothing to tune")
+SOURCES = ("tuned here", "tuned under another protocol", "tuned on other data", "set by hand",
+           "not tuned", "nothing to tune")
 
 
 def _same(a, b) -> bool:
@@ -65,14 +68,23 @@ def _matches(record: dict | None, options: dict) -> bool:
                                   for k in keys)
 
 
+def _other_data(record: dict | None, fingerprint: str | None) -> bool:
+    made_on = (record or {}).get("dataset")
+    return bool(fingerprint and made_on and made_on != fingerprint)
+
+
 def settings_source(cfg: Params, protocol: str, method: str, tune_root: Path,
-                    protocols: list[str]) -> dict:
+                    protocols: list[str], fingerprint: str | None = None) -> dict:
     """``{"source", "detail", "trials"}`` for ``method`` under ``protocol`` (see the module
-    doc); ``protocols``: the others to look in, in order."""
+    doc); ``protocols``: the others to look in, in order; ``fingerprint``: the assembled data
+    set's (None: not checked)."""
     options = cfg.method_options(method, protocol)
     here = _record(tune_root, protocol, method)
     if (here is not None and not here.get("space")) or method == "mean":
         return {"source": "nothing to tune", "detail": "no hyper-parameters", "trials": 0}
+    if _matches(here, options) and _other_data(here, fingerprint):
+        return {"source": "tuned on other data", "trials": here.get("trials_complete"),
+                "detail": f"helo tune on another data set ({here.get('dataset')})"}
     if _matches(here, options):
         won = ("best trial" if here.get("improves_on_baseline")
                else "the settings before the search won")
@@ -80,7 +92,7 @@ def settings_source(cfg: Params, protocol: str, method: str, tune_root: Path,
                 "detail": f"helo tune, {here.get('trials_complete')} trials ({won})"}
     for other in protocols:
         rec = _record(tune_root, other, method) if other != protocol else None
-        if _matches(rec, options):
+        if _matches(rec, options) and not _other_data(rec, fingerprint):
             return {"source": "tuned under another protocol",
                     "detail": f"tuned under {other} ({rec.get('trials_complete')} trials)",
                     "trials": rec.get("trials_complete")}
@@ -93,14 +105,14 @@ def settings_source(cfg: Params, protocol: str, method: str, tune_root: Path,
 
 
 def settings_table(cfg: Params, protocols: list[str], methods: list[str],
-                   tune_root: Path) -> list[dict]:
+                   tune_root: Path, fingerprint: str | None = None) -> list[dict]:
     """One row per (protocol, method): ``protocol``, ``method``, ``source``, ``detail``,
     ``trials``."""
     rows = []
     for p in protocols:
         for m in methods:
-            rows.append({"protocol": p, "method": m,
-                         **settings_source(cfg, p, m, tune_root, list(protocols))})
+            rows.append({"protocol": p, "method": m, **settings_source(
+                cfg, p, m, tune_root, list(protocols), fingerprint)})
     return rows
 
 
@@ -108,11 +120,12 @@ def settings_markdown(rows: list[dict], protocols: list[str], methods: list[str]
     """The comparison's settings section: methods x protocols, each cell its source."""
     cell = {(r["protocol"], r["method"]): r for r in rows}
     short = {"tuned here": "tuned here", "nothing to tune": "–", "not tuned": "not tuned",
-             "set by hand": "by hand"}
+             "set by hand": "by hand", "tuned on other data": "tuned on other data"}
     lines = ["\n## Settings behind each cell\n",
              "Where each method's hyper-parameters under each protocol come from: **tuned "
              "here** (`helo tune` searched them inside this protocol's own training folds), "
-             "tuned under another protocol (chosen on another split and reused), by hand "
+             "tuned under another protocol (chosen on another split and reused), tuned on "
+             "other data (a search on another data set), by hand "
              "(`model.<method>.by_protocol.<protocol>` without a matching search record), or not "
              "tuned (`model.<method>` as given). The tables above are unchanged by this; read "
              "a method's rank next to its source.\n",
