@@ -78,7 +78,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 #: mappings a preset replaces whole instead of merging into: a method's settings per protocol
 #: (``model.<method>.by_protocol``) are one search's outcome each, never a mix of two data sets'
-REPLACED_WHOLE = ("by_protocol",)
+REPLACED_WHOLE = ("by_protocol", "settings_notes")
 
 
 def merge(base: dict, over: dict) -> dict:
