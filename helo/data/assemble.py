@@ -65,7 +65,8 @@ def read_modality(store: Path, modality: str) -> pd.DataFrame:
 
 def assemble(store: str | Path, modalities: list[str], *, items="dmer",
              physiological: list[str], behavioural: list[str], nan_policy: str = "drop",
-             labels: str = "auto", out: str | Path | None = None) -> Dataset:
+             labels: str = "auto", label_rule: dict | None = None,
+             out: str | Path | None = None) -> Dataset:
     store = Path(store)
     if nan_policy not in ("drop", "zero"):
         raise ValueError("nan_policy must be 'drop' or 'zero'")
@@ -84,7 +85,7 @@ def assemble(store: str | Path, modalities: list[str], *, items="dmer",
     try:
         D, wanted, kind, skipped, warns = to_distributions(
             labels[item_cols].to_numpy(dtype=float), score_items, kind=label_kind,
-            items=items, where=where)
+            items=items, where=where, rule=label_rule)
     except LabelError as err:
         raise LabelError(f"{Path(store) / 'labels'}: {err}") from None
     for i, reason in skipped:

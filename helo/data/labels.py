@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from helo.data import label_rules
+
 DMER_PANAS = ["Inspired", "Alert", "Excited", "Enthusiastic", "Determined",
               "Afraid", "Upset", "Nervous", "Scared", "Distressed"]
 
@@ -75,7 +77,7 @@ def panas_to_distribution(scores: np.ndarray, score_items: Sequence[str],
 
 # ------------------------------------------------------------------ labels of any kind
 #: how a trial's label values become a distribution (``data.labels``)
-LABEL_KINDS = ("auto", "panas", "distribution", "scores")
+LABEL_KINDS = ("auto", "panas", "distribution", "scores", "circumplex", "gaussian")
 #: a row of distribution labels may miss 1 by this much (labels written with 3-4 decimals:
 #: ten items rounded to 4 decimals are off by up to 5e-4); it is renormalised exactly
 DISTRIBUTION_TOL = 1e-3
@@ -133,7 +135,7 @@ def label_items(value_items: Sequence[str], kind: str, items="dmer") -> list[str
 
 def to_distributions(values: np.ndarray, value_items: Sequence[str], *, kind: str = "auto",
                      items: str | Sequence[str] = "dmer", tol: float = DISTRIBUTION_TOL,
-                     where: Sequence[str] | None = None):
+                     where: Sequence[str] | None = None, rule: dict | None = None):
     """Label values of trials (one row each, columns ``value_items``) -> distributions.
 
     ``kind`` (``data.labels``):
@@ -145,7 +147,11 @@ def to_distributions(values: np.ndarray, value_items: Sequence[str], *, kind: st
       a violation raises :class:`LabelError` naming the rows (``where[i]`` describes row i);
     * ``scores``: non-negative scores normalised ``s / sum(s)``, with a warning (a row that is
       negative or all zero raises :class:`LabelError`);
-    * ``auto``: :func:`detect_kind`.
+    * ``circumplex`` / ``gaussian``: dimensional ratings (valence, arousal...) made into a
+      distribution by a label-enhancement rule with the parameters ``rule``
+      (``data.label_rule``: ``scale``, ``kappa``, ``sigma``, ``dimension``;
+      :mod:`helo.data.label_rules`); a rating outside the scale raises :class:`LabelError`;
+    * ``auto``: :func:`detect_kind` (never a rule: a rule is always asked for by name).
 
     A row with a NaN among its label values is left out (a missing label) with a reason.
     Returns ``(D, label_names, kind, skipped, warnings)``: ``D`` ``(n, l)`` with NaN rows for
@@ -155,6 +161,8 @@ def to_distributions(values: np.ndarray, value_items: Sequence[str], *, kind: st
         raise ValueError(f"data.labels must be one of {LABEL_KINDS}, not {kind!r}")
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
     where = list(where) if where is not None else [f"row {i + 1}" for i in range(len(values))]
+    if kind in label_rules.RULES:
+        return _by_rule(values, value_items, kind, rule or {}, where)
     used = detect_kind(values, value_items, items, tol) if kind == "auto" else kind
     names = label_items(value_items, used, items)
     D = np.full((len(values), len(names)), np.nan)
@@ -193,3 +201,25 @@ def to_distributions(values: np.ndarray, value_items: Sequence[str], *, kind: st
                      f"set nor distributions summing to 1: normalised as scores s / sum(s) "
                      f"(set data.labels to say what they are)")
     return D, names, used, skipped, warns
+
+
+def _by_rule(values: np.ndarray, value_items: Sequence[str], kind: str, rule: dict,
+             where: list[str]):
+    """:func:`to_distributions` for a label-enhancement rule (:mod:`helo.data.label_rules`)."""
+    scale = tuple(rule.get("scale", (1.0, 9.0)))
+    try:
+        if kind == "circumplex":
+            D, names, skipped, problems = label_rules.circumplex(
+                values, value_items, scale=scale, kappa=float(rule.get("kappa", 3.0)),
+                where=where)
+        else:
+            D, names, skipped, problems = label_rules.gaussian(
+                values, value_items, dimension=str(rule.get("dimension", "valence")),
+                scale=scale, sigma=float(rule.get("sigma", 1.0)), where=where)
+    except ValueError as err:
+        raise LabelError(f"labels by the {kind} rule: {err}") from None
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise LabelError(f"ratings for the {kind} rule (data.label_rule.scale {list(scale)}) "
+                         f"are out of range: " + "; ".join(problems[:5]) + more)
+    return D, names, kind, skipped, []

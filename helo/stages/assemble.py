@@ -65,7 +65,8 @@ def run(cfg: Params) -> dict:
     ds = assemble(STORE, modalities, items=cfg.data.items,
                   physiological=list(cfg.assemble.physiological),
                   behavioural=list(cfg.assemble.behavioural),
-                  nan_policy=cfg.assemble.nan_policy, labels=cfg.data.labels, out=out)
+                  nan_policy=cfg.assemble.nan_policy, labels=cfg.data.labels,
+                  label_rule=cfg.data.label_rule.model_dump(), out=out)
     kept = set(ds.subject.tolist())
     excluded = excluded_subjects(STORE, modalities + ["labels"], kept)
     write_json(out / "excluded.json", {"subjects": len(kept), "excluded": excluded})

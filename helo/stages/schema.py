@@ -131,12 +131,30 @@ class _Group(BaseModel):
 
 # --------------------------------------------------------------------------------- groups
 
+class LabelRule(_Group):
+    """``data.label_rule``: the parameters of a label-enhancement rule (``data.labels:
+    circumplex | gaussian``; :mod:`helo.data.label_rules`)."""
+
+    scale: tuple[float, float] = (1.0, 9.0)  # the rating scale's ends (DEAP 1-9, DREAMER 1-5)
+    kappa: float = Field(3.0, gt=0)  # circumplex: how peaked
+    sigma: float = Field(1.0, gt=0)  # gaussian: spread in scale points
+    dimension: str = "valence"  # gaussian: which rating
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v):
+        if not v[0] < v[1]:
+            raise ValueError(f"a rating scale runs from low to high, not {list(v)}")
+        return v
+
+
 class Data(_Group):
     name: str = "dataset"
     layout: Optional[str] = None
     root: Optional[str] = None
     items: Union[str, list[str]] = "dmer"
-    labels: Literal["auto", "panas", "distribution", "scores"] = "auto"
+    labels: Literal["auto", "panas", "distribution", "scores", "circumplex", "gaussian"] = "auto"
+    label_rule: LabelRule = LabelRule()
     task: Optional[str] = None  # bids: read only this task
 
     @field_validator("task")
