@@ -496,8 +496,12 @@ class StackTrainer(Trainer):
         self.padded_rows = padded
         pos = np.arange(steps * bs)
         take = np.minimum(self.n, self.steps_k * bs)
-        self.weights = torch.as_tensor((pos[None, :] < take[:, None]).astype(np.float32)
-                                       .reshape(K, steps, bs), device=dev)
+        # the plan's row weights (padding 0); the step reads ``weights``, the plan's with the
+        # members stopped so far zeroed each epoch, so a stopped member's forward pass leaves
+        # its buffers (batch statistics, step counters) as they were when it stopped
+        self.plan_weights = torch.as_tensor((pos[None, :] < take[:, None]).astype(np.float32)
+                                            .reshape(K, steps, bs), device=dev)
+        self.weights = self.plan_weights.clone()
         act = np.arange(steps)[:, None] < self.steps_k[None, :]
         self.plan_active = torch.as_tensor(act, device=dev)
         rows_per_step = np.clip(self.n[None, :] - np.arange(steps)[:, None] * bs, 0, bs) * act
@@ -537,7 +541,9 @@ class StackTrainer(Trainer):
             at = torch.gather(tp, 1, self.tpos.view(K, -1))
             self.target_rows.copy_(torch.gather(self.target_padded, 1, at).view_as(self.tpos))
         live = ~self.stopped
-        self.active.copy_(self.plan_active & torch.as_tensor(live, device=self.device)[None, :])
+        live_dev = torch.as_tensor(live, device=self.device)
+        self.active.copy_(self.plan_active & live_dev[None, :])
+        self.weights.copy_(self.plan_weights * live_dev[:, None, None])
         self.row_weights.copy_(self.plan_rows_dev * self.active)
         self.seen = (self.plan_rows * live[None, :]).sum(0)
         n_steps = int(self.steps_k[live].max())

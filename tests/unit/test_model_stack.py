@@ -137,6 +137,54 @@ def test_stopped_member_stops_changing_engine_level():
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0)
 
 
+def test_a_stopped_member_leaves_its_buffers_as_alone():
+    """A member that stops early keeps the buffers it had (here: weighted rows seen, updated
+    inside the step as batch statistics are) while the others train on: equal to training it
+    alone, and the member that trains on equals its own run alone too."""
+    torch.manual_seed(0)
+    n, d = 80, 6
+    X = {"x": torch.randn(n, d)}
+    logits = 3 * X["x"][:, :3]
+    logits[64:] = -logits[64:]  # rows 64-79: labels against the rule the rest follow
+    y = torch.softmax(logits, 1)
+
+    class Counting(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(d, 3)
+            self.register_buffer("seen", torch.zeros(()))
+
+        def forward(self, x):
+            return self.lin(x)
+
+    def make(m):
+        torch.manual_seed(m.seed)
+        return Counting()
+
+    def loss_fn(net, xb, yb, w):
+        lp = torch.log_softmax(net(xb["x"]), -1)
+        per = (torch.xlogy(yb, yb) - yb * lp).sum(-1)
+        w = torch.ones(len(per)) if w is None else w
+        net.seen.add_(w.sum())
+        return (per * w).sum() / w.sum().clamp_min(1), {}
+
+    def log_prob(net, xb):
+        return torch.log_softmax(net(xb["x"]), -1)
+
+    rows = np.arange(48)
+    vals = (np.arange(64, 80), np.arange(48, 64))  # member 0 validates on the contrary rows
+    rules = Rules(epochs=6, batch_size=16, lr=1e-2, patience=1, min_delta=0.0)
+    stack = [Member(seed=s, rows=rows, val_rows=v) for s, v in zip((1, 2), vals)]
+    mods = fit_members(make, loss_fn, X, y, stack, rules, log_prob=log_prob, stacked=True)
+    epochs = [len(m.history) for m in stack]
+    assert epochs[0] < epochs[1] == 6, epochs  # member 0 stopped, member 1 trained on
+    for k, (seed, val) in enumerate(zip((1, 2), vals)):
+        alone = [Member(seed=seed, rows=rows, val_rows=val)]
+        ref = fit_members(make, loss_fn, X, y, alone, rules, log_prob=log_prob,
+                          stacked=False)[0]
+        assert float(mods[k].seen) == float(ref.seen), (k, epochs)
+
+
 def test_member_adam_equals_separate_torch_adams():
     """Masked steps (ragged epochs, stopped members) leave a member's parameters, moments and
     step count alone; every member follows torch.optim.Adam on its own steps. The update is
