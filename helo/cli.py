@@ -75,11 +75,39 @@ def _summary(truth):
         "subjects": len(truth.get("subjects", []))}
 
 
+def _check_params(args):
+    """check-data's typed parameters: ``--params`` (the schema's defaults when the default
+    ``params.yaml`` is absent: check-data runs outside a project too) with the ``-S``
+    overrides, then ``data.layout`` / ``data.root`` / ``data.task`` from the command line,
+    validated as a stage validates them. Its reader options are then those of
+    :func:`helo.stages.common.reader_options`, the function extraction calls, so check-data
+    accepts exactly what extraction reads."""
+    from helo.stages.params import load, parse_override, set_dotted
+    from helo.stages.schema import validate
+    path = Path(args.params)
+    if path.exists():
+        raw = load(path)
+    elif args.params == "params.yaml":
+        raw = {}
+    else:
+        raise FileNotFoundError(f"{args.params} not found")
+    for text in args.set or ():
+        set_dotted(raw, *parse_override(text))
+    set_dotted(raw, "data.layout", args.layout)
+    set_dotted(raw, "data.root", str(args.root))
+    if args.task is not None:
+        set_dotted(raw, "data.task", args.task)
+    return validate(raw, source=str(path) if path.exists() else "the default parameters")
+
+
 def cmd_check_data(args):
     from helo.data import no_subjects_message, open_reader
     from helo.data.base import DataError
+    from helo.stages.common import reader_options
+    _task_option(args)  # --task with a layout that has no tasks: refused first
+    options = reader_options(_check_params(args))
     try:
-        reader = open_reader(args.layout, args.root, **_task_option(args))
+        reader = open_reader(args.layout, args.root, **options)
         problems = reader.check()
         subjects = reader.subjects()
     except DataError as err:
@@ -329,11 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(the DVC stage)")
 
     p = add("check-data", cmd_check_data, "list every problem in a dataset folder; exit 1 "
-            "when there is an error", params=False)
+            "when there is an error. Reads with the reader settings extraction uses: "
+            "data.task and data.events from --params (the defaults without a params.yaml) "
+            "and -S, e.g. -S data.events.ids=numbered")
     p.add_argument("root", help="dataset root folder")
     p.add_argument("--layout", required=True, choices=layouts)
     p.add_argument("--task", help="bids: read only this task (sub-01_task-<task>_...); "
-                   "default: every task")
+                   "default: data.task (every task when null)")
 
     p = add("extract", cmd_extract, "features of one modality for every subject "
             "(the pseudo-modality 'labels' stores the self-reports)")

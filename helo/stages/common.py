@@ -84,9 +84,22 @@ def data_source(cfg: Params) -> tuple[str, Path]:
 
 
 def reader_options(cfg: Params) -> dict:
-    """The reader options the parameters set: ``data.task`` (BIDS: read only that task)."""
-    task = config_of(cfg).data.task
-    return {"task": str(task)} if task is not None else {}
+    """The reader options the parameters set (BIDS only; the schema refuses them for another
+    layout): ``data.task`` (read only that task) and ``data.events`` (``trial_types``,
+    ``duration_s``, ``ids``: :mod:`helo.data.bids.events`). A setting at its default is left
+    out, so extraction records the same options as before the setting existed."""
+    data = config_of(cfg).data
+    out: dict = {}
+    if data.task is not None:
+        out["task"] = str(data.task)
+    events = data.events
+    if events.trial_types is not None:
+        out["trial_types"] = list(events.trial_types)
+    if events.duration_s is not None:
+        out["duration_s"] = float(events.duration_s)
+    if events.ids != "trial":
+        out["ids"] = events.ids
+    return out
 
 
 def uses_synthetic(cfg: Params) -> bool:

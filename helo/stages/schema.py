@@ -147,6 +147,41 @@ class LabelRule(_Group):
             raise ValueError(f"a rating scale runs from low to high, not {list(v)}")
         return v
 
+class Events(_Group):
+    """``data.events`` (BIDS only): which events are trials, how long a trial lasts, what it is
+    called (:mod:`helo.data.bids.events`)."""
+
+    trial_types: Optional[list[str]] = None  # None: every event with a self-report
+    duration_s: Optional[float] = Field(None, gt=0)  # None: the file's durations
+    ids: Literal["trial", "numbered"] = "trial"
+
+    @field_validator("duration_s", mode="before")
+    @classmethod
+    def _seconds(cls, v):
+        if isinstance(v, (bool, str)):  # YAML's yes/no, or a number written as text
+            raise ValueError(f"a number of seconds, not {type(v).__name__} {v!r}")
+        return v
+
+    @field_validator("trial_types")
+    @classmethod
+    def _trial_types(cls, v):
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("an empty list selects no trial; give trial_type names, or null "
+                             "for every event with a self-report")
+        bad = [t for t in v if not t.strip() or t != t.strip()]
+        if bad:
+            raise ValueError(f"trial_type names are non-empty, without surrounding spaces: "
+                             f"{bad}")
+        twice = sorted({t for t in v if v.count(t) > 1})
+        if twice:
+            raise ValueError(f"trial_types lists {twice} more than once")
+        return v
+
+    def is_default(self) -> bool:
+        return self == Events()
+
 
 class Data(_Group):
     name: str = "dataset"
@@ -156,6 +191,7 @@ class Data(_Group):
     labels: Literal["auto", "panas", "distribution", "scores", "circumplex", "gaussian"] = "auto"
     label_rule: LabelRule = LabelRule()
     task: Optional[str] = None  # bids: read only this task
+    events: Events = Events()  # bids: which events are trials
 
     @field_validator("task")
     @classmethod
@@ -644,6 +680,10 @@ def _cross_checks(p: Params) -> list[str]:
     if p.data.task is not None and p.data.layout != "bids":
         out.append(f"data.task: {p.data.task!r} selects a BIDS task; layout "
                    f"{p.data.layout!r} has no tasks (set it to null)")
+    if not p.data.events.is_default() and p.data.layout != "bids":
+        out.append(f"data.events: trial selection, durations and ids read BIDS events files; "
+                   f"layout {p.data.layout!r} has none (leave data.events at its defaults: "
+                   f"trial_types null, duration_s null, ids trial)")
     for group in ("physiological", "behavioural"):
         extra = [m for m in getattr(p.assemble, group) if mods and m not in mods]
         if extra:

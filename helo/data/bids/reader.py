@@ -22,28 +22,41 @@ Physiological recordings (optional)
     the recording's EEG file, or to time 0 of its events when there is no EEG) and ``Columns``
     (one name per column) are required). A column becomes a modality by its name
     (case-insensitive): ``cardiac``/``ppg``/``bvp``/``pulse`` -> ``ppg``, ``gsr`` -> ``gsr``,
-    ``eda`` -> ``eda``, ``ecg`` -> ``ecg``, ``emg`` -> ``emg``, ``respiratory``/``resp`` -> ``resp``,
-    ``temp``/``temperature`` -> ``temp``, ``acc``/``acc_x``... -> ``acc`` (several columns of one
-    modality are its channels); ``trigger`` columns and unknown names are skipped with a warning.
+    ``eda`` -> ``eda``, ``ecg`` -> ``ecg``, ``emg`` -> ``emg``, ``respiratory``/``resp`` ->
+    ``resp``, ``temp``/``temperature`` -> ``temp``, ``acc``/``acc_x``... -> ``acc`` (several
+    columns of one modality are its channels); ``trigger`` columns and unknown names are
+    skipped with a warning.
     Several physio files of one recording (one per rate, told apart by ``_recording-<label>``)
     may coexist; one modality in two places (two files, or a file and the EEG file) is an error
     naming both.
 Events (required)
     ``<recording>_events.tsv`` next to the EEG (or physio) file, with ``onset`` and ``duration``
-    (s, relative to the EEG file's first sample). **Trials**: the *trial id* of a row is its
-    ``trial`` column when the file has one (a BIDS extra column: describe it in
-    ``_events.json``), else its ``trial_type``; a row is a trial when its id has a row in the
-    subject's self-report table (below) and its duration is positive. Rows whose id has no
-    self-report (rest, practice, fixation markers) are skipped with a warning; a trial id that
-    appears twice in a subject (across runs too) or a self-report without an event is an error.
-    ``Trial.category`` is the row's ``trial_type`` (when the id came from ``trial``), ``order``
-    the trial's position in time (recordings in file-name order: session, task, run).
+    (s, relative to the EEG file's first sample), and ``trial_type`` and/or ``trial`` (a BIDS
+    extra column: describe it in ``_events.json``). Which rows are trials, how long each lasts
+    and what it is called are the reader options ``trial_types``, ``duration_s`` and ``ids``
+    (``data.events`` in params.yaml; :mod:`helo.data.bids.events` has the full rules). By
+    default a row's *trial id* is its ``trial`` column when the file has one, else its
+    ``trial_type``; a row is a trial when its id has a self-report (below), and it lasts its
+    ``duration``, which must then be positive. Rows without a self-report (rest, practice,
+    fixation markers) are skipped with a warning. For datasets that mark stimuli as instants
+    (``duration`` 0 or ``n/a``) and repeat a condition under one ``trial_type``:
+    ``trial_types`` (the trial_types that are trials), ``duration_s`` (every trial lasts that
+    many seconds from its onset) and ``ids: numbered`` (``<trial_type>-1``, ``-2``, ... in
+    onset order over the subject's recordings). A trial id that appears twice in a subject
+    (across runs too) is an error naming both rows and the setting that fixes it; so is an
+    instant without ``duration_s``, and a self-report that no event takes.
+    ``Trial.category`` is the row's ``trial_type`` (when the id is not the trial_type itself),
+    ``order`` the trial's position in time (recordings in file-name order -- session, task, run
+    -- with numbers compared as numbers, so run-2 before run-10; rows by onset).
 Self-reports (required): ``beh/<sub>[_ses]_task-<task>[_run-<r>]_beh.tsv``
     The BIDS ``beh`` datatype is where behavioural responses recorded outside the neural
-    recording live; one row per trial, every beh table of the subject read (a trial may be in one
-    table only). Columns: ``trial`` (required; matches the events' trial ids), then either
-    PANAS item columns named by the item (``Inspired`` ... ``Distressed``, any of DMER's or
-    WESAD's PANAS items, case-insensitive; scores 1-5; ``n/a`` allowed) or label columns
+    recording live; every beh table of the subject is read (:mod:`helo.data.bids.reports`).
+    A table with a ``trial`` column has one row per trial (matching the trial ids); a table
+    with a ``trial_type`` column and no ``trial`` column has one row per condition, which
+    applies to every trial of that ``trial_type``. A key in two rows, or a trial that a trial
+    row and a condition row would both label, is an error naming both rows. Label columns:
+    either PANAS item columns named by the item (``Inspired`` ... ``Distressed``, any of DMER's
+    or WESAD's PANAS items, case-insensitive; scores 1-5; ``n/a`` allowed) or label columns
     ``label__<item>`` (a label distribution per row, non-negative and summing to 1, or scores,
     which are normalised; the generic layout's convention). Any other numeric column (arousal,
     valence...) goes to ``Trial.extra`` under its lower-case name. PANAS and ``label__`` columns
@@ -70,8 +83,13 @@ Subject ids are the ``sub-<label>`` labels: letters, digits, ``-`` and ``_`` onl
 file names in the feature store); anything else is an error naming the folder.
 Which tasks are read: every task, or only ``task`` (the reader option; ``data.task`` in
 params.yaml, ``--task`` for ``helo check-data`` / ``helo predict``). Trial ids must be unique
-per subject across what is read, so a dataset whose tasks reuse trial ids needs ``task``; the
-error then says so.
+per subject across what is read, so a dataset whose tasks reuse trial ids needs ``task`` (or
+``ids: numbered``); the error then says so.
+
+Reader options, all from params.yaml through :func:`helo.stages.common.reader_options`, so
+``helo check-data`` (which takes ``--params`` and ``-S`` like the stages) accepts exactly what
+extraction reads: ``task`` (``data.task``), ``trial_types``, ``duration_s`` and ``ids``
+(``data.events.*``).
 """
 from __future__ import annotations
 
@@ -83,10 +101,23 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.data.base import (DataError, Problem, ProblemCollector, Signal, Subject, Trial, VideoRef,
-                             dataset_files, finite_number, inside_root, string_list)
+from helo.data.base import (
+    DataError,
+    Problem,
+    ProblemCollector,
+    Signal,
+    Subject,
+    Trial,
+    VideoRef,
+    dataset_files,
+    finite_number,
+    inside_root,
+    string_list,
+)
+from helo.data.bids.events import EventRules, assign_ids, read_events, select_trials
+from helo.data.bids.reports import read_reports
+from helo.data.bids.tables import read_tsv
 from helo.data.channels import normalise_channels
-from helo.data.labels import DMER_PANAS, WESAD_PANAS, WESAD_PANAS_TSST
 from helo.data.loading import json_object
 
 __all__ = ["BidsReader", "PHYSIO_COLUMNS", "safe_label"]
@@ -101,9 +132,7 @@ PHYSIO_COLUMNS = {"cardiac": "ppg", "ppg": "ppg", "bvp": "ppg", "pulse": "ppg", 
 #: MNE channel type -> modality (misc/bio go by name)
 _TYPE_MODALITY = {"ecg": "ecg", "emg": "emg", "gsr": "gsr", "resp": "resp", "temperature": "temp",
                   "temp": "temp", "ppg": "ppg"}  # MNE's names and BIDS channels.tsv's
-_PANAS = {it.lower(): it for it in [*DMER_PANAS, *WESAD_PANAS, *WESAD_PANAS_TSST]}
 _UNIT_SCALE = {"uv": 1e6, "µv": 1e6, "mv": 1e3, "nv": 1e9, "us": 1e6, "µs": 1e6, "ms": 1e3}
-_SUM_TOL = 1e-4
 
 
 def _task_of(path) -> str | None:
@@ -171,6 +200,11 @@ def _select_channels(ch_names: list[str], types: list[str]) -> tuple[list[int], 
     return eeg_idx, groups
 
 
+def _natural(text: str) -> list:
+    """Sort key comparing the numbers in ``text`` as numbers (run-2 before run-10)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
 def _start(onset: float, start: float, fs: float) -> int:
     return int(math.ceil((onset - start) * fs - 1e-6))
 
@@ -180,9 +214,12 @@ class BidsReader:
 
     layout = "bids"
 
-    def __init__(self, root: str | Path, *, task: str | None = None):
+    def __init__(self, root: str | Path, *, task: str | None = None,
+                 trial_types: Sequence[str] | None = None, duration_s: float | None = None,
+                 ids: str = "trial"):
         self.root = Path(root)
         self.task = task
+        self.events = EventRules(trial_types, duration_s, ids)
 
     def __repr__(self) -> str:
         return f"BidsReader({str(self.root)!r})"
@@ -196,8 +233,7 @@ class BidsReader:
         for p in sorted(self.root.glob("sub-*")):
             if p.is_dir():
                 out.append(safe_label(p.name[4:], p))
-        return sorted(out, key=lambda s: [int(t) if t.isdigit() else t
-                                          for t in re.split(r"(\d+)", s)])
+        return sorted(out, key=_natural)
 
     def _subject_dir(self, sid: str) -> Path:
         safe_label(sid, self.root / f"sub-{sid}")
@@ -312,7 +348,8 @@ class BidsReader:
     def _read(self, sid: str, mods: list[str] | None, col: ProblemCollector) -> Subject:
         d = self._subject_dir(sid)
         files = self._files(d, sid)
-        reports = self._reports([p for p in files if p.name.endswith("_beh.tsv")], d, col)
+        reports = read_reports([p for p in files if p.name.endswith("_beh.tsv")], d, col,
+                               self._tasks_hint)
         recs: dict[str, dict[str, list[Path]]] = {}
         for p in files:
             kind = next((k for k, sfx in (
@@ -323,9 +360,8 @@ class BidsReader:
                 recs.setdefault(self._recording(p), {}).setdefault(kind, []).append(p)
         if not any("events" in r for r in recs.values()):
             raise col.fail("no _events.tsv: the events define the trials", d)
-        trials: list[Trial] = []
-        seen: dict[str, Path] = {}
-        for key in sorted(recs):
+        used = []  # the recordings with events, in recording order
+        for key in sorted(recs, key=_natural):
             r = recs[key]
             if "events" not in r:
                 if "eeg" in r or "physio" in r:
@@ -335,150 +371,22 @@ class BidsReader:
             if len(r.get("eeg", [])) > 1:
                 raise col.fail(f"recording {key} has {len(r['eeg'])} EEG files "
                                f"({[p.name for p in r['eeg']]}); keep one", r["eeg"][0].parent)
-            ev_path = r["events"][0]
-            rows = self._events(ev_path, reports, col)
-            for tid, *_ in rows:
-                if tid in seen:
-                    raise col.fail(f"trial {tid!r} appears in {seen[tid].name} and "
-                                   f"{ev_path.name}: trial ids must be unique per subject"
-                                   f"{self._tasks_hint(seen[tid], ev_path)}", ev_path)
-                seen[tid] = ev_path
-            rec_trials = [self._trial(tid, tt, reports[tid]) for tid, _, _, tt in rows]
+            used.append(r)
+        events = [read_events(r["events"][0], self.events, col) for r in used]
+        assign_ids(events, self.events, col)
+        chosen = select_trials(events, reports, self.events, col, self._tasks_hint)
+        trials: list[Trial] = []
+        for r, rec in zip(used, chosen):
+            rows = [t.row() for t in rec]
+            rec_trials = [t.report.trial(t.event.trial_id, t.event.category) for t in rec]
             if mods is None or mods:
                 self._signals(r, rows, rec_trials, mods, col)
             trials.extend(rec_trials)
-        missing = sorted(set(reports) - set(seen))
-        if missing:
-            raise col.fail(f"self-reports for trials {missing} have no event (no row whose "
-                           f"trial id matches in any _events.tsv)", next(iter(
-                               reports.values()))["_path"] if reports else d)
         if not trials:
             raise col.fail("no trials: no event has a self-report", d)
         for k, t in enumerate(trials):
             t.order = k
         return Subject(sid, trials, self.layout)
-
-    # ------------------------------------------------------------------ events and reports
-
-    @staticmethod
-    def _read_tsv(path: Path, col: ProblemCollector, **kw):
-        """The table at ``path``; DataError naming the file for anything unreadable: a
-        truncated or corrupt gzip (``EOFError``, ``BadGzipFile``, ``zlib.error``), bad bytes,
-        a parser failure, an I/O error."""
-        import gzip
-        import zlib
-
-        import pandas as pd
-        try:
-            return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, **kw)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-            raise col.fail(f"the gzip file is truncated or corrupt ({type(e).__name__}: {e})",
-                           path) from None
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError,
-                OverflowError, UnicodeDecodeError) as e:
-            raise col.fail(f"cannot read table: {type(e).__name__}: {e}", path) from None
-
-    def _events(self, path: Path, reports: dict, col: ProblemCollector) -> list[tuple]:
-        """Trial rows of an events file: ``(trial id, onset, duration, trial_type)``."""
-        df = self._read_tsv(path, col, dtype={"trial": str, "trial_type": str})
-        for c in ("onset", "duration"):
-            if c not in df.columns:
-                raise col.fail(f"column {c!r} is missing (columns: {list(df.columns)})", path)
-        id_col = "trial" if "trial" in df.columns else "trial_type"
-        if id_col not in df.columns:
-            raise col.fail("events need a trial or trial_type column to identify trials", path)
-        out, skipped = [], []
-        for i, row in df.iterrows():
-            tid = row[id_col]
-            if not isinstance(tid, str) or not tid.strip():
-                continue
-            tid = tid.strip()
-            try:
-                onset, dur = float(row["onset"]), float(row["duration"])
-            except (TypeError, ValueError):
-                raise col.fail(f"row {i + 2}: onset/duration not numeric", path) from None
-            if tid not in reports:
-                skipped.append(tid)
-                continue
-            if not (np.isfinite(onset) and np.isfinite(dur) and dur > 0):
-                raise col.fail(f"row {i + 2} (trial {tid!r}): onset {onset} / duration {dur} "
-                               "do not define a span", path)
-            tt = row.get("trial_type") if id_col == "trial" else None
-            out.append((tid, onset, dur, tt if isinstance(tt, str) else None))
-        if skipped:
-            col.warn(f"events without a self-report skipped: {sorted(set(skipped))}", path)
-        out.sort(key=lambda r: r[1])
-        return out
-
-    def _reports(self, paths: list[Path], d: Path, col: ProblemCollector) -> dict[str, dict]:
-        """trial id -> {"panas", "items", "distribution", "kind", "extra", "_path"}."""
-        if not paths:
-            raise col.fail("no self-report table (beh/sub-<label>_task-<task>_beh.tsv)", d / "beh")
-        out: dict[str, dict] = {}
-        for path in paths:
-            df = self._read_tsv(path, col, dtype={"trial": str})
-            if "trial" not in df.columns:
-                raise col.fail(f"column 'trial' is missing (columns: {list(df.columns)})", path)
-            label_cols = [c for c in df.columns if c.startswith("label__")]
-            panas_cols = [c for c in df.columns if c.lower() in _PANAS]
-            if label_cols and panas_cols:
-                raise col.fail(f"both label__ columns {label_cols[:3]} and PANAS item columns "
-                               f"{panas_cols[:3]}: keep one kind of label", path)
-            if not label_cols and not panas_cols:
-                raise col.fail("no label columns: need PANAS item columns (Inspired, ...) or "
-                               "label__<item> columns", path)
-            cols = label_cols or panas_cols
-            items = [c[len("label__"):] for c in label_cols] or [_PANAS[c.lower()] for c in cols]
-            others = [c for c in df.columns if c not in cols and c != "trial"]
-            for i, row in df.iterrows():
-                tid = row["trial"]
-                if not isinstance(tid, str) or not tid.strip():
-                    raise col.fail(f"row {i + 2}: empty trial id", path)
-                tid = tid.strip()
-                if tid in out:
-                    raise col.fail(f"trial {tid!r} has two self-report rows ({out[tid]['_path']}"
-                                   f" and this file){self._tasks_hint(out[tid]['_path'], path)}",
-                                   path)
-                try:
-                    vals = np.array([float(row[c]) for c in cols])
-                except (TypeError, ValueError):
-                    raise col.fail(f"row {i + 2} (trial {tid}): a label value is not a number",
-                                   path) from None
-                if np.isinf(vals).any():
-                    raise col.fail(f"row {i + 2} (trial {tid}): a label value is infinite",
-                                   path)
-                rep = {"panas": vals, "items": items, "extra": {}, "_path": path}
-                if label_cols:
-                    if np.isnan(vals).any() or (vals < 0).any() or vals.sum() <= 0:
-                        raise col.fail(f"row {i + 2} (trial {tid}): label values must be "
-                                       f"non-negative numbers, not all zero: {vals.tolist()}",
-                                       path)
-                    s = vals.sum()
-                    rep["kind"] = "distribution" if abs(s - 1) <= _SUM_TOL else "scores"
-                    if rep["kind"] == "scores":
-                        col.warn(f"trial {tid}: label__ values sum to {s:.6g}, not 1; "
-                                 "normalised as scores", path)
-                    rep["distribution"] = vals / s
-                else:
-                    rep["kind"] = "scores"
-                    ok = vals[~np.isnan(vals)]
-                    if ((ok < 1) | (ok > 5)).any():
-                        col.warn(f"trial {tid}: PANAS score outside 1..5", path)
-                for c in others:
-                    try:
-                        rep["extra"][c.lower()] = float(row[c])
-                    except (TypeError, ValueError):
-                        pass  # a text column (notes, condition names): not a self-report value
-                out[tid] = rep
-        return out
-
-    @staticmethod
-    def _trial(tid: str, trial_type: str | None, rep: dict) -> Trial:
-        extra = dict(rep["extra"])
-        if rep["kind"] == "distribution" or "distribution" in rep:
-            extra.update(distribution=rep["distribution"], label_kind=rep["kind"])
-        return Trial(trial_id=tid, category=trial_type, panas=np.asarray(rep["panas"], float),
-                     panas_items=list(rep["items"]), extra=extra)
 
     # ------------------------------------------------------------------ signals
 
@@ -585,7 +493,7 @@ class BidsReader:
             col.warn(f"physio columns {skipped} are not a modality helo knows; skipped", js)
         if not any(want(m) for m in by_mod):
             return
-        df = self._read_tsv(path, col, header=None, compression="gzip")
+        df = read_tsv(path, col, header=None, compression="gzip")
         if df.shape[1] != len(columns):
             raise col.fail(f"{df.shape[1]} columns but the sidecar names {len(columns)}", path)
         try:
