@@ -46,6 +46,9 @@ lbp_ties (video)       skimage    skimage: bit-identical to scikit-image | up: e
                                   ties count as >= (NumPy engine only)
 lbp_engine (video)     auto       auto | jit (compiled Numba kernel) | numpy; identical output
 context_s (ecg)        window_s   tachogram length for the HRV frequency indices
+correct_artifacts      True       ecg: R-peaks corrected as ``nk.ecg_process`` does (Kubios)
+cardiac (ppg)          False      + 5 pulse-rate features from the systolic peaks
+                                  (:mod:`helo.features.ppg`); params.yaml turns it on
 work_fs (eda)          50         EDA rate for the SCR decomposition (decimated)
 =====================  =========  =========================================================
 """
@@ -74,7 +77,7 @@ class ModalityInfo:
     channel's DE is NaN, :mod:`helo.features.eeg`).
     """
     window_s: float  # default window length (s)
-    dim: int | None  # expected dimension (EEG: 90 for DMER's 18 channels)
+    dim: int | None  # dimension with the default params (EEG: 90 for DMER's 18 channels)
     source: str = "signal"  # "signal" or "video"
     flat_is_fault: bool = True  # a constant window is a fault (NaN), not a measurement
 
@@ -212,6 +215,12 @@ def block_names(modality: str, block, params: dict | None = None) -> list[str]:
     return out
 
 
+def _only_cardiac_undefined(row) -> bool:
+    """Whether a PPG row's NaN are all among the pulse-rate features (``cardiac``)."""
+    k = len(module("ppg").CARDIAC_NAMES)
+    return row.size == MODALITIES["ppg"].dim + k and bool(np.isfinite(row[:-k]).all())
+
+
 def explain(X, notes, modality):
     """One note per row: the window's own note, or why its features are NaN."""
     out = list(notes)
@@ -220,6 +229,9 @@ def explain(X, notes, modality):
             if np.isnan(row).all():
                 out[i] = ("ecg: fewer than 4 R-peaks in window" if modality == "ecg"
                           else f"{modality}: features undefined in window")
+            elif modality == "ppg" and _only_cardiac_undefined(row):
+                out[i] = f"ppg: {int(np.isnan(row).sum())} pulse-rate features undefined " \
+                         f"(too few systolic peaks in window)"
             else:
                 out[i] = f"{modality}: {int((~np.isfinite(row)).sum())} features undefined " \
                          f"(flat channel?)"

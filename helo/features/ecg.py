@@ -4,7 +4,14 @@ All on windows ``[end - window_s, end)`` of the shared grid; whole-trial work is
 per trial and the windows only select from it.
 
 ECG (73)
-    R-peaks: ``nk.ecg_clean`` + ``nk.ecg_peaks`` (NeuroKit2 default method) once per trial.
+    R-peaks as ``nk.ecg_process`` finds them, once per trial: ``nk.ecg_clean`` + ``nk.ecg_peaks``
+    (NeuroKit2 default method) with its artifact correction (``correct_artifacts``, on by
+    default: ``nk.signal_fixpeaks``, Kubios), run on the whole trial as ``ecg_process`` runs it
+    on a whole record. The correction judges each interval against the median of the 11
+    intervals around it and against thresholds from the quartiles of the 91 beats around it,
+    which a 5 s window of 4-8 beats cannot give, so correcting per window would not be
+    NeuroKit2's correction. The windows only select from the trial's corrected peaks: a few
+    array operations per window instead of a NeuroKit2 call per window (docs/benchmarks.md).
     In a window, the beats are the R-peaks inside it and the inter-beat intervals (IBI, ms) are
     the intervals between consecutive beats inside it. A window with fewer than 4 beats is NaN.
     ``ecg_n_beats``, ``ecg_hr_count`` (beats * 60 / window);
@@ -27,7 +34,8 @@ ECG (73)
     the four), lfhf, lfn (lf/(lf+hf)), hfn, lnhf, lf_rel (lf/tp), hf_rel, hf_peak (Hz)}``. On a 5 s
     window the VLF and LF bands are far below the resolution: these are kept for the paper's
     count and are mostly zero/noise; ``context_s=60`` gives meaningful values;
-    R-peak amplitude on the cleaned ECG ``ecg_ramp_{mean, std}``; the cleaned ECG itself
+    R-peak amplitude on the cleaned ECG ``ecg_ramp_{mean, std}`` (at a beat the correction
+    inserted or moved, the cleaned ECG at its corrected sample); the cleaned ECG itself
     ``ecg_sig_{std, range}``.
     Ratios with a zero denominator (perfectly regular beats) are 0, not inf.
     RR intervals are integer R-peak sample differences converted to ms once; the threshold
@@ -65,14 +73,22 @@ assert len(ECG_NAMES) == 73
 _FREQ_BANDS = {"vlf": (0.0033, 0.04), "lf": (0.04, 0.15), "hf": (0.15, 0.4), "vhf": (0.4, 0.5)}
 
 
-def r_peaks(ecg: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """R-peak sample indices of a whole trial and the cleaned ECG (NeuroKit2 defaults)."""
+def r_peaks(ecg: np.ndarray, fs: float, correct_artifacts: bool = True
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """R-peak sample indices of a whole trial and the cleaned ECG, as ``nk.ecg_process`` finds
+    them: ``nk.ecg_clean`` and ``nk.ecg_peaks`` (NeuroKit2's default method), with
+    ``correct_artifacts`` NeuroKit2's Kubios correction (``nk.signal_fixpeaks``, Lipponen &
+    Tarvainen 2019: missed beats inserted, extra ones deleted, ectopic and long/short ones moved
+    to the midpoint of their neighbours). A corrected index that falls between samples is
+    truncated to the sample before it, as NeuroKit2 marks it in its ``ECG_R_Peaks`` column; the
+    indices are returned sorted and distinct."""
     import neurokit2 as nk
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clean = np.asarray(nk.ecg_clean(ecg, sampling_rate=fs), dtype=np.float64)
-        _, info = nk.ecg_peaks(clean, sampling_rate=fs)
-    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64), clean
+        _, info = nk.ecg_peaks(clean, sampling_rate=fs, correct_artifacts=bool(correct_artifacts))
+    peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.float64)
+    return np.unique(peaks[np.isfinite(peaks)].astype(np.int64)), clean
 
 
 def rr_intervals(peaks: np.ndarray, fs: float) -> np.ndarray:
@@ -184,15 +200,16 @@ def _tachogram_powers(peaks, fs, context_s, t_end, fs_i: float = 4.0, nfft: int 
 
 
 def ecg_features(x, fs, ends, window_s: float = 5.0, *, context_s: float | None = None,
-                 min_beats: int = 4):
+                 min_beats: int = 4, correct_artifacts: bool = True):
     """73 ECG features per window; returns ``(X, names)``. ``context_s`` (>= window_s) widens
-    only the tachogram used for the frequency indices."""
+    only the tachogram used for the frequency indices; ``correct_artifacts``: the R-peaks of
+    the whole trial are corrected once (:func:`r_peaks`) before any window selects from them."""
     x = _1d(x)
     ends, start, stop, ok = usable_windows(x, fs, ends, window_s, "ecg")
     X = np.full((ends.size, 73), np.nan)
     if not ok.any():
         return X, list(ECG_NAMES)
-    peaks, clean = r_peaks(fill_nan(x), fs)
+    peaks, clean = r_peaks(fill_nan(x), fs, correct_artifacts)
     ctx = max(float(context_s or window_s), window_s)
     cstart = np.round((ends - ctx) * fs).astype(np.int64)
     for w in np.flatnonzero(ok):
@@ -210,7 +227,8 @@ def ecg_features(x, fs, ends, window_s: float = 5.0, *, context_s: float | None 
 
 def compute(data, fs, ends, params: dict, channels=None):
     return ecg_features(data, fs, ends, float(params.get("window_s", 5.0)),
-                        context_s=params.get("context_s"))
+                        context_s=params.get("context_s"),
+                        correct_artifacts=bool(params.get("correct_artifacts", True)))
 
 
 def names(params: dict | None = None, channels=None) -> list[str]:

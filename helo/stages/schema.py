@@ -60,6 +60,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -271,6 +272,15 @@ class Video(_Modality):
 
 class Ecg(_Modality):
     context_s: Optional[float] = Field(None, gt=0)
+    # NeuroKit2's Kubios R-peak correction (helo.features.ecg); strict: handed on as given, so
+    # the text "false" must not pass as a boolean
+    correct_artifacts: StrictBool = True
+
+
+class Ppg(_Modality):
+    # + 5 pulse-rate features from the systolic peaks (helo.features.ppg); left out: off, the
+    # paper's 27 (what the DMER features releases hold); params.yaml turns it on
+    cardiac: StrictBool = False
 
 
 class Eda(_Modality):
@@ -315,7 +325,8 @@ class Features(BaseModel):
 
 
 #: features.<modality> -> its model (a modality without options of its own: the base)
-MODALITY_GROUPS: dict[str, type[_Group]] = {"eeg": Eeg, "video": Video, "ecg": Ecg, "eda": Eda}
+MODALITY_GROUPS: dict[str, type[_Group]] = {"eeg": Eeg, "video": Video, "ecg": Ecg, "eda": Eda,
+                                            "ppg": Ppg}
 
 
 class Assemble(_Group):

@@ -21,7 +21,9 @@ def test_bids_extract_and_assemble(tmp_path):
     meta = json.loads((proj / "data/assembled/meta.json").read_text())
     eeg = meta["feature_names"]["eeg"]
     assert len(eeg) == 90 and "eeg_T7_delta" in eeg and not any("_T3_" in n for n in eeg)
-    assert len(meta["feature_names"]["gsr"]) == 28 and len(meta["feature_names"]["ppg"]) == 27
+    assert len(meta["feature_names"]["gsr"]) == 28
+    cardiac = params["features"]["ppg"].get("cardiac", False)  # + 5 pulse-rate features
+    assert len(meta["feature_names"]["ppg"]) == 27 + 5 * cardiac
     assert len(meta["feature_names"]["video"]) > 0
     truth = json.loads((proj / "data/raw/synth/_ground_truth.json").read_text())
     # tiny: 3 subjects x 3 trials of 7 s -> 3 windows each on the 5 s grid

@@ -46,6 +46,7 @@ CASES = [("eeg", {}), ("eeg", {"bands": "official"}), ("eeg", {"bands": [[1, 4],
          ("eeg", {"bands": {"low": [1, 8], "high": [13, 40]}, "method": "spectral"}),
          ("video", {"points": 8}), ("video", {"points": 4})]
 CASES += [(m, {}) for m in MODALITIES if m not in ("eeg", "video")]
+CASES += [("ppg", {"cardiac": True}), ("ecg", {"correct_artifacts": False})]
 
 
 @pytest.mark.parametrize("modality,params", CASES)
@@ -66,8 +67,10 @@ def test_name_function_gives_the_names_compute_returns(modality, params):
     assert names == want
     assert len(set(names)) == len(names)
     assert all(is_feature_name(modality, n, params) for n in names)
-    if modality not in ("eeg", "video"):  # fixed names: the registry's dimension
-        assert len(names) == MODALITIES[modality].dim
+    if modality not in ("eeg", "video") and not params.get("cardiac"):
+        assert len(names) == MODALITIES[modality].dim  # fixed names: the registry's dimension
+    if params.get("cardiac"):  # + the pulse-rate features
+        assert len(names) == MODALITIES[modality].dim + 5 and names[-1] == "ppg_prv_rmssd"
     if modality == "video":
         assert len(names) == 3 * 2 ** params["points"]
 
