@@ -7,7 +7,16 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-from helo.data.base import (DataError, Problem, Reader, Signal, Subject, Trial, VideoRef, FeatureBlock)
+from helo.data.base import (
+    DataError,
+    FeatureBlock,
+    Problem,
+    Reader,
+    Signal,
+    Subject,
+    Trial,
+    VideoRef,
+)
 
 # layout name -> (module, class)
 LAYOUTS = {
@@ -63,5 +72,5 @@ def no_subjects_message(layout: str, root: str | Path) -> str:
             f"any other layout either ({', '.join(sorted(LAYOUTS))}); see README.md")
 
 
-__all__ = ["open_reader", "LAYOUTS", "layouts_found", "no_subjects_message", "DataError", "Problem", "Reader", "Signal", "Subject",
-           "Trial", "VideoRef", "FeatureBlock"]
+__all__ = ["open_reader", "LAYOUTS", "layouts_found", "no_subjects_message", "DataError",
+           "Problem", "Reader", "Signal", "Subject", "Trial", "VideoRef", "FeatureBlock"]

@@ -12,17 +12,16 @@ features are NaN (flat signal, no face, trial too short ...) are dropped or zero
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-import warnings
-
+from helo.data.labels import LabelError, to_distributions
 from helo.data.loading import json_object, named
 from helo.io import atomic_path, write_json
-from helo.data.labels import LabelError, to_distributions
 
 KEYS = ["subject", "trial", "window"]
 META_COLS = {"subject", "trial", "window", "t_end", "note"}

@@ -6,9 +6,9 @@ per-subject work can run in parallel and one bad subject does not sink the other
 Conventions
 -----------
 * ``Signal.data`` is ``(n_samples, n_channels)`` float64, ``fs`` in Hz, one name per channel.
-* Modality keys: DMER ``eeg``, ``gsr``, ``ppg`` (+ face ``video``); WESAD chest ``ecg``, ``eda``,
-  ``emg``, ``acc`` (and wrist signals as ``wrist_acc``, ``wrist_bvp``, ``wrist_eda``, ``wrist_temp``;
-  chest ``temp``, ``resp``).
+* Modality keys: DMER ``eeg``, ``gsr``, ``ppg`` (+ face ``video``); WESAD chest ``ecg``,
+  ``eda``, ``emg``, ``acc`` (and wrist signals as ``wrist_acc``, ``wrist_bvp``, ``wrist_eda``,
+  ``wrist_temp``; chest ``temp``, ``resp``).
 * ``Trial.trial_id`` is a string: the DMER clip id (``"0"`` .. ``"31"``) or the WESAD condition
   (``"Base"``, ``"TSST"``, ``"Fun"``, ``"Medi 1"``, ``"Medi 2"``).
 * ``Trial.panas`` holds the raw 1-5 scores in the order of ``Trial.panas_items`` (NaN where the

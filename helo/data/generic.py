@@ -75,8 +75,16 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.data.base import (DataError, FeatureBlock, Problem, Subject, Trial, dataset_files,
-                             inside_root, safe_id)
+from helo.data.base import (
+    DataError,
+    FeatureBlock,
+    Problem,
+    Subject,
+    Trial,
+    dataset_files,
+    inside_root,
+    safe_id,
+)
 from helo.data.labels import DISTRIBUTION_TOL
 
 __all__ = ["GenericFeaturesReader", "TABLE_NAMES", "SIDECAR"]
@@ -336,8 +344,9 @@ class GenericFeaturesReader:
                                      f"{df['window'].iat[r]!r} is not an integer"))
             dup = df.assign(_w=w).duplicated(["subject", "trial", "_w"], keep="first").to_numpy()
             for r in np.flatnonzero(dup & w.notna().to_numpy()):
-                probs.append(Problem(df["subject"].iat[r], path, f"row {r + 1}: window "
-                                     f"{df['window'].iat[r]} repeats in trial {df['trial'].iat[r]}"))
+                probs.append(Problem(df["subject"].iat[r], path,
+                                     f"row {r + 1}: window {df['window'].iat[r]} repeats in "
+                                     f"trial {df['trial'].iat[r]}"))
         for (sid, tid), idx in df.groupby(["subject", "trial"], sort=False).indices.items():
             block = lab[idx]
             if not np.isnan(block).any() and not np.allclose(block, block[0], rtol=0, atol=1e-9):

@@ -1,7 +1,6 @@
 """Reading the frames of a :class:`~helo.data.base.VideoRef` with OpenCV."""
 from __future__ import annotations
 
-
 from helo.data.base import DataError, VideoRef
 
 

@@ -60,11 +60,17 @@ from typing import Sequence
 
 import numpy as np
 
-from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution, \
-    resolve_items
-
-from helo.data.base import (DataError, Problem, Signal, Subject, Trial, dataset_files,
-                             refuse_outside_links, safe_id)
+from helo.data.base import (
+    DataError,
+    Problem,
+    Signal,
+    Subject,
+    Trial,
+    dataset_files,
+    refuse_outside_links,
+    safe_id,
+)
+from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST, panas_to_distribution, resolve_items
 from helo.data.safe_pickle import safe_load
 
 __all__ = ["WesadReader", "parse_quest", "parse_minsec", "Quest", "CONDITIONS", "SIGNALS"]
@@ -563,7 +569,8 @@ class WesadReader:
             a, b = runs[0]
             target = "Medi 1"
             q1, q2 = quest.start_s.get("Medi 1"), quest.start_s.get("Medi 2")
-            if q1 is not None and q2 is not None and abs(q2 - a / FS_CHEST) < abs(q1 - a / FS_CHEST):
+            t = a / FS_CHEST
+            if q1 is not None and q2 is not None and abs(q2 - t) < abs(q1 - t):
                 target = "Medi 2"
             warnings.append((lpath, f"label 4 (meditation) has one run; assigned to {target}"))
             spans[target] = (a, b, "label")

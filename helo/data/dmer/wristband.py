@@ -1,5 +1,6 @@
 """The raw release's wristband files (``raw_gsr.csv`` / ``raw_ppg.csv``:
-``timestamp,value[,marker]`` per sample, the timestamp on each packet's first sample): values, markers and the timing checks."""
+``timestamp,value[,marker]`` per sample, the timestamp on each packet's first sample): values,
+markers and the timing checks."""
 from __future__ import annotations
 
 from pathlib import Path
