@@ -181,8 +181,12 @@ def cmd_evaluate(args):
 def cmd_predict(args):
     from helo.stages.predict import predict_recordings
     cfg = _params(args)
+    options = _task_option(args)
+    if args.layout == "bids":  # the events settings of params.yaml / -S (data.events)
+        from helo.stages.common import reader_options
+        options = {**{k: v for k, v in reader_options(cfg).items() if k != "task"}, **options}
     out = predict_recordings(Path(args.model), args.layout, Path(args.input), Path(args.out),
-                             cfg, subjects=args.subject, reader_options=_task_option(args))
+                             cfg, subjects=args.subject, reader_options=options)
     _print(out)
     return 0
 
@@ -397,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--subject", action="append", help="only these subject ids")
     p.add_argument("--task", help="bids: read only this task (sub-01_task-<task>_...); "
-                   "default: every task")
+                   "default: every task. BIDS events are read with data.events of --params "
+                   "(and -S data.events.ids=numbered style overrides)")
     _partial(p)
 
     p = add("inspect-video", cmd_inspect_video, "check the face crops of one video before "
