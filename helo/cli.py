@@ -347,10 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     layouts = sorted(LAYOUTS)
     p = add("synth", cmd_synth, "write a seeded synthetic dataset in a real layout "
-            "(DMER raw/aligned/features/subject-features, WESAD, BIDS, or generic with label "
-            "distributions)")
+            "(DMER raw/aligned/features/subject-features, WESAD, BIDS, generic with label "
+            "distributions, SEED / SEED-IV raw and features)")
     p.add_argument("--layout", choices=["dmer-raw", "dmer-aligned", "dmer-features",
-                                        "dmer-subject-features", "wesad", "bids", "generic"],
+                                        "dmer-subject-features", "wesad", "bids", "generic",
+                                        "seed", "seed-features", "seed-iv",
+                                        "seed-iv-features"],
                    default="dmer-raw")
     p.add_argument("--out", help="output folder")
     p.add_argument("--seed", type=int, default=0)

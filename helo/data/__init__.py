@@ -27,6 +27,10 @@ LAYOUTS = {
     "wesad": ("helo.data.wesad", "WesadReader"),
     "generic": ("helo.data.generic", "GenericFeaturesReader"),
     "bids": ("helo.data.bids", "BidsReader"),
+    "seed": ("helo.data.seed", "SeedReader"),
+    "seed-features": ("helo.data.seed", "SeedFeaturesReader"),
+    "seed-iv": ("helo.data.seed", "SeedIVReader"),
+    "seed-iv-features": ("helo.data.seed", "SeedIVFeaturesReader"),
 }
 
 

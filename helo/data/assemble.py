@@ -5,7 +5,8 @@ Rows of every modality are joined on ``(subject, trial, window)`` (the shared wi
 the trial), from the label values in the store's ``labels`` table as ``labels`` says
 (:func:`helo.data.labels.to_distributions`): PANAS scores over the chosen item set normalised
 to sum 1, a distribution taken as it is (checked: non-negative, sums to 1), or other scores
-normalised with a warning; ``auto`` tells them apart. Rows where a modality's
+normalised with a warning; ``auto`` tells them apart; then, with ``label_smoothing`` ``e > 0``,
+mixed with the uniform distribution, ``(1 - e) d + e / L``. Rows where a modality's
 features are NaN (flat signal, no face, trial too short ...) are dropped or zero-filled
 (``nan_policy``); what was dropped and why is written to ``assembly.json``.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helo.data.labels import LabelError, to_distributions
+from helo.data.labels import LabelError, smooth_labels, to_distributions
 from helo.data.loading import json_object, named
 from helo.io import atomic_path, write_json
 
@@ -65,7 +66,7 @@ def read_modality(store: Path, modality: str) -> pd.DataFrame:
 def assemble(store: str | Path, modalities: list[str], *, items="dmer",
              physiological: list[str], behavioural: list[str], nan_policy: str = "drop",
              labels: str = "auto", label_rule: dict | None = None,
-             out: str | Path | None = None) -> Dataset:
+             label_smoothing: float = 0.0, out: str | Path | None = None) -> Dataset:
     store = Path(store)
     if nan_policy not in ("drop", "zero"):
         raise ValueError("nan_policy must be 'drop' or 'zero'")
@@ -87,12 +88,13 @@ def assemble(store: str | Path, modalities: list[str], *, items="dmer",
             items=items, where=where, rule=label_rule)
     except LabelError as err:
         raise LabelError(f"{Path(store) / 'labels'}: {err}") from None
+    D = smooth_labels(D, label_smoothing)
     for i, reason in skipped:
         report["label_errors"].append({"subject": labels["subject"].iat[i],
                                        "trial": labels["trial"].iat[i], "reason": reason})
     for w in warns:
         warnings.warn(w, stacklevel=2)
-    report.update(label_kind=kind, label_warnings=warns)
+    report.update(label_kind=kind, label_warnings=warns, label_smoothing=float(label_smoothing))
     ok = np.isfinite(D).all(axis=1)
     if not ok.any():
         raise ValueError(f"no trial under {store / 'labels'} has a usable self-report "

@@ -203,6 +203,25 @@ def to_distributions(values: np.ndarray, value_items: Sequence[str], *, kind: st
     return D, names, used, skipped, warns
 
 
+def smooth_labels(D: np.ndarray, epsilon: float) -> np.ndarray:
+    """``(1 - epsilon) * D + epsilon / L`` for each row of ``D`` (``n x L``): every distribution
+    mixed with the uniform one (label smoothing, Szegedy et al. 2016, *CVPR* 2818-2826), which
+    keeps the rows summing to 1 and gives every label at least ``epsilon / L``; NaN rows (trials
+    left out) stay NaN. ``data.label_smoothing``; ``0`` returns ``D`` unchanged.
+
+    Why it can matter: on a one-hot (degenerate) distribution, as the SEED readers give, KL is
+    the cross-entropy ``-log p_c`` of the true class and Clark and Canberra barely move (each
+    zero label contributes its full 1 once the prediction puts any mass there); a small
+    ``epsilon`` makes every measure depend on the whole predicted distribution again."""
+    eps = float(epsilon)
+    if not 0 <= eps < 1:
+        raise ValueError(f"label smoothing must lie in [0, 1), not {epsilon!r}")
+    D = np.asarray(D, dtype=np.float64)
+    if eps == 0 or D.size == 0:
+        return D
+    return (1.0 - eps) * D + eps / D.shape[1]
+
+
 def _by_rule(values: np.ndarray, value_items: Sequence[str], kind: str, rule: dict,
              where: list[str]):
     """:func:`to_distributions` for a label-enhancement rule (:mod:`helo.data.label_rules`)."""

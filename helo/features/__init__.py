@@ -31,6 +31,12 @@ filter (eeg)           fft        gaussian only: fft (one FFT per channel, band 
 transition_hz (eeg)    1.0        fft only: width of each band edge (Hz), half power at the
                                   nominal edge, nothing passes beyond half of it; 0: brick wall
 l/h_trans_bandwidth    auto       filter mne only: MNE FIR transition bands
+smooth (eeg)           none       none | lds (Kalman filter + RTS smoother over a trial's
+                                  windows, as SEED's de_LDS) | lds-filter (forward pass only);
+                                  :mod:`helo.features.lds`
+lds_process_var,       1e-4, 1,   lds, lds-filter: the random walk's, the observation's and
+lds_observation_var,   0.01       the prior's variance
+lds_prior_var (eeg)
 face_size (video)      128        face crop side (pixels)
 detect_every (video)   1          run the face detector every k-th frame (boxes are held in
                                   between; see docs/benchmarks.md for the speed)

@@ -336,11 +336,17 @@ class _quiet_mne:
 
 def compute(data, fs, ends, params: dict, channels=None):
     """:func:`differential_entropy` with the ``features.eeg`` params (bands, method, filter,
-    transition_hz, resample, nfft, MNE transition bands)."""
+    transition_hz, resample, nfft, MNE transition bands), then the trial's windows smoothed
+    when ``smooth`` is ``lds`` or ``lds-filter`` (:mod:`helo.features.lds`)."""
     kw = {k: params[k] for k in ("filter", "transition_hz", "resample", "nfft",
                                  "l_trans_bandwidth", "h_trans_bandwidth")
           if params.get(k) is not None}
-    return differential_entropy(data, fs, ends, channels=channels,
-                                bands=params.get("bands", "paper"),
-                                window_s=float(params.get("window_s", 1.0)),
-                                method=params.get("method", "gaussian"), **kw)
+    X, names = differential_entropy(data, fs, ends, channels=channels,
+                                    bands=params.get("bands", "paper"),
+                                    window_s=float(params.get("window_s", 1.0)),
+                                    method=params.get("method", "gaussian"), **kw)
+    # features.eeg.smooth: LDS smoothing of the trial's windows (helo.features.lds)
+    if (params.get("smooth") or "none") != "none":
+        from helo.features.lds import smooth_windows
+        X = smooth_windows(X, params)
+    return X, names

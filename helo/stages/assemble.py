@@ -1,7 +1,8 @@
 """Stage ``assemble``: the feature store joined into one dataset with label distributions
 (:func:`helo.data.assemble.assemble`) under ``data/assembled``. Params: ``features.modalities``,
 ``assemble.*``, ``data.items`` (the PANAS item set, or an explicit list of label items) and
-``data.labels`` (what the label values are: auto | panas | distribution | scores).
+``data.labels`` (what the label values are: auto | panas | distribution | scores | circumplex |
+gaussian) and ``data.label_smoothing`` (each distribution mixed with the uniform one).
 
 Rows are joined (an inner join) on every modality and the labels, so a subject that lacks one
 of them would vanish without a word; the stage therefore names every subject that was
@@ -66,7 +67,8 @@ def run(cfg: Params) -> dict:
                   physiological=list(cfg.assemble.physiological),
                   behavioural=list(cfg.assemble.behavioural),
                   nan_policy=cfg.assemble.nan_policy, labels=cfg.data.labels,
-                  label_rule=cfg.data.label_rule.model_dump(), out=out)
+                  label_rule=cfg.data.label_rule.model_dump(),
+                  label_smoothing=cfg.data.label_smoothing, out=out)
     kept = set(ds.subject.tolist())
     excluded = excluded_subjects(STORE, modalities + ["labels"], kept)
     write_json(out / "excluded.json", {"subjects": len(kept), "excluded": excluded})

@@ -191,6 +191,8 @@ class Data(_Group):
     items: Union[str, list[str]] = "dmer"
     labels: Literal["auto", "panas", "distribution", "scores", "circumplex", "gaussian"] = "auto"
     label_rule: LabelRule = LabelRule()
+    # every distribution mixed with the uniform: (1 - e) d + e / L (helo.data.labels)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
     task: Optional[str] = None  # bids: read only this task
     events: Events = Events()  # bids: which events are trials
 
@@ -237,6 +239,11 @@ class Eeg(_Modality):
     h_trans_bandwidth: Union[Number, Literal["auto"], None] = "auto"
     filter: Literal["fft", "mne"] = "fft"
     transition_hz: Number = Field(1.0, ge=0)
+    # LDS smoothing of a trial's windows (helo.features.lds): none | lds | lds-filter
+    smooth: Literal["none", "lds", "lds-filter"] = "none"
+    lds_process_var: Number = Field(1e-4, gt=0)
+    lds_observation_var: Number = Field(1.0, gt=0)
+    lds_prior_var: Number = Field(0.01, gt=0)
 
     @field_validator("bands")
     @classmethod
