@@ -18,6 +18,8 @@ LAYOUTS = {
     "wesad": ("helo.data.wesad", "WesadReader"),
     "generic": ("helo.data.generic", "GenericFeaturesReader"),
     "bids": ("helo.data.bids", "BidsReader"),
+    "deap": ("helo.data.deap", "DeapReader"),
+    "deap-bdf": ("helo.data.deap", "DeapBdfReader"),
 }
 
 
