@@ -45,6 +45,12 @@ def _print(obj):
 
 # -- commands --------------------------------------------------------------------------------
 
+def synth_layouts() -> list[str]:
+    """The layouts the synthetic generator writes (:data:`helo.synth.GENERATORS`)."""
+    from helo.synth import GENERATORS
+    return list(GENERATORS)
+
+
 def cmd_synth(args):
     if args.from_params:
         from helo.orchestration.run import run_stage
@@ -347,17 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     layouts = sorted(LAYOUTS)
     p = add("synth", cmd_synth, "write a seeded synthetic dataset in a real layout "
-            "(DMER raw/aligned/features/subject-features, WESAD, BIDS, generic with label "
-            "distributions, SEED / SEED-IV raw and features)")
-    p.add_argument("--layout", choices=["dmer-raw", "dmer-aligned", "dmer-features",
-                                        "dmer-subject-features", "wesad", "bids", "generic",
-                                        "seed", "seed-features", "seed-iv",
-                                        "seed-iv-features"],
+            "(--layout: DMER, WESAD, BIDS, generic with label distributions, and the public "
+            "emotion data sets' own layouts)")
+    p.add_argument("--layout", choices=list(synth_layouts()),
                    default="dmer-raw")
     p.add_argument("--out", help="output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="default",
-                   help="size preset: tiny, default, dmer-scale (DMER) / wesad-scale (WESAD)")
+                   help="size preset: tiny, default, dmer-scale (DMER) / wesad-scale (WESAD) / "
+                        "deap-scale (DEAP)")
     p.add_argument("--from-params", action="store_true",
                    help="take layout/preset/seed from params.yaml and write data/raw/synth "
                         "(the DVC stage)")

@@ -31,6 +31,8 @@ LAYOUTS = {
     "seed-features": ("helo.data.seed", "SeedFeaturesReader"),
     "seed-iv": ("helo.data.seed", "SeedIVReader"),
     "seed-iv-features": ("helo.data.seed", "SeedIVFeaturesReader"),
+    "deap": ("helo.data.deap", "DeapReader"),
+    "deap-bdf": ("helo.data.deap", "DeapBdfReader"),
 }
 
 

@@ -1,42 +1,44 @@
-"""Seeded synthetic datasets written in the real on-disk layouts (DMER raw/aligned/features/
-subject-features, WESAD, BIDS, generic with label distributions, SEED and SEED-IV raw and
-features), so the readers' real code paths are what reads them.
+"""Seeded synthetic datasets written in the real on-disk layouts, so the readers' real code
+paths are what reads them: every layout of :data:`GENERATORS` (DMER raw/aligned/features/
+subject-features, WESAD, BIDS, generic with label distributions, and the public emotion data
+sets' own layouts).
 
-``generate(layout, out, seed=0, preset="default")`` dispatches to
-:func:`helo.synth.dmer.generate_dmer`, :func:`helo.synth.wesad.generate_wesad`,
-:func:`helo.synth.bids.generate_bids`, :func:`helo.synth.generic.generate_generic` or
-:func:`helo.synth.seed.generate_seed` (SEED / SEED-IV, raw and features) and returns the ground
-truth (also written as ``out/_ground_truth.json``).
+``generate(layout, out, seed=0, preset="default")`` calls the layout's generator and returns
+the ground truth (also written as ``out/_ground_truth.json``).
 """
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
+
+#: layout -> (module, function, keyword arguments it takes besides out/seed/preset/progress)
+GENERATORS: dict[str, tuple[str, str, dict]] = {
+    "dmer-raw": ("helo.synth.dmer", "generate_dmer", {"layout": "raw"}),
+    "dmer-aligned": ("helo.synth.dmer", "generate_dmer", {"layout": "aligned"}),
+    "dmer-features": ("helo.synth.dmer", "generate_dmer", {"layout": "features"}),
+    "dmer-subject-features": ("helo.synth.dmer", "generate_dmer",
+                              {"layout": "subject-features"}),
+    "wesad": ("helo.synth.wesad", "generate_wesad", {}),
+    "bids": ("helo.synth.bids", "generate_bids", {}),
+    "generic": ("helo.synth.generic", "generate_generic", {}),
+    "deap": ("helo.synth.deap", "generate_deap", {}),
+    "deap-bdf": ("helo.synth.deap", "generate_deap_bdf", {}),
+    "seed": ("helo.synth.seed", "generate_seed", {"layout": "seed"}),
+    "seed-features": ("helo.synth.seed", "generate_seed", {"layout": "seed-features"}),
+    "seed-iv": ("helo.synth.seed", "generate_seed", {"layout": "seed-iv"}),
+    "seed-iv-features": ("helo.synth.seed", "generate_seed", {"layout": "seed-iv-features"}),
+}
 
 
 def generate(layout: str, out: str | Path, *, seed: int = 0, preset: str = "default",
              progress: bool = True, **overrides) -> dict:
-    if layout in ("dmer-raw", "dmer-aligned", "dmer-features", "dmer-subject-features"):
-        from helo.synth.dmer import generate_dmer
-        return generate_dmer(Path(out), layout=layout.split("-", 1)[1], seed=seed,
-                             preset=preset, progress=progress, **overrides)
-    if layout == "wesad":
-        from helo.synth.wesad import generate_wesad
-        return generate_wesad(Path(out), seed=seed, preset=preset, progress=progress,
-                              **overrides)
-    if layout == "bids":
-        from helo.synth.bids import generate_bids
-        return generate_bids(Path(out), seed=seed, preset=preset, progress=progress, **overrides)
-    if layout == "generic":
-        from helo.synth.generic import generate_generic
-        return generate_generic(Path(out), seed=seed, preset=preset, progress=progress,
-                                **overrides)
-    if layout in ("seed", "seed-features", "seed-iv", "seed-iv-features"):
-        from helo.synth.seed import generate_seed
-        return generate_seed(Path(out), layout=layout, seed=seed, preset=preset,
-                             progress=progress, **overrides)
-    raise ValueError(f"the synthetic generator writes dmer-raw, dmer-aligned, dmer-features, "
-                     f"dmer-subject-features, wesad, bids, generic, seed, seed-features, "
-                     f"seed-iv or seed-iv-features, not {layout!r}")
+    try:
+        module, function, fixed = GENERATORS[layout]
+    except KeyError:
+        raise ValueError(f"the synthetic generator writes {', '.join(GENERATORS)}, not "
+                         f"{layout!r}") from None
+    gen = getattr(import_module(module), function)
+    return gen(Path(out), seed=seed, preset=preset, progress=progress, **fixed, **overrides)
 
 
 def manifest(folder: str | Path) -> dict[str, dict]:
