@@ -27,6 +27,8 @@ LAYOUTS = {
     "wesad": ("helo.data.wesad", "WesadReader"),
     "generic": ("helo.data.generic", "GenericFeaturesReader"),
     "bids": ("helo.data.bids", "BidsReader"),
+    "dreamer": ("helo.data.dreamer", "DreamerReader"),
+    "amigos": ("helo.data.amigos", "AmigosReader"),
 }
 
 
