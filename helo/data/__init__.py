@@ -33,6 +33,8 @@ LAYOUTS = {
     "seed-iv-features": ("helo.data.seed", "SeedIVFeaturesReader"),
     "deap": ("helo.data.deap", "DeapReader"),
     "deap-bdf": ("helo.data.deap", "DeapBdfReader"),
+    "dreamer": ("helo.data.dreamer", "DreamerReader"),
+    "amigos": ("helo.data.amigos", "AmigosReader"),
 }
 
 

@@ -21,6 +21,8 @@ GENERATORS: dict[str, tuple[str, str, dict]] = {
     "wesad": ("helo.synth.wesad", "generate_wesad", {}),
     "bids": ("helo.synth.bids", "generate_bids", {}),
     "generic": ("helo.synth.generic", "generate_generic", {}),
+    "dreamer": ("helo.synth.dreamer", "generate_dreamer", {}),
+    "amigos": ("helo.synth.amigos", "generate_amigos", {}),
     "deap": ("helo.synth.deap", "generate_deap", {}),
     "deap-bdf": ("helo.synth.deap", "generate_deap_bdf", {}),
     "seed": ("helo.synth.seed", "generate_seed", {"layout": "seed"}),
