@@ -315,15 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     layouts = sorted(LAYOUTS)
     p = add("synth", cmd_synth, "write a seeded synthetic dataset in a real layout "
-            "(DMER raw/aligned/features/subject-features, WESAD, BIDS, or generic with label "
-            "distributions)")
+            "(DMER raw/aligned/features/subject-features, WESAD, BIDS, MAHNOB-HCI, or generic "
+            "with label distributions)")
     p.add_argument("--layout", choices=["dmer-raw", "dmer-aligned", "dmer-features",
-                                        "dmer-subject-features", "wesad", "bids", "generic"],
+                                        "dmer-subject-features", "wesad", "bids", "mahnob",
+                                        "generic"],
                    default="dmer-raw")
     p.add_argument("--out", help="output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="default",
-                   help="size preset: tiny, default, dmer-scale (DMER) / wesad-scale (WESAD)")
+                   help="size preset: tiny, default, dmer-scale (DMER) / wesad-scale (WESAD) / "
+                        "mahnob-scale (MAHNOB-HCI)")
     p.add_argument("--from-params", action="store_true",
                    help="take layout/preset/seed from params.yaml and write data/raw/synth "
                         "(the DVC stage)")

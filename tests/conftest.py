@@ -24,7 +24,7 @@ TINY_SEED = 0
 def tiny_synth(tmp_path_factory):
     """``tiny_synth(layout) -> Path``: ``helo.synth.generate(layout, ..., seed=0,
     preset="tiny")`` for any synthetic layout (dmer-raw, dmer-aligned, dmer-features,
-    dmer-subject-features, wesad, bids),
+    dmer-subject-features, wesad, bids, mahnob),
     generated on first use and shared by the session. Read-only."""
     made: dict[str, Path] = {}
 

@@ -18,6 +18,7 @@ LAYOUTS = {
     "wesad": ("helo.data.wesad", "WesadReader"),
     "generic": ("helo.data.generic", "GenericFeaturesReader"),
     "bids": ("helo.data.bids", "BidsReader"),
+    "mahnob": ("helo.data.mahnob", "MahnobReader"),
 }
 
 

@@ -48,7 +48,7 @@ def efficiency_table(methods: list[str], cfg: Params) -> list[dict]:
 
         from helo.stages.params import PRESETS_DIR
         paper = yaml.safe_load((PRESETS_DIR / "paper-dmer.yaml").read_text())["model"]["helo"]
-        paper = {k: v for k, v in paper.items() if k not in ("epochs", "query")}
+        paper = {k: v for k, v in paper.items() if k not in ("epochs", "query", "by_protocol")}
         net = make_model("helo", spec, {**paper, "device": "cpu"}).build()
         rows.append({"method": "helo (paper configuration)",
                      "params": int(count_parameters(net)),

@@ -1,12 +1,12 @@
 """Seeded synthetic datasets written in the real on-disk layouts (DMER raw/aligned/features/
-subject-features, WESAD, BIDS, generic with label distributions), so the readers' real code paths
-are what reads them.
+subject-features, WESAD, BIDS, MAHNOB-HCI, generic with label distributions), so the readers'
+real code paths are what reads them.
 
 ``generate(layout, out, seed=0, preset="default")`` dispatches to
 :func:`helo.synth.dmer.generate_dmer`, :func:`helo.synth.wesad.generate_wesad`,
-:func:`helo.synth.bids.generate_bids` or :func:`helo.synth.generic.generate_generic` and
-returns the ground truth (also
-written as ``out/_ground_truth.json``).
+:func:`helo.synth.bids.generate_bids`, :func:`helo.synth.mahnob.generate_mahnob` or
+:func:`helo.synth.generic.generate_generic` and returns the ground truth (also written as
+``out/_ground_truth.json``).
 """
 from __future__ import annotations
 
@@ -26,12 +26,16 @@ def generate(layout: str, out: str | Path, *, seed: int = 0, preset: str = "defa
     if layout == "bids":
         from helo.synth.bids import generate_bids
         return generate_bids(Path(out), seed=seed, preset=preset, progress=progress, **overrides)
+    if layout == "mahnob":
+        from helo.synth.mahnob import generate_mahnob
+        return generate_mahnob(Path(out), seed=seed, preset=preset, progress=progress,
+                               **overrides)
     if layout == "generic":
         from helo.synth.generic import generate_generic
         return generate_generic(Path(out), seed=seed, preset=preset, progress=progress,
                                 **overrides)
     raise ValueError(f"the synthetic generator writes dmer-raw, dmer-aligned, dmer-features, "
-                     f"dmer-subject-features, wesad, bids or generic, not {layout!r}")
+                     f"dmer-subject-features, wesad, bids, mahnob or generic, not {layout!r}")
 
 
 def manifest(folder: str | Path) -> dict[str, dict]:

@@ -20,7 +20,7 @@ import pytest
 from helo.synth import generate, manifest, manifest_diff
 
 MANIFEST = Path(__file__).parent / "data" / "synth_manifest.json"
-LAYOUTS = ["dmer-raw", "dmer-aligned", "dmer-features", "wesad"]
+LAYOUTS = ["dmer-raw", "dmer-aligned", "dmer-features", "wesad", "mahnob"]
 # the libraries whose output lands in the synthetic files (see scripts/lock.sh for the pins)
 WRITERS = ["numpy", "scipy", "mne", "edfio", "opencv-python-headless"]
 
