@@ -361,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="default",
                    help="size preset: tiny, default, dmer-scale (DMER) / wesad-scale (WESAD) / "
-                        "deap-scale (DEAP) / dreamer-scale (DREAMER) / amigos-scale (AMIGOS)")
+                        "deap-scale (DEAP) / dreamer-scale (DREAMER) / amigos-scale (AMIGOS) / "
+                        "mahnob-scale (MAHNOB-HCI)")
     p.add_argument("--from-params", action="store_true",
                    help="take layout/preset/seed from params.yaml and write data/raw/synth "
                         "(the DVC stage)")

@@ -35,6 +35,7 @@ LAYOUTS = {
     "deap-bdf": ("helo.data.deap", "DeapBdfReader"),
     "dreamer": ("helo.data.dreamer", "DreamerReader"),
     "amigos": ("helo.data.amigos", "AmigosReader"),
+    "mahnob": ("helo.data.mahnob", "MahnobReader"),
 }
 
 

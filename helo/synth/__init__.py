@@ -23,6 +23,7 @@ GENERATORS: dict[str, tuple[str, str, dict]] = {
     "generic": ("helo.synth.generic", "generate_generic", {}),
     "dreamer": ("helo.synth.dreamer", "generate_dreamer", {}),
     "amigos": ("helo.synth.amigos", "generate_amigos", {}),
+    "mahnob": ("helo.synth.mahnob", "generate_mahnob", {}),
     "deap": ("helo.synth.deap", "generate_deap", {}),
     "deap-bdf": ("helo.synth.deap", "generate_deap_bdf", {}),
     "seed": ("helo.synth.seed", "generate_seed", {"layout": "seed"}),

@@ -36,6 +36,7 @@ def _no_echo(text: str) -> None:
     ("dmer-raw", "1/1/1_panas.csv", "1", []),  # a header-like first line was echoed before
     ("wesad", "S2/S2_quest.csv", "S2", []),
     ("wesad", "S2/S2.pkl", "S2", ["eda"]),
+    ("mahnob", "Sessions/2/Part_1_S_Trial1_emotion.bdf", "1", ["eeg"]),
 ])
 def test_links_out_of_the_root_are_refused(tiny_synth, tmp_path, outside, capsys, layout, rel,
                                            sid, mods):

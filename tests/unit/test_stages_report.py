@@ -182,3 +182,16 @@ def test_failed_method_is_shown_failed_and_never_ranked(tmp_path, monkeypatch):
     assert summary["loso"]["aa-knn"]["average_rank"] == 1.0
     assert "tsne_tokens.png" not in res["figures"] and "label_correlation.png" not in \
         res["figures"]
+
+
+def test_efficiency_table_builds_helo_at_the_paper_configuration():
+    """The paper preset's `by_protocol: null` is a settings block, not a network option: the
+    efficiency table must leave it out when it builds HeLo at the paper's configuration."""
+    from pathlib import Path
+
+    from helo.stages.efficiency import efficiency_table
+    from helo.stages.params import load_config
+    cfg = load_config(Path(__file__).resolve().parents[2] / "params.yaml")
+    rows = {r["method"]: r for r in efficiency_table(["helo"], cfg)}
+    assert rows["helo (paper configuration)"]["params"] > 0
+    assert rows["HeLo (paper, Table 5)"]["params"] == 4_040_000

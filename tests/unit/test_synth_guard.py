@@ -21,7 +21,8 @@ from helo.synth import generate, manifest, manifest_diff
 
 MANIFEST = Path(__file__).parent / "data" / "synth_manifest.json"
 LAYOUTS = ["dmer-raw", "dmer-aligned", "dmer-features", "wesad", "seed", "seed-features",
-           "seed-iv", "seed-iv-features", "deap", "deap-bdf", "dreamer", "amigos"]
+           "seed-iv", "seed-iv-features", "deap", "deap-bdf", "dreamer", "amigos",
+           "mahnob"]
 # the libraries whose output lands in the synthetic files (see scripts/lock.sh for the pins)
 WRITERS = ["numpy", "scipy", "mne", "edfio", "opencv-python-headless"]
 
