@@ -85,7 +85,7 @@ def libeer_way_de(x, fs, ends, bands, window_s=1.0):
     return out.reshape(stop.size, -1)
 
 
-def bench_eeg_vs_libeer(T, rng, rounds=5):
+def bench_eeg_vs_libeer(T, rng, rounds=7):
     """helo's DE (FFT band-pass, the default) and LibEER's way on the same 18-channel input,
     alternating runs (best of ``rounds`` each); the ratio > 1 means helo is faster (target:
     2x)."""
@@ -115,7 +115,7 @@ def bench_eeg_vs_libeer(T, rng, rounds=5):
     return best
 
 
-def bench_dmer_signals(T, rng, rounds=5):
+def bench_dmer_signals(T, rng, rounds=7):
     ends = grid_ends(T)
     chans = [f"c{i}" for i in range(18)]
     bench_eeg_vs_libeer(T, rng, rounds)
@@ -248,7 +248,7 @@ def main():
     ap.add_argument("--no-synth", action="store_true", help="skip the DMER generator runs")
     ap.add_argument("--eeg-only", action="store_true",
                     help="only helo's EEG DE beside LibEER's way")
-    ap.add_argument("--rounds", type=int, default=5,
+    ap.add_argument("--rounds", type=int, default=7,
                     help="alternating runs of the EEG DE comparison (the best of each counts)")
     ap.add_argument("--scale-trials", type=int, default=4,
                     help="trials of the 1-subject dmer-scale sample")

@@ -90,16 +90,18 @@ def window_sum_factor(first: int, count: int, n_fft: int, length: int,
 
 
 def _fold_add(out, v, offset: int):
-    """``out[:, (offset + i) mod Q] += v[:, i]`` for ``out`` ``(k, Q)``"""
+    """``out[:, (offset + i) mod Q] += v[:, i]`` for ``out`` ``(k, Q)``: the part up to the first
+    multiple of ``Q``, the whole periods (summed through a reshaped view), the rest"""
     k, q_len = out.shape
     s = offset % q_len
-    if s + v.shape[1] <= q_len:
-        out[:, s:s + v.shape[1]] += v
-        return
-    nb = -(-(s + v.shape[1]) // q_len)
-    tmp = np.zeros((k, nb * q_len), dtype=out.dtype)
-    tmp[:, s:s + v.shape[1]] = v
-    out += tmp.reshape(k, nb, q_len).sum(axis=1)
+    head = min(v.shape[1], q_len - s)
+    out[:, s:s + head] += v[:, :head]
+    rest = v[:, head:]
+    whole = rest.shape[1] // q_len * q_len
+    if whole:
+        out += rest[:, :whole].reshape(k, whole // q_len, q_len).sum(axis=1)
+    if rest.shape[1] > whole:
+        out[:, :rest.shape[1] - whole] += rest[:, whole:]
 
 
 def factors_needed(k0: int, n_bins: int) -> int:

@@ -98,3 +98,17 @@ def test_paper_bands_take_the_envelope_route_at_300_hz():
             assert use_envelope(n_fft, g.size, 300)
         k0, g = eeg._passband(freqs, 1.0, 100.0, 300.0, 1.0)
         assert not use_envelope(n_fft, g.size, 300)
+
+
+@pytest.mark.parametrize("q_len,n,offset", [(7, 3, 2), (7, 30, 5), (7, 14, 0), (64, 2557, 1000),
+                                            (5, 1, 4)])
+def test_fold_adds_each_frequency_to_its_residue(q_len, n, offset):
+    from helo.features.band_variance import _fold_add
+    rng = np.random.default_rng(n)
+    v = rng.standard_normal((3, n)) + 1j * rng.standard_normal((3, n))
+    out = np.ones((3, q_len), dtype=complex)
+    _fold_add(out, v, offset)
+    ref = np.ones((3, q_len), dtype=complex)
+    for i in range(n):
+        ref[:, (offset + i) % q_len] += v[:, i]
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-13)
