@@ -17,7 +17,11 @@ Two conventions (``method``):
     power-complementary, so the filter's equivalent noise bandwidth is exactly ``hi - lo`` and
     nothing beyond ``t/2`` Hz outside the band passes: the paper's gamma 31-50 Hz passes nothing
     above 50.5 Hz. A band whose upper edge reaches Nyquist has no upper edge; ``lo = 0`` no
-    lower edge. Faster than a bank of FIR or IIR band-pass filters (docs/benchmarks.md).
+    lower edge. The window variances of a band signal need not its every sample: where it is
+    cheaper (every paper band at 300 Hz) they come from the band's bins alone, exactly
+    (:mod:`helo.features.band_variance`), else from the inverse FFT; both agree to rounding.
+    Faster than LibEER's Butterworth ``filtfilt`` per band and than MNE's FIR filters
+    (docs/benchmarks.md, *EEG differential entropy*).
 
     Why not a periodogram per window (Parseval: the band power of a window's one-sided
     periodogram is the variance of the window's circularly band-limited samples)? A 1 s
@@ -53,7 +57,13 @@ from fractions import Fraction
 
 import numpy as np
 
-from helo.features.windows import fill_nan, take_windows, valid_windows, window_bounds, window_notes
+from helo.features.band_variance import (
+    BandWindowVariance,
+    factors_needed,
+    use_envelope,
+    window_sum_factor,
+)
+from helo.features.windows import fill_nan, take_windows, valid_windows, window_bounds
 
 PAPER_BANDS: dict[str, tuple[float, float]] = {
     "delta": (1.0, 3.0), "theta": (4.0, 7.0), "alpha": (8.0, 13.0), "beta": (14.0, 30.0),
@@ -136,45 +146,93 @@ def differential_entropy(data: np.ndarray, fs: float, ends, *, channels=None, ba
     X = np.full((ends.size, n_ch * len(bands)), np.nan)
     if ends.size == 0 or data.shape[0] == 0:
         return X, names
-    bad, _ = window_notes(data, fs, ends, window_s, what="eeg")
-    clean = fill_nan(data)
+    start, stop = window_bounds(ends, fs, window_s)
+    ok = valid_windows(start, stop, data.shape[0])
+    clean, bad = _fill_nonfinite(data, start, stop, ok)
     if method == "gaussian":
         if filter == "fft":
-            _gaussian_fft(clean, fs, ends, bands, window_s, X, float(transition_hz))
+            flat = _gaussian_fft(clean, fs, ends, bands, window_s, X, float(transition_hz))
         elif filter == "mne":
             _gaussian(clean, fs, ends, bands, window_s, X, l_trans_bandwidth, h_trans_bandwidth)
+            flat = None
         else:
             raise ValueError(f"filter must be 'fft' or 'mne', not {filter!r}")
     elif method == "spectral":
         if resample:
-            clean, fs = _resample(clean, fs, float(resample))
-        _spectral(clean, fs, ends, bands, window_s, nfft, X)
+            clean_r, fs_r = _resample(clean, fs, float(resample))
+            _spectral(clean_r, fs_r, ends, bands, window_s, nfft, X)
+        else:
+            _spectral(clean, fs, ends, bands, window_s, nfft, X)
+        flat = None
     else:
         raise ValueError(f"method must be 'gaussian' or 'spectral', not {method!r}")
     X[bad] = np.nan
-    _nan_flat_channels(data, fs, ends, window_s, len(bands), X)
+    if flat is None and ok.any():
+        flat = _flat_windows(clean.T, start[ok], int(round(window_s * fs)))
+    if flat is not None and flat.any():  # (ch, ok window) -> every band of that channel
+        rows = np.flatnonzero(ok)
+        sub = X[rows].reshape(rows.size, n_ch, len(bands))
+        sub[flat.T] = np.nan
+        X[rows] = sub.reshape(rows.size, -1)
     return X, names
 
 
-def _nan_flat_channels(data, fs, ends, window_s, n_b, X):
-    """a channel flat (peak-to-peak 0) within a window has no entropy: NaN, not -inf"""
-    start, stop = window_bounds(ends, fs, window_s)
-    ok = valid_windows(start, stop, data.shape[0])
-    if not ok.any():
-        return
-    segs = take_windows(data, start[ok], int(round(window_s * fs)))
-    with np.errstate(invalid="ignore"):
-        flat = np.ptp(segs, axis=-1) == 0  # (n_ok, ch)
-    rows, chans = np.nonzero(flat)
-    for r, c in zip(np.flatnonzero(ok)[rows], chans):
-        X[r, c * n_b:(c + 1) * n_b] = np.nan
+def _fill_nonfinite(data, start, stop, ok):
+    """``(clean, bad)``: ``data`` with NaN/inf runs interpolated (:func:`fill_nan`; ``data``
+    itself, not a copy, when every sample is finite) and the windows that have no entropy:
+    those past the recording and those holding a NaN/inf sample in any channel"""
+    bad = ~ok
+    if np.isfinite(data).all():
+        return data, bad
+    nonfinite = ~np.isfinite(data).all(axis=1)
+    cum = np.concatenate([[0], np.cumsum(nonfinite)])
+    bad[ok] |= cum[stop[ok]] > cum[start[ok]]
+    return fill_nan(data), bad
 
 
-def _windows(x, fs, ends, window_s):
-    """``(start, ok, length)`` of the windows inside the recording (None when there are none)."""
+def _window_view(xt, starts, length):
+    """``xt`` ``(ch, n)`` on the windows ``[s, s + length)`` -> ``(ch, n_windows, length)``: a
+    reshaped view when the windows are back to back (the shared grid with a step of one window),
+    else a copy"""
+    m = starts.size
+    if m == 1 or np.all(np.diff(starts) == length):
+        s0 = int(starts[0])
+        return xt[:, s0:s0 + m * length].reshape(xt.shape[0], m, length)
+    return take_windows(xt.T, starts, length).transpose(1, 0, 2)
+
+
+def _flat_windows(xt, starts, length):
+    """``(ch, n_windows)``: True where channel ``xt[c]`` is flat (peak-to-peak 0) on the window
+    starting at ``starts[w]`` -- no entropy there (``log 0``): NaN, not -inf"""
+    seg = _window_view(xt, starts, length)
+    return seg.max(axis=-1) == seg.min(axis=-1)
+
+
+def _window_var_inplace(y, starts, length):
+    """population variance of ``y`` ``(ch, n)`` on the windows ``[s, s + length)`` ->
+    ``(ch, n_windows)``, overwriting ``y`` where the windows lie. The operations of
+    ``numpy.var`` (the window mean subtracted, the squares summed, divided by the length), so
+    the same bits, done in place and a block of windows at a time (``VAR_BLOCK_SAMPLES``):
+    each block's four passes then run in the CPU cache, not in memory."""
+    out = np.empty((y.shape[0], starts.size))
+    step = max(1, VAR_BLOCK_SAMPLES // (y.shape[0] * length))
+    for p0 in range(0, starts.size, step):
+        seg = _window_view(y, starts[p0:p0 + step], length)
+        mean = seg.sum(axis=-1, keepdims=True)
+        mean /= length
+        np.subtract(seg, mean, out=seg)
+        np.multiply(seg, seg, out=seg)
+        out[:, p0:p0 + step] = seg.sum(axis=-1)
+    out /= length
+    return out
+
+
+def _window_starts(fs, ends, window_s, n):
+    """``(rows, starts, length)`` of the windows inside a recording of ``n`` samples (None
+    when there are none)"""
     start, stop = window_bounds(ends, fs, window_s)
-    ok = valid_windows(start, stop, x.shape[0])
-    return (start, ok, int(round(window_s * fs))) if ok.any() else None
+    ok = valid_windows(start, stop, n)
+    return (np.flatnonzero(ok), start[ok], int(round(window_s * fs))) if ok.any() else None
 
 
 def band_gain(freqs: np.ndarray, lo: float, hi: float, fs: float,
@@ -199,74 +257,131 @@ def band_gain(freqs: np.ndarray, lo: float, hi: float, fs: float,
     return np.sqrt(p2)
 
 
+def _passband(freqs, lo, hi, fs, transition_hz):
+    """``(k0, gain)``: the band's non-zero gain on the FFT bins ``k0 .. k0 + gain.size - 1``
+    (:func:`band_gain` evaluated only near the band, where it can be non-zero), or None when
+    no bin passes"""
+    t = max(transition_hz, 0.0)
+    f_lo = lo - t / 2 if lo > 0 else -np.inf
+    f_hi = hi + t / 2 if hi < fs / 2.0 - 1e-9 else np.inf
+    i0 = max(0, int(np.searchsorted(freqs, f_lo)) - 2)  # 2 bins of margin against rounding
+    i1 = min(freqs.size, int(np.searchsorted(freqs, f_hi, side="right")) + 2)
+    g = band_gain(freqs[i0:i1], lo, hi, fs, transition_hz)
+    nz = np.flatnonzero(g > 0)
+    if nz.size == 0:
+        return None
+    return i0 + int(nz[0]), g[nz[0]:nz[-1] + 1]
+
+
 #: reflect padding (s) on each side of a trial before the FFT filter (the raised-cosine
 #: transitions' impulse response has decayed well within it for transitions >= 0.5 Hz)
 FFT_PAD_S = 2.0
-#: channels filtered together in the FFT path at most this many samples (bounds memory)
-FFT_CHUNK_SAMPLES = 1 << 22
+#: channels filtered together in the FFT path: at most this many FFT samples (bounds the
+#: memory of a chunk's padded trial, spectrum and band signal: 32 MiB of spectrum)
+FFT_CHUNK_SAMPLES = 1 << 21
+#: samples per block when the trial is copied transposed (channels-last to channels-first)
+TRANSPOSE_BLOCK = 2048
+#: window variances in blocks of at most this many samples (1 MiB of float64: the CPU's L2)
+VAR_BLOCK_SAMPLES = 1 << 17
 
 
-def _window_var(y, starts, length):
-    """population variance of ``y`` ``(ch, n)`` on the windows ``[s, s + length)`` ->
-    ``(n_windows, ch)``; a reshaped view (no copy) when the windows are back to back"""
-    m = starts.size
-    if m > 1 and np.all(np.diff(starts) == length) or m == 1:
-        seg = y[:, starts[0]:starts[0] + m * length].reshape(y.shape[0], m, length)
-        return seg.var(axis=-1).T
-    return take_windows(y.T, starts, length).var(axis=-1)
+def _grid_step(starts, n_fft):
+    """the samples between consecutive window starts when they are evenly spaced (``n_fft``
+    for a single window: one point), else None"""
+    if starts.size == 1:
+        return n_fft
+    d = np.diff(starts)
+    return int(d[0]) if d[0] > 0 and np.all(d == d[0]) else None
+
+
+def _direct_var(spec, k0, gain, n_fft, starts, length):
+    """window variances ``(ch, n_windows)`` of the band signal by the direct route: the band's
+    bins into a zeroed spectrum, one inverse real FFT of length ``n_fft``, the windows' variance
+    in place (``starts`` in the padded signal)"""
+    from scipy import fft as sfft
+    sb = np.zeros(spec.shape, spec.dtype)
+    band = slice(k0, k0 + gain.size)
+    np.multiply(spec[:, band], gain, out=sb[:, band])
+    y = sfft.irfft(sb, n_fft, axis=1)
+    del sb
+    return _window_var_inplace(y, starts, length)
 
 
 def _gaussian_fft(x, fs, ends, bands, window_s, X, transition_hz):
+    """the ``"fft"`` band-pass and the DE per window into ``X``; returns the flat-channel mask
+    ``(ch, n_ok_windows)`` (computed on the transposed copy the filter makes anyway), or None
+    when no window lies inside the recording.
+
+    Per channel chunk: one real FFT of the padded trial (``scipy.fft``, pocketfft, one
+    thread); then per band the window variances of the band signal, by one of two routes that
+    agree to rounding (tests/unit/test_features_eeg.py): the envelope route
+    (:mod:`helo.features.band_variance`: FFTs of about twice the band's bins, for bands narrow
+    against the sampling rate on an evenly spaced window grid) or the direct route (the band's
+    bins, and only those, into a zeroed spectrum, one inverse FFT of the padded length, the
+    variance computed in place; also for the channels the envelope route flags)."""
     from scipy import fft as sfft
-    n_b = len(bands)
-    w = _windows(x, fs, ends, window_s)
-    if w is None:
-        return
-    start, ok, length = w
     n, n_ch = x.shape
+    w = _window_starts(fs, ends, window_s, n)
+    if w is None:
+        return None
+    rows, starts, length = w
+    n_b = len(bands)
     pad = min(n - 1, int(np.ceil(FFT_PAD_S * fs)))
     n_fft = sfft.next_fast_len(n + 2 * pad, real=True)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / fs)
-    gains = [band_gain(freqs, lo, hi, fs, transition_hz) for lo, hi in bands.values()]
-    keep = [np.flatnonzero(g > 0) for g in gains]
-    rows = np.flatnonzero(ok)
-    starts = start[ok] + pad  # window starts in the padded signal
-    step = max(1, FFT_CHUNK_SAMPLES // max(n_fft, 1))
+    passbands = [_passband(freqs, lo, hi, fs, transition_hz) for lo, hi in bands.values()]
+    padded = starts + pad  # window starts in the padded signal
+    grid_step = _grid_step(padded, n_fft)
+    routed = [pb is not None and grid_step is not None
+              and use_envelope(n_fft, pb[1].size, grid_step) for pb in passbands]
+    factors = None
+    if any(routed):
+        count = max(factors_needed(pb[0], pb[1].size) for pb, e in zip(passbands, routed) if e)
+        factors = window_sum_factor(0, count, n_fft, length, int(padded[0]))
+    envelopes = [BandWindowVariance(n_fft, pb[0], pb[1], grid_step, padded.size, length, factors)
+                 if e else None for pb, e in zip(passbands, routed)]
+    flat = np.empty((n_ch, rows.size), dtype=bool)
+    step = max(1, FFT_CHUNK_SAMPLES // n_fft)
     for c0 in range(0, n_ch, step):
-        xc = x[:, c0:c0 + step].T
-        k_ch = xc.shape[0]
+        xc = x[:, c0:c0 + step]
+        k_ch = xc.shape[1]
         buf = np.zeros((k_ch, n_fft))  # [reflect pad | mean-removed trial | reflect pad | 0..]
-        buf[:, pad:pad + n] = xc
-        buf[:, pad:pad + n] -= buf[:, pad:pad + n].mean(axis=1, keepdims=True)
+        body = buf[:, pad:pad + n]
+        for i in range(0, n, TRANSPOSE_BLOCK):  # blocks of rows: the transposed copy in cache
+            body[:, i:i + TRANSPOSE_BLOCK] = xc[i:i + TRANSPOSE_BLOCK].T
+        flat[c0:c0 + k_ch] = _flat_windows(body, starts, length)
+        body -= body.mean(axis=1, keepdims=True)
         if pad:
             buf[:, :pad] = buf[:, 2 * pad:pad:-1]
             buf[:, pad + n:pad + n + pad] = buf[:, pad + n - 2:n - 2:-1]
         spec = sfft.rfft(buf, axis=1)
-        del buf
-        sb = np.zeros_like(spec)
-        prev = None
-        for j, (g, k) in enumerate(zip(gains, keep)):
-            if k.size == 0:
+        del buf, body
+        for j, (pb, env) in enumerate(zip(passbands, envelopes)):
+            if pb is None:
                 continue
-            if prev is not None:
-                sb[:, prev] = 0
-            sb[:, k] = spec[:, k] * g[k]
-            prev = k
-            var = _window_var(sfft.irfft(sb, n_fft, axis=1), starts, length)
+            k0, g = pb
+            if env is None:
+                var = _direct_var(spec, k0, g, n_fft, padded, length)
+            else:
+                var, trusted = env.variance(spec[:, k0:k0 + g.size])
+                if not trusted.all():
+                    redo = np.flatnonzero(~trusted)
+                    var[redo] = _direct_var(spec[redo], k0, g, n_fft, padded, length)
             with np.errstate(divide="ignore", invalid="ignore"):
                 de = 0.5 * np.log(2 * np.pi * np.e * var)
             de[~np.isfinite(de) | (var <= 0)] = np.nan
             cols = (c0 + np.arange(k_ch)) * n_b + j
-            X[rows[:, None], cols[None, :]] = de
+            X[rows[:, None], cols[None, :]] = de.T
+    return flat
 
 
 def _gaussian(x, fs, ends, bands, window_s, X, l_tb, h_tb):
     import mne
     n_b = len(bands)
-    w = _windows(x, fs, ends, window_s)
+    w = _window_starts(fs, ends, window_s, x.shape[0])
     if w is None:
         return
-    start, ok, length = w
+    rows, starts, length = w
     nyq = fs / 2.0
     for j, (lo, hi) in enumerate(bands.values()):
         h = hi if hi < nyq - 1e-9 else None
@@ -280,12 +395,12 @@ def _gaussian(x, fs, ends, bands, window_s, X, l_tb, h_tb):
             y = mne.filter.filter_data(np.ascontiguousarray(x.T), fs, l, h, method="fir",
                                        phase="zero", fir_design="firwin", verbose="error",
                                        **kw).T
-        segs = take_windows(y, start[ok], length)  # (n_ok, ch, length)
+        segs = take_windows(y, starts, length)  # (n_ok, ch, length)
         var = segs.var(axis=-1)
         with np.errstate(divide="ignore", invalid="ignore"):
             de = 0.5 * np.log(2 * np.pi * np.e * var)
         de[~np.isfinite(de) | (var <= 0)] = np.nan
-        X[np.flatnonzero(ok)[:, None], np.arange(x.shape[1])[None, :] * n_b + j] = de
+        X[rows[:, None], np.arange(x.shape[1])[None, :] * n_b + j] = de
 
 
 def _resample(x, fs, target):
@@ -299,15 +414,14 @@ def _resample(x, fs, target):
 
 def _spectral(x, fs, ends, bands, window_s, nfft, X):
     n_b = len(bands)
-    w = _windows(x, fs, ends, window_s)
+    w = _window_starts(fs, ends, window_s, x.shape[0])
     if w is None:
         return
-    start, ok, length = w
+    rows, starts, length = w
     nfft = max(int(nfft), 1 << int(np.ceil(np.log2(length))))
-    segs = take_windows(x, start[ok], length) * np.hanning(length)
+    segs = take_windows(x, starts, length) * np.hanning(length)
     power = np.abs(np.fft.rfft(segs, n=nfft, axis=-1)) ** 2  # (n_ok, ch, nfft/2+1)
     freqs = np.fft.rfftfreq(nfft, 1.0 / fs)
-    rows = np.flatnonzero(ok)
     for j, (lo, hi) in enumerate(bands.values()):
         sel = (freqs >= lo) & (freqs <= hi)
         if not sel.any():

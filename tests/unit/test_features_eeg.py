@@ -220,3 +220,126 @@ def test_bad_input_nan_flat_short():
     assert np.isnan(X[:, 5:]).all()  # flat channel -> NaN, never -inf
     X2, names = eeg.differential_entropy(x[: int(3 * FS)], FS, grid_ends(3.0), channels=["a", "b"])
     assert X2.shape == (0, 10)
+
+
+def test_spectral_resampled_flat_window_is_the_recorded_one():
+    """with ``resample`` the flat-channel check looks at the windows of the recording at its own
+    rate: a channel flat over [10, 12) s gives NaN on the windows ending at 11 and 12 s only"""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((int(40 * FS), 2))
+    x[int(10 * FS):int(12 * FS), 1] = 2.5
+    ends = grid_ends(40.0)
+    X, _ = eeg.differential_entropy(x, FS, ends, channels=["a", "b"], method="spectral",
+                                    resample=100)
+    assert np.isfinite(X[:, :5]).all()
+    assert ends[np.isnan(X[:, 5:]).any(axis=1)].tolist() == [11.0, 12.0]
+    assert np.isnan(X[np.isin(ends, [11.0, 12.0]), 5:]).all()
+
+
+def _frozen_fft_de(data, fs, ends, bands=eeg.PAPER_BANDS, window_s=1.0, transition_hz=1.0):
+    """helo's ``"fft"`` DE as it was before the envelope route (frozen here as the reference):
+    ``window_notes`` and ``fill_nan``, the padded trial's FFT, per band the whole spectrum times
+    ``band_gain`` and one full-length inverse FFT, ``numpy.var`` per window, then NaN for bad
+    windows and for channels flat in a window"""
+    from scipy import fft as sfft
+
+    from helo.features.windows import (
+        fill_nan,
+        take_windows,
+        valid_windows,
+        window_bounds,
+        window_notes,
+    )
+    data = np.asarray(data, dtype=np.float64)
+    n, n_ch = data.shape
+    bands = eeg.resolve_bands(bands)
+    n_b = len(bands)
+    X = np.full((len(ends), n_ch * n_b), np.nan)
+    bad, _ = window_notes(data, fs, ends, window_s, what="eeg")
+    x = fill_nan(data)
+    start, stop = window_bounds(ends, fs, window_s)
+    ok = valid_windows(start, stop, n)
+    length = int(round(window_s * fs))
+    if ok.any():
+        pad = min(n - 1, int(np.ceil(eeg.FFT_PAD_S * fs)))
+        n_fft = sfft.next_fast_len(n + 2 * pad, real=True)
+        freqs = np.fft.rfftfreq(n_fft, 1.0 / fs)
+        buf = np.zeros((n_ch, n_fft))
+        buf[:, pad:pad + n] = x.T
+        buf[:, pad:pad + n] -= buf[:, pad:pad + n].mean(axis=1, keepdims=True)
+        buf[:, :pad] = buf[:, 2 * pad:pad:-1]
+        buf[:, pad + n:pad + n + pad] = buf[:, pad + n - 2:n - 2:-1]
+        spec = sfft.rfft(buf, axis=1)
+        for j, (lo, hi) in enumerate(bands.values()):
+            y = sfft.irfft(spec * eeg.band_gain(freqs, lo, hi, fs, transition_hz), n_fft, axis=1)
+            var = take_windows(y.T, start[ok] + pad, length).var(axis=-1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                de = 0.5 * np.log(2 * np.pi * np.e * var)
+            de[~np.isfinite(de) | (var <= 0)] = np.nan
+            X[np.flatnonzero(ok)[:, None], np.arange(n_ch)[None, :] * n_b + j] = de
+        segs = take_windows(data, start[ok], length)
+        with np.errstate(invalid="ignore"):
+            flat = np.ptp(segs, axis=-1) == 0
+        for r, c in zip(*np.nonzero(flat)):
+            X[np.flatnonzero(ok)[r], c * n_b:(c + 1) * n_b] = np.nan
+    X[bad] = np.nan
+    return X
+
+
+def _adversarial(n, fs, rng):
+    """channels that stress the envelope route's rounding: steps and bursts of 60-120 dB,
+    spikes, a drift, a chirp through every band, a sine at a band edge, a DC offset"""
+    t = np.arange(n) / fs
+    T = n / fs
+    return np.column_stack([
+        rng.standard_normal(n),
+        rng.standard_normal(n) * np.where(t < T / 2, 1e4, 1.0),
+        rng.standard_normal(n) * np.where((t > 10) & (t < 12), 1e4, 1e-2),
+        rng.standard_normal(n) * np.where(t < 3, 1e4, 1.0),
+        rng.standard_normal(n) + 1e5 * (rng.random(n) < 1e-4),
+        np.cumsum(rng.standard_normal(n)),
+        np.sin(2 * np.pi * (0.5 + 25 * t / T) * t),
+        1e3 * np.sin(2 * np.pi * 0.6 * t) + 1e-6 * rng.standard_normal(n),
+        1e6 + rng.standard_normal(n),
+    ])
+
+
+@pytest.mark.parametrize("case", ["paper", "official+edges", "adversarial", "faults",
+                                  "irregular", "256Hz"])
+def test_same_as_frozen_reference(case):
+    """the DE equals the frozen full-length-inverse-FFT computation within 1e-9 nats (and has
+    the same NaN cells) whichever route each band takes: the envelope route for the paper's
+    bands at 300 Hz, the direct route for wide ones, the fallback for flagged channels"""
+    rng = np.random.default_rng(11)
+    fs, T, kw = FS, 60.0, {}
+    ends = grid_ends(T)
+    if case == "paper":
+        x = rng.standard_normal((int(T * fs), 6)) * 10
+    elif case == "official+edges":
+        x = pink_alpha(int(T * fs), rng)[:, None] * np.ones((1, 3)) + rng.standard_normal(
+            (int(T * fs), 3))
+        kw = {"bands": {"dc": (0.0, 4.0), "official_beta": (14.0, 31.0), "wide": (1.0, 100.0),
+                        "nyquist": (140.0, 150.0)}}
+    elif case == "adversarial":
+        T = 120.0
+        ends = grid_ends(T)
+        x = _adversarial(int(T * fs), fs, rng)
+        kw = {"bands": dict(eeg.PAPER_BANDS, dc=(0.0, 1.0))}
+    elif case == "faults":
+        x = rng.standard_normal((int(T * fs), 4))
+        x[1000:1100, 0] = np.nan
+        x[5000:5400, 1] = 3.0
+        x[:, 2] = -1.0
+        x[7000, 3] = np.inf
+        kw = {"transition_hz": 0.0, "window_s": 2.0}
+    elif case == "irregular":
+        x = rng.standard_normal((int(T * fs), 3))
+        ends = np.array([3.3, 7.9, 7.95, 20.0, 59.99, 70.0])
+    else:
+        fs = 256.0
+        x = rng.standard_normal((int(T * fs), 3))
+    X, _ = eeg.differential_entropy(x, fs, ends, **kw)
+    ref = _frozen_fft_de(x, fs, ends, **kw)
+    assert np.array_equal(np.isnan(X), np.isnan(ref))
+    assert np.isfinite(ref).sum() > 0.5 * ref.size
+    assert np.nanmax(np.abs(X - ref)) < 1e-9
