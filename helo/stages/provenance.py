@@ -63,9 +63,15 @@ def _matches(record: dict | None, options: dict) -> bool:
         before = (record.get("baseline") or {}).get("params") or {}
         settings = best if record.get("written") else (
             before if not record.get("improves_on_baseline") else {})
-    keys = record["space"]
-    return bool(settings) and all(k in settings and k in options and _same(settings[k], options[k])
-                                  for k in keys)
+    if record.get("settings") is None and not settings:
+        return False
+
+    def same(k):  # a key neither gives is the learner's default on both sides
+        if k not in settings or k not in options:
+            return k not in settings and k not in options
+        return _same(settings[k], options[k])
+
+    return all(same(k) for k in record["space"])
 
 
 def _other_data(record: dict | None, fingerprint: str | None) -> bool:

@@ -170,3 +170,19 @@ def test_a_preset_replaces_protocol_blocks_whole(tmp_path):
     assert merge(yaml.safe_load(text), over) == got
     assert "# neighbours" in merge_text(text, over)
     assert validate({"model": got["model"]}).method_options("helo", "loso") == {"lr": 0.1}
+
+
+def test_a_search_the_learner_defaults_won_is_tuned_here(tmp_path):
+    """the searched keys unset before and after (the learner's defaults won, nothing written):
+    still tuned here; a block that sets one of them by hand is not"""
+    from helo.stages.provenance import settings_table
+    root = tmp_path / "tune"
+    out = root / "loso" / "aa-knn"
+    out.mkdir(parents=True)
+    (out / "best.json").write_text(json.dumps({
+        "method": "aa-knn", "protocol": "loso", "space": ["k", "pca"], "settings": {},
+        "improves_on_baseline": False, "trials_complete": 6, "written": False}))
+    cfg = validate(_params(**{"aa-knn": {}}))
+    assert settings_table(cfg, ["loso"], ["aa-knn"], root)[0]["source"] == "tuned here"
+    cfg = validate(_params(**{"aa-knn": {"by_protocol": {"loso": {"k": 3}}}}))
+    assert settings_table(cfg, ["loso"], ["aa-knn"], root)[0]["source"] == "set by hand"
