@@ -449,15 +449,14 @@ def write_params(path: str | Path, method: str, values: dict,
     if protocol is None:
         for k, v in plain.items():
             group[k] = v
-    else:
-        if group.fa.flow_style():  # `{...}` on one line: the blocks go below it
-            block = CommentedMap(group.items())
-            block.fa.set_block_style()
-            model[method] = group = block
+    else:  # a one-line `{...}` group keeps its line (and comment): its blocks join it inline
         blocks = group.get(BY_PROTOCOL)
         if not isinstance(blocks, CommentedMap):
             blocks = group[BY_PROTOCOL] = CommentedMap()
-        blocks.fa.set_block_style()
+        if group.fa.flow_style():
+            blocks.fa.set_flow_style()
+        else:
+            blocks.fa.set_block_style()
         blocks[protocol] = flow(plain.items())
         order = {p: i for i, p in enumerate(PROTOCOLS)}
         for p in sorted(blocks, key=lambda p: order.get(p, len(order))):

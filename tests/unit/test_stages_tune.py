@@ -190,7 +190,8 @@ def test_write_params_per_protocol_blocks(tmp_path):
     assert got["helo"] == {"lr": 0.001, "patience": None,
                            "by_protocol": {"trial-held-out": {"lr": 0.002}}}
     assert "    lr: 0.001                 # a comment beside a value" in text
-    assert "      loso: {k: 4}" in text
+    assert "  aa-knn: {k: 5, by_protocol: {subject-dependent: {k: 3, pca: 8}, loso: {k: 4}}}" \
+        in text
     from helo.stages.schema import validate
     cfg = validate(yaml.safe_load(text))
     assert cfg.method_options("aa-knn", "loso") == {"k": 4}
