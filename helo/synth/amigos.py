@@ -28,7 +28,6 @@ the file header text is fixed, so the same seed gives the same bytes.
 """
 from __future__ import annotations
 
-import copy
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from helo import io as hio
 from helo.data.amigos import DIMENSIONS, EEG_CHANNELS, EMOTIONS, FS, ITEMS, SCALE, file_name
 from helo.synth import affect_signals as sig
 from helo.synth.dmer.writers import _savemat
+from helo.synth.presets import preset_config
 
 __all__ = ["generate_amigos", "PRESETS", "SHORT_IDS", "LONG_IDS", "TARGETS"]
 
@@ -66,14 +66,7 @@ _COMMON = dict(missing_long=["P08", "P24", "P28"], nan_subject="P02", none_ticke
 
 
 def _config(preset: str, overrides: dict) -> dict:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    cfg = copy.deepcopy(_COMMON)
-    cfg.update(copy.deepcopy(PRESETS[preset]))
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ValueError(f"unknown override(s) {sorted(unknown)}; known: {sorted(cfg)}")
-    cfg.update(copy.deepcopy(overrides))
+    cfg = preset_config(PRESETS, _COMMON, preset, overrides)
     if not (0 <= cfg["n_short"] <= len(SHORT_IDS) and 0 <= cfg["n_long"] <= len(LONG_IDS)):
         raise ValueError(f"n_short must be 0..{len(SHORT_IDS)}, n_long 0..{len(LONG_IDS)}")
     return cfg

@@ -31,7 +31,6 @@ present), one subject with another condition order (S14 when present, else the l
 """
 from __future__ import annotations
 
-import copy
 import math
 import sys
 import time
@@ -41,6 +40,7 @@ import numpy as np
 
 from helo import io as hio
 from helo.data.labels import WESAD_PANAS, WESAD_PANAS_TSST
+from helo.synth.presets import preset_config
 
 __all__ = ["generate_wesad", "PRESETS", "CONDITIONS", "LABEL_CODES", "FS", "format_minsec",
            "write_py2_pickle"]
@@ -514,14 +514,7 @@ def write_py2_pickle(obj, path) -> None:
 # ------------------------------------------------------------------------------------ driver
 
 def _config(preset: str, overrides: dict) -> dict:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    cfg = copy.deepcopy(_COMMON)
-    cfg.update(copy.deepcopy(PRESETS[preset]))
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ValueError(f"unknown override(s) {sorted(unknown)}; known: {sorted(cfg)}")
-    cfg.update(copy.deepcopy(overrides))
+    cfg = preset_config(PRESETS, _COMMON, preset, overrides)
     if cfg.get("reorder_subject") not in cfg["subjects"] and cfg["subjects"]:
         cfg["reorder_subject"] = cfg["subjects"][-1]
     return cfg

@@ -72,6 +72,7 @@ from helo.data.deap.common import (
     SUBJECT_FILE,
     RatingRow,
     Ratings,
+    SubjectFiles,
     ratings_csv,
     read_ratings,
     subject_number,
@@ -116,9 +117,10 @@ def trial_spans(events: list[tuple[int, int]], *, path, subject) -> list[tuple[i
     return spans
 
 
-class DeapBdfReader:
+class DeapBdfReader(SubjectFiles):
     """The ``deap-bdf`` layout (see the module docstring)."""
 
+    data_folder, suffix = DATA_FOLDER, "bdf"
     layout = "deap-bdf"
 
     def __init__(self, root: str | Path):
@@ -128,18 +130,6 @@ class DeapBdfReader:
     # -- protocol ---------------------------------------------------------------------------
     def modalities(self) -> list[str]:
         return [*_SIGNAL_MODS, "video"]
-
-    def folder(self) -> Path:
-        sub = self.root / DATA_FOLDER
-        return sub if sub.is_dir() else self.root
-
-    def subjects(self) -> list[str]:
-        folder = self.folder()
-        if not folder.is_dir():
-            return []
-        found = [(int(m.group(1)), p.stem) for p in folder.iterdir()
-                 if (m := SUBJECT_FILE.match(p.name)) and m.group(2) == "bdf" and p.is_file()]
-        return [sid for _, sid in sorted(found)]
 
     def source_files(self, subject_id: str) -> list[Path]:
         """The subject's BDF, the ratings table and the subject's face videos."""

@@ -25,7 +25,7 @@ from helo.data.base import DataError, inside_root
 
 __all__ = ["EEG_GENEVA", "EEG_TWENTE", "PERIPHERAL", "CHANNELS", "RATINGS", "SCALE",
            "SUBJECT_FILE", "subject_number", "RatingRow", "Ratings", "read_ratings",
-           "ratings_csv", "RATINGS_PLACES", "rating_problems"]
+           "ratings_csv", "RATINGS_PLACES", "rating_problems", "SubjectFiles"]
 
 #: the 32 EEG electrodes in the Geneva order (rows 0-31 of the preprocessed ``data``)
 EEG_GENEVA = ["Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7",
@@ -196,3 +196,26 @@ def read_ratings(path: str | Path, root: str | Path) -> Ratings:
     for rows in out.rows.values():
         rows.sort(key=lambda r: r.trial)
     return out
+
+
+class SubjectFiles:
+    """What both DEAP readers share: one file per participant, ``sNN.<suffix>``, in the release
+    folder ``data_folder`` under the root (or in the root itself)."""
+
+    root: Path
+    data_folder: str
+    suffix: str
+
+    def folder(self) -> Path:
+        """Where the participants' files lie: ``root/<data_folder>``, else the root."""
+        sub = self.root / self.data_folder
+        return sub if sub.is_dir() else self.root
+
+    def subjects(self) -> list[str]:
+        folder = self.folder()
+        if not folder.is_dir():
+            return []
+        found = [(int(m.group(1)), p.stem) for p in folder.iterdir()
+                 if (m := SUBJECT_FILE.match(p.name)) and m.group(2) == self.suffix
+                 and p.is_file()]
+        return [sid for _, sid in sorted(found)]

@@ -72,6 +72,7 @@ from helo.data.deap.common import (
     RATINGS,
     SUBJECT_FILE,
     Ratings,
+    SubjectFiles,
     rating_problems,
     ratings_csv,
     read_ratings,
@@ -96,9 +97,10 @@ _READ_TABLE = object()  # _read's default: read the ratings table itself
 RATING_TOLERANCE = 0.01
 
 
-class DeapReader:
+class DeapReader(SubjectFiles):
     """The ``deap`` layout (see the module docstring)."""
 
+    data_folder, suffix = DATA_FOLDER, "dat"
     layout = "deap"
 
     def __init__(self, root: str | Path):
@@ -109,19 +111,6 @@ class DeapReader:
     # -- protocol ---------------------------------------------------------------------------
     def modalities(self) -> list[str]:
         return list(MODALITY_ROWS)
-
-    def folder(self) -> Path:
-        """Where the ``sNN.dat`` files lie: ``root/data_preprocessed_python`` or the root."""
-        sub = self.root / DATA_FOLDER
-        return sub if sub.is_dir() else self.root
-
-    def subjects(self) -> list[str]:
-        folder = self.folder()
-        if not folder.is_dir():
-            return []
-        found = [(int(m.group(1)), p.stem) for p in folder.iterdir()
-                 if (m := SUBJECT_FILE.match(p.name)) and m.group(2) == "dat" and p.is_file()]
-        return [sid for _, sid in sorted(found)]
 
     def source_files(self, subject_id: str) -> list[Path]:
         """The subject's ``.dat`` and the ratings table (when there is one)."""

@@ -24,7 +24,6 @@ get back (decoded from the written integers): ``eeg`` (Geneva order), ``emg``, `
 """
 from __future__ import annotations
 
-import copy
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from helo import io as hio
 from helo.data.deap.common import CHANNELS, EEG_GENEVA, EEG_TWENTE, RATINGS
 from helo.synth.deap.preprocessed import participant, ratings_table
 from helo.synth.deap.signals import affect, span_channels
+from helo.synth.presets import preset_config
 
 __all__ = ["generate_deap_bdf", "PRESETS", "FS", "write_bdf", "Channel"]
 
@@ -191,14 +191,7 @@ def generate_deap_bdf(out, *, seed: int = 0, preset: str = "default", progress: 
     ``overrides`` replace preset keys (``subjects``, ``videos``, ``stimulus_s``, ``fixation_s``,
     ``post_s``, ``rating_s``, ``baseline_s``, ``video_size``, ``fps``, ``last_with_video``,
     ``missing_video`` ([participant, trial] pairs without a face video file), ...)."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    cfg = copy.deepcopy(_COMMON)
-    cfg.update(copy.deepcopy(PRESETS[preset]))
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ValueError(f"unknown override(s) {sorted(unknown)}; known: {sorted(cfg)}")
-    cfg.update(copy.deepcopy(overrides))
+    cfg = preset_config(PRESETS, _COMMON, preset, overrides)
     out = Path(out)
     t0 = time.perf_counter()
     truth = {"generator": "helo synth --layout deap-bdf", "seed": seed, "preset": preset,

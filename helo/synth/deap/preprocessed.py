@@ -18,7 +18,6 @@ and 23, as the real one does.
 """
 from __future__ import annotations
 
-import copy
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from helo import io as hio
 from helo.data.deap.common import CHANNELS, RATINGS
 from helo.synth.deap.signals import affect, ratings, span_channels, subject_params
+from helo.synth.presets import preset_config
 from helo.synth.wesad import write_py2_pickle
 
 __all__ = ["generate_deap", "PRESETS", "FS", "ratings_table"]
@@ -48,15 +48,7 @@ HEADER = ["Participant_id", "Trial", "Experiment_id", "Start_time", "Valence", "
 
 
 def _config(preset: str, overrides: dict) -> dict:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    cfg = copy.deepcopy(_COMMON)
-    cfg.update(copy.deepcopy(PRESETS[preset]))
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ValueError(f"unknown override(s) {sorted(unknown)}; known: {sorted(cfg)}")
-    cfg.update(copy.deepcopy(overrides))
-    return cfg
+    return preset_config(PRESETS, _COMMON, preset, overrides)
 
 
 def video_rng(seed: int):
