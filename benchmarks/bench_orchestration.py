@@ -28,6 +28,12 @@ printed and the median pair is the figure to report.
 ``dvc repro`` has already run (so every command has its inputs): each command run cold
 (``HELO_WARM=0``) and through a warm server, alternating N times, and the median difference,
 which is what every stage of a ``dvc repro`` without the warm server pays in addition.
+
+``--yaml-reads N`` times the YAML reads of a run in this process, nothing else: ``params.yaml``
+(which every stage command reads) with PyYAML's pure-Python safe loader and with libyaml's C
+parser (``helo.io.read_yaml``), and ``dvc.lock`` with ruamel's safe loader, pure Python and
+with its C parser (DVC's safe-mode reads), the two of each pair in turns, N rounds; then the
+round trip (load and dump) DVC makes of ``dvc.lock`` after every stage.
 """
 from __future__ import annotations
 
@@ -136,6 +142,48 @@ def cold_vs_warm(proj: Path, repeat: int) -> int:
     return 0
 
 
+def yaml_reads(rounds: int) -> int:
+    """Per-read wall time of each pair of YAML readers (see the module docstring), best of
+    ``rounds`` rounds of 10 reads, the two readers of a pair in turns; prints the ratios."""
+    from ruamel.yaml import YAML
+    sys.path.insert(0, str(HERE))
+    from helo.io import read_yaml
+
+    def per_read(fn, text, k=10):
+        t0 = time.perf_counter()
+        for _ in range(k):
+            fn(text)
+        return (time.perf_counter() - t0) / k
+
+    pairs = {
+        "params.yaml": (lambda t: yaml.load(t, Loader=yaml.SafeLoader),  # noqa: S506
+                        read_yaml, "PyYAML SafeLoader", "libyaml (helo.io.read_yaml)"),
+        "dvc.lock": (YAML(typ="safe", pure=True).load, YAML(typ="safe").load,
+                     "ruamel safe, pure", "ruamel safe, C parser"),
+    }
+    for fname, (slow, fast, slow_name, fast_name) in pairs.items():
+        text = (HERE / fname).read_text()
+        assert slow(text) == fast(text), f"{fname}: the two readers disagree"
+        best = [float("inf"), float("inf")]
+        for _ in range(rounds):
+            for i, fn in enumerate((slow, fast)):
+                best[i] = min(best[i], per_read(fn, text))
+        print(f"{fname} ({len(text.splitlines())} lines): {slow_name} {best[0] * 1e3:.2f} ms, "
+              f"{fast_name} {best[1] * 1e3:.2f} ms a read: {best[0] / best[1]:.1f}x as fast",
+              flush=True)
+    import io
+    text = (HERE / "dvc.lock").read_text()
+
+    def rewrite(t):  # what DVC does to dvc.lock after every stage: round-trip load and dump
+        rt = YAML()
+        rt.dump(rt.load(t), io.StringIO())
+
+    best = min(per_read(rewrite, text, 2) for _ in range(max(1, rounds // 5)))
+    print(f"dvc.lock round trip (ruamel load + dump, as DVC rewrites it after each stage): "
+          f"{best:.2f} s", flush=True)
+    return 0
+
+
 def flow(proj: Path, in_process: bool, **extra) -> float:
     """the helo flow, forced, in a fresh process (as a served deployment runs it)"""
     code = ("from helo.cli import main\n"
@@ -170,7 +218,11 @@ def main() -> int:
     ap.add_argument("--cold-vs-warm", type=int, metavar="N",
                     help="time single stage commands cold and warm, N times each, in --project")
     ap.add_argument("--project", type=Path, help="--cold-vs-warm: a project after dvc repro")
+    ap.add_argument("--yaml-reads", type=int, metavar="N",
+                    help="time the YAML readers of params.yaml and dvc.lock, N rounds")
     args = ap.parse_args()
+    if args.yaml_reads:
+        return yaml_reads(args.yaml_reads)
     if args.cold_vs_warm:
         if not args.project:
             ap.error("--cold-vs-warm needs --project DIR (a project after dvc repro)")

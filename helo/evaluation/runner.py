@@ -22,7 +22,8 @@ for a method that can be stacked (:data:`STACKABLE_METHODS`: every deep method; 
 ones, SA-CPNN and CAD included, train outside the torch engine), one stacked training
 (``fit_many``, given what ``fit`` gets: validation rows, the test rows' features for a
 ``uses_target`` method, the training rows' subjects). ``stack``: 1 = one model at a time;
-N = chunks of N; ``auto`` = 1 on the CPU (stacking measured no faster there,
+N = chunks of N; ``auto`` = 1 on the CPU (a stacked deep member does not reproduce the same
+member trained alone: other dropout masks, other rounding; the speed there:
 ``docs/benchmarks.md``) and on an accelerator as many members as fit in half of its free memory
 (:func:`auto_stack`).
 

@@ -21,7 +21,7 @@ the report, nothing else. Digests are per method and per modality, which DVC's `
 ``matrix`` templating could not give a listed-modules ``deps`` (it cannot template a list per item).
 
 Why digests rather than listing the modules in ``dvc.yaml``: DVC rewrites ``dvc.lock`` after every
-stage with a round-trip YAML parser (about 2.3 s per rewrite for a lock whose 1,500 listed code
+stage with a round-trip YAML parser (1.8-2.3 s per rewrite for a lock whose 1,500 listed code
 modules made it 7,000 lines), which made a third of plain ``dvc repro``'s overhead on the
 synthetic default; one digest per stage keeps the lock small and the dependencies exact.
 
