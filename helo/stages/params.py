@@ -320,8 +320,8 @@ def edit_text(text: str, changes: dict[tuple[str, ...], Any]) -> str:
     """``text`` (a params.yaml) with each key of ``changes`` (a tuple of its parts) set to its
     value, or removed where the value is :data:`REMOVE`: comments, key order and layout kept
     (ruamel.yaml's round trip). A key that already holds the value is left as written; a new
-    value is laid out like the file's own (:func:`_node`; a one-line group that receives a
-    mapping of mappings opens up, as ``helo tune`` writes its blocks), and the end-of-line
+    value is laid out like the file's own (:func:`_node`; a mapping of mappings joins a
+    one-line group on its line, as ``helo tune`` writes its blocks), and the end-of-line
     comment of a line that changes starts at the file's usual comment column."""
     from ruamel.yaml.comments import CommentedMap
 
@@ -346,9 +346,8 @@ def edit_text(text: str, changes: dict[tuple[str, ...], Any]) -> str:
         else:
             node[parts[-1]] = new = _node(value)
             _align_comment(node, parts[-1], column)
-            if isinstance(new, dict) and not _flow_style(new):  # no block inside a flow group
-                for mapping, key in path:
-                    mapping[key].fa.set_block_style()
+            if isinstance(new, dict) and not _flow_style(new) and _flow_style(node):
+                new.fa.set_flow_style()  # a one-line group keeps its line: the block joins it
         for mapping, key in path:  # a group on one line: that line changed
             if _flow_style(mapping[key]):
                 _align_comment(mapping, key, column)

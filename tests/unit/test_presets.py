@@ -86,7 +86,10 @@ def test_switching_data_sets_leaves_nothing_of_the_previous_one(tmp_path):
     assert "settings_notes" not in got["report"]
     assert got["features"]["ppg"]["cardiac"] is True
     assert got["features"]["video"] == read_yaml(SHIPPED.read_text())["features"]["video"]
-    assert all("by_protocol" not in opts for opts in got["model"].values())
+    # the WESAD preset's own tuned blocks, nothing of the DMER default's
+    wesad = read_yaml(P.presets()["synth-wesad"].read_text())["model"]
+    assert {m: opts.get("by_protocol") for m, opts in got["model"].items()} == {
+        m: (wesad.get(m) or {}).get("by_protocol") for m in got["model"]}
     P.apply_preset("synth-seed", path)
     got = P.apply_preset("paper-dmer", path)
     assert got["features"]["common"] == {"step_s": 1.0, "longest_window_s": 5.0}
@@ -158,7 +161,7 @@ def test_the_rule_on_a_toy_project(toy_presets):
     for comment in ("# the toy project", "# a label", "# no preset sets it: left alone",
                     "# the model", "# neighbours"):
         assert comment in text
-    assert "  aa-knn:              # neighbours\n    k: 5\n" in text  # opened for the blocks
+    assert "  aa-knn: {k: 5}       # neighbours\n" in text  # its line and comment kept
     assert "    by_protocol:\n      loso: {lr: 0.002}\n" in text  # as helo tune writes blocks
     assert read_yaml(text) == {**read_yaml(start), "model": got["model"], "report": {}}
 
