@@ -37,9 +37,28 @@ def load_config(path: str | Path = "params.yaml", overrides: Iterable[str] = (),
     for text in overrides or ():
         key, value = parse_override(text)
         set_dotted(params, key, value)
+        _warn_if_shadowed(params, key)
     if allow_partial:
         set_dotted(params, "orchestrator.allow_partial", True)
     return validate(params, source=str(path))
+
+
+def _warn_if_shadowed(params: dict, key: str) -> None:
+    """Warn when an override of a method's shared setting (``model.<m>.<k>``) is overridden in
+    turn by per-protocol blocks (``model.<m>.by_protocol.<p>.<k>``): under those protocols the
+    block's value is used, so the override changes nothing there."""
+    parts = key.split(".")
+    if len(parts) != 3 or parts[0] != "model":
+        return
+    method, option = parts[1], parts[2]
+    blocks = ((params.get("model") or {}).get(method) or {}).get("by_protocol") or {}
+    under = sorted(p for p, block in blocks.items() if isinstance(block, dict) and option in block)
+    if under:
+        import warnings
+        warnings.warn(f"-S {key}: under {', '.join(under)} the tuned "
+                      f"model.{method}.by_protocol.<protocol>.{option} is used instead; set "
+                      f"-S model.{method}.by_protocol.<protocol>.{option}=... to change it there",
+                      stacklevel=3)
 
 
 def load(path: str | Path = "params.yaml") -> dict:

@@ -38,7 +38,8 @@ def test_deap_repro_to_the_report(tmp_path):
     meta = json.loads((proj / "data/assembled/meta.json").read_text())
     eeg = meta["feature_names"]["eeg"]
     assert len(eeg) == 32 * 4 and "eeg_Fp1_alpha" in eeg and "eeg_O2_gamma" in eeg
-    assert [len(meta["feature_names"][m]) for m in ("gsr", "ppg", "emg")] == [28, 27, 14]
+    # PPG: the paper's 27 statistics and the 5 pulse-rate features (features.ppg.cardiac)
+    assert [len(meta["feature_names"][m]) for m in ("gsr", "ppg", "emg")] == [28, 32, 14]
     truth = json.loads((proj / "data/raw/synth/_ground_truth.json").read_text())
     z = np.load(proj / "data/assembled/dataset.npz", allow_pickle=False)
     # tiny: 3 participants x 3 videos of 8 s -> 4 windows each on the 5 s grid

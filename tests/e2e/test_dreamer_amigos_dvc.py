@@ -19,6 +19,7 @@ def _project(tmp_path, layout: str):
     run([sys.executable, "-m", "helo", "preset", f"synth-{layout}"], proj)
     params = yaml.safe_load((proj / "params.yaml").read_text())
     params["synth"]["preset"] = "tiny"
+    params["evaluate"].update(protocols=["loso"], methods=["helo", "mean"])  # the tiny run's
     params["model"]["helo"]["epochs"] = 2
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc("repro", cwd=proj)

@@ -185,6 +185,7 @@ def project(tmp_path, monkeypatch):
     params["assemble"].update(physiological=["eeg", "gsr"], behavioural=["video"])
     params["features"]["modalities"] = list(DIMS)
     params["model"]["helo"].update({k: v for k, v in SMALL.items() if k != "device"})
+    params["model"]["helo"].pop("by_protocol", None)  # the shared settings under every protocol
     params["orchestrator"].update(task_runner="serial", warm=False)
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(proj)
