@@ -163,8 +163,11 @@ def test_killed_run_never_overwrites_the_newer_run(project, how):
             caller.kill()
         else:
             os.killpg(caller.pid, signal.SIGHUP)
-        new = subprocess.run([sys.executable, "-m", "helo", *EVALUATE], env=_env(),
-                             capture_output=True, text=True, timeout=300)
+        # the new run waits for the cut-off run's processes to end (HELO_OUTPUT_WAIT): on a
+        # loaded machine their teardown takes longer than the default 30 s
+        new = subprocess.run([sys.executable, "-m", "helo", *EVALUATE],
+                             env=_env(HELO_OUTPUT_WAIT="120"), capture_output=True, text=True,
+                             timeout=300)
         assert new.returncode == 0, new.stderr
         printed = json.loads(new.stdout)
         _wait_for(lambda: not any(_running(p) for p in old), 15,
