@@ -513,7 +513,9 @@ def test_the_child_and_its_workers_end_with_the_caller(fake, how):
     caller = subprocess.Popen(
         [sys.executable, "-c", "import sys; from helo.orchestration import warm; "
          f"sys.exit(warm.run_via_server(['slow'], {str(sock)!r}))"],
-        start_new_session=True)  # its own process group, as a terminal's job
+        start_new_session=True,  # its own process group, as a terminal's job
+        # a terminal's job gets SIGHUP's default action, whatever the test process inherited
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     t0 = time.monotonic()
     while not (work / "pids").exists() or not (work / "w1").exists():
         assert time.monotonic() - t0 < 30 and caller.poll() is None
