@@ -87,3 +87,63 @@ def clip_per_member(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
     norms = torch.linalg.vector_norm(grad, dim=1)
     grad.mul_((max_norm / (norms + 1e-6)).clamp_(max=1.0).unsqueeze(1))
     return norms
+
+
+class MemberRprop:
+    """Rprop with weight backtracking over a flat ``(K, P)`` parameter tensor, PyLDL's
+    ``RProp`` arithmetic (``pyldl.algorithms.optimizers``; Igel and Huesken's Rprop+):
+
+    * ``g * g_prev > 0`` (sign kept): step ``min(step * eta_plus, step_max)``, move
+      ``-sign(g) * step``;
+    * ``g * g_prev < 0`` (sign flipped): step ``max(step * eta_minus, step_min)``, *revert*
+      the previous move (``-prev_move``) and store a zero gradient, so the next step neither
+      grows nor shrinks;
+    * otherwise (a zero product): the step is kept, move ``-sign(g) * step``.
+
+    Each step size starts at ``lr``. ``weight_decay`` (L2) is added to the gradient as
+    :class:`MemberAdam` does. ``step(grad, active)`` as :class:`MemberAdam`'s: inactive
+    members' parameters and state (step sizes, stored gradients, previous moves) stay as they
+    are; a fixed handful of elementwise kernels and ``torch.where``, no host read (capturable)."""
+
+    def __init__(self, flat: torch.Tensor, lr: float, etas=(0.5, 1.2),
+                 step_sizes=(1e-6, 50.0), weight_decay: float = 0.0):
+        self.param = flat
+        self.eta_minus, self.eta_plus = float(etas[0]), float(etas[1])
+        self.step_min, self.step_max = float(step_sizes[0]), float(step_sizes[1])
+        self.wd = float(weight_decay)
+        self.steps = torch.full_like(flat, float(lr))
+        self.prev_grad = torch.zeros_like(flat)
+        self.prev_move = torch.zeros_like(flat)
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor, active: torch.Tensor | None = None) -> None:
+        p, a, g_old, d_old = self.param, self.steps, self.prev_grad, self.prev_move
+        g = grad.add(p, alpha=self.wd) if self.wd else grad
+        prod = g * g_old
+        up, down = prod > 0, prod < 0
+        a_new = torch.where(up, (a * self.eta_plus).clamp_(max=self.step_max),
+                            torch.where(down, (a * self.eta_minus).clamp_(min=self.step_min), a))
+        move = torch.where(g > 0, -a_new, torch.where(g < 0, a_new, 0.0))
+        move = torch.where(down, -d_old, move)
+        g_keep = torch.where(down, 0.0, g)
+        if active is not None:
+            keep = active.unsqueeze(1)
+            a_new = torch.where(keep, a_new, a)
+            g_keep = torch.where(keep, g_keep, g_old)
+            d_new = torch.where(keep, move, d_old)
+            p.copy_(torch.where(keep, p + move, p))
+        else:
+            d_new = move
+            p.add_(move)
+        a.copy_(a_new)
+        g_old.copy_(g_keep)
+        d_old.copy_(d_new)
+
+
+def member_optimizer(flat: torch.Tensor, rules) -> "MemberAdam | MemberRprop":
+    """The engine's optimiser over ``flat`` for ``rules`` (``helo.model.train.Rules``):
+    ``rules.optimizer`` ``"adam"`` (:class:`MemberAdam`) or ``"rprop"`` (:class:`MemberRprop`,
+    ``lr`` its initial step size)."""
+    if rules.optimizer == "rprop":
+        return MemberRprop(flat, rules.lr, rules.etas, rules.step_sizes, rules.weight_decay)
+    return MemberAdam(flat, rules.lr, rules.betas, rules.eps, rules.weight_decay)

@@ -44,7 +44,9 @@ The rules (the same for every method, for both paths and for any ``K``):
 * **Optimiser.** Adam (L2 ``weight_decay`` added to the gradient, as ``torch.optim.Adam``) over
   all of a member's parameters as one flat row of a ``(K, P)`` tensor, with per-member step
   counts on the device (:class:`MemberAdam`); its arithmetic is ``torch.optim.Adam``'s
-  capturable form (bias corrections from the device step counts).
+  capturable form (bias corrections from the device step counts). ``optimizer="rprop"``:
+  Rprop with weight backtracking instead (:class:`MemberRprop`, PyLDL's ``RProp``; ``lr`` the
+  initial step size, ``etas``, ``step_sizes``), masked per member the same way.
 * **Gradient clipping.** ``grad_clip`` (``None``: off) bounds each member's global gradient
   norm (the norm of its whole flat gradient row, as ``clip_grad_norm_`` on the member alone).
 * **Early stopping** (:class:`EarlyStopping`). With validation rows, the validation loss is
@@ -97,7 +99,13 @@ import torch
 from torch import nn
 
 from helo.model.callbacks import Callback, DivergenceStop, EarlyStopping, Hooks, non_finite
-from helo.model.optim import FlatParameters, MemberAdam, clip_per_member
+from helo.model.optim import (
+    FlatParameters,
+    MemberAdam,
+    MemberRprop,
+    clip_per_member,
+    member_optimizer,
+)
 from helo.model.pool import FoldPool, FoldRows, Member, fold_pool
 from helo.model.runtime import (
     PRECISIONS,
@@ -112,11 +120,15 @@ from helo.model.runtime import (
 )
 
 __all__ = ["Callback", "CudaGraphStep", "DivergenceStop", "EarlyStopping", "FlatParameters",
-           "FoldPool", "FoldRows", "Hooks", "Member", "MemberAdam", "OneModelTrainer",
+           "FoldPool", "FoldRows", "Hooks", "Member", "MemberAdam", "MemberRprop",
+           "OneModelTrainer",
            "PRECISIONS", "Rules", "StackTrainer", "Trainer", "clip_per_member", "deterministic",
            "fit_members", "fold_pool", "non_finite", "select_device", "set_seed"]
 
 log = logging.getLogger(__name__)
+
+#: the engine's optimisers (``Rules.optimizer``)
+OPTIMIZERS = ("adam", "rprop")
 
 #: the profiler range around each training step (what the sync-counting test looks inside)
 STEP_RANGE = "helo.train.step"
@@ -142,8 +154,13 @@ class Rules:
     max_steps: int | None = None  # cap on the steps of an epoch (benchmarks only)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    optimizer: str = "adam"  # "adam" (MemberAdam) | "rprop" (MemberRprop, lr its first step)
+    etas: tuple[float, float] = (0.5, 1.2)  # Rprop's step factors after a sign flip / keep
+    step_sizes: tuple[float, float] = (1e-6, 50.0)  # Rprop's smallest / largest step
 
     def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
 
@@ -257,7 +274,7 @@ class Trainer:
         self.logged: np.ndarray = np.zeros(0, dtype=np.int64)
         self.log_keys: list[str] | None = None
         self.sums: torch.Tensor | None = None  # (keys, K) sample-weighted loss parts
-        self.opt: MemberAdam | None = None
+        self.opt: MemberAdam | MemberRprop | None = None
 
     # -- the parts every path has -------------------------------------------------------------
     def _standardisation(self, groups: torch.Tensor | None) -> None:
@@ -399,8 +416,7 @@ class OneModelTrainer(Trainer):
         for p, v in zip(self.params, self.flat.views):
             p.data = v[0]
         self.state = [self.flat.flat] + [b.data.unsqueeze(0) for b in self.net.buffers()]
-        self.opt = MemberAdam(self.flat.flat, rules.lr, rules.betas, rules.eps,
-                              rules.weight_decay)
+        self.opt = member_optimizer(self.flat.flat, rules)
         self.step_loss = _compiled(self._loss, "training step") if rules.compile else self._loss
         self.n_steps = int(self.steps_k[0])
         if rules.max_steps:
@@ -473,8 +489,7 @@ class StackTrainer(Trainer):
         self.blist = [buffers[k] for k in self.buffer_names]
         self.state = [self.flat.flat, *self.blist]
         self.base = copy.deepcopy(self.nets[0]).to("meta")
-        self.opt = MemberAdam(self.flat.flat, rules.lr, rules.betas, rules.eps,
-                              rules.weight_decay)
+        self.opt = member_optimizer(self.flat.flat, rules)
         wrapped = _Wrapped(self.base, loss_fn)
         pkeys = ["net." + k for k in self.names]
         bkeys = ["net." + k for k in self.buffer_names]
