@@ -17,7 +17,7 @@ METHODS: dict[str, tuple[str, str]] = {
     "mean": ("helo.model.base", "MeanDistribution"),
     "pt-svm": ("helo.model.baselines.pt_svm", "PTSVM"),
     "aa-knn": ("helo.model.baselines.pyldl_methods", "AAKNN"),
-    "sa-cpnn": ("helo.model.baselines.pyldl_methods", "SACPNN"),
+    "sa-cpnn": ("helo.model.baselines.sa_cpnn", "SACPNN"),
     "ldl-lrr": ("helo.model.baselines.pyldl_methods", "LDLLRR"),
     "tlrldl": ("helo.model.baselines.tlrldl", "TLRLDL"),
     "cad": ("helo.model.baselines.pyldl_methods", "CAD"),

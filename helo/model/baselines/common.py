@@ -36,6 +36,9 @@ from helo.model.runtime import select_device
 from helo.model.train import Hooks, Member, Rules, fit_members
 
 EPS = 1e-8
+#: the engine's batch size for ``batch_size: null``: every training row of a member in one batch
+#: (the engine cuts ``min(batch_size, rows of the largest member)``)
+FULL_BATCH = 2**62
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -173,7 +176,8 @@ class _Prepared:
 class TorchLearner(DistributionLearner):
     """Base class of the deep baselines. Common params (all optional):
 
-    ``seed`` (0), ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``device`` ("auto"),
+    ``seed`` (0), ``epochs``, ``batch_size`` (None: full batch, every training row of a member
+    in one step; in a stack the smaller members' batches are padded with weight-0 rows), ``lr``, ``weight_decay``, ``device`` ("auto"),
     ``patience`` (early stopping on validation KL when ``X_val`` is given; 0 = off),
     ``min_delta`` (0), ``grad_clip`` (5.0: the largest gradient norm of a member; None/0:
     off), ``num_threads`` (None: leave torch's setting alone), ``deterministic``, ``compile``,
@@ -275,7 +279,8 @@ class TorchLearner(DistributionLearner):
     def rules(self) -> Rules:
         """The engine's rules (``helo.model.train``) from the common params."""
         p = self.params
-        return Rules(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+        bs = int(p["batch_size"]) if p["batch_size"] else FULL_BATCH
+        return Rules(epochs=int(p["epochs"]), batch_size=bs, lr=float(p["lr"]),
                      weight_decay=float(p["weight_decay"]),
                      grad_clip=float(p["grad_clip"]) if p["grad_clip"] else None,
                      patience=int(p["patience"]) if p["patience"] else None,
@@ -309,7 +314,7 @@ class TorchLearner(DistributionLearner):
             n_par = 1_000_000
         p = {**cls._common_defaults, **cls.defaults, **params}
         width = int(p.get("d", p.get("d_joint", 128)))
-        act = 200 * int(p["batch_size"]) * 32 * width
+        act = 200 * int(p["batch_size"] or n_rows) * 32 * width
         member = 4 * (n_rows * (n_features + 16) + 4 * n_par + act)
         return int(max(1, min(n_members, (free // 2) // max(member, 1))))
 

@@ -5,7 +5,9 @@ the spec). Every wrapper calls the PyLDL class itself; nothing is re-implemented
 ``CAD`` model class, which is assembled from PyLDL's own building blocks (see below). PT-SVM and
 TLRLDL, whose default solvers are helo's scalable forms, are in
 :mod:`helo.model.baselines.pt_svm` and :mod:`helo.model.baselines.tlrldl`; their
-``solver="pyldl"`` goes through :class:`PyLDLLearner` here.
+``solver="pyldl"`` goes through :class:`PyLDLLearner` here; so does SA-CPNN's
+(:class:`PyLDLCPNN`), whose default solver trains the same network on helo's torch engine
+(:mod:`helo.model.baselines.sa_cpnn`).
 
 =============  =====================================  ====================================
 helo name      PyLDL class                            needs keras?
@@ -15,8 +17,9 @@ helo name      PyLDL class                            needs keras?
                scalable form, ``pt_svm.py``)          PyLDL ``PT_SVM`` itself)
 ``aa-knn``     ``AA_KNN`` (mean distribution of the   no (scikit-learn ``NearestNeighbors``)
                k nearest neighbours)
-``sa-cpnn``    ``CPNN`` (conditional probability      yes (3-layer net, RProp)
-               neural network, label as input)
+``sa-cpnn``    ``CPNN`` (conditional probability      yes (3-layer net, RProp); only
+               neural network, label as input)        ``solver="pyldl"``: the default is
+                                                      the torch form, ``sa_cpnn.py``
 ``ldl-lrr``    ``LDL_LRR`` (max-entropy model, KL +   yes (L-BFGS on the keras model)
                label-ranking-relation loss)
 ``tlrldl``     ``TLRLDL`` (low-rank label             no (numpy ADMM; the default
@@ -44,7 +47,7 @@ Options common to all wrappers:
   the large leading components). Used to keep the kernel / ADMM /
   neural methods fast on ~900-dimensional inputs; the defaults below say where it is on.
 * any other keyword is passed to the PyLDL constructor (``model_params``) or its ``fit``
-  (``fit_params``), e.g. ``AAKNN(spec, k=10)``, ``SACPNN(spec, epochs=300)``.
+  (``fit_params``), e.g. ``AAKNN(spec, k=10)``, ``PyLDLCPNN(spec, epochs=300)``.
 """
 from __future__ import annotations
 
@@ -226,11 +229,12 @@ class AAKNN(PyLDLLearner):
     defaults = {"k": 5}
 
 
-class SACPNN(PyLDLLearner):
-    """SA-CPNN (Geng et al., TPAMI 2013, CPNN): PyLDL ``CPNN`` (label index as an extra input,
-    sigmoid hidden layer of ``n_hidden`` units, softmax over the per-label outputs, KL loss,
-    full-batch RProp) on the keras torch backend. 300 epochs by default (PyLDL: 1000, which
-    overfits on small folds). No PCA by default: RProp adapts per weight, and on PCA-rotated
+class PyLDLCPNN(PyLDLLearner):
+    """SA-CPNN's ``solver="pyldl"`` (:class:`helo.model.baselines.sa_cpnn.SACPNN`, whose
+    default solver is the same network on helo's torch engine): PyLDL ``CPNN`` (Geng et al.,
+    TPAMI 2013; label index as an extra input, sigmoid hidden layer of ``n_hidden`` units,
+    softmax over the per-label outputs, KL loss, full-batch RProp) on the keras torch backend.
+    300 epochs by default (PyLDL: 1000, which overfits on small folds). No PCA by default: RProp adapts per weight, and on PCA-rotated
     inputs it overfit badly in our synthetic checks (test KL 0.56 vs 0.13 without PCA); a
     small whitened PCA (``pca=16, whiten=True``) is the fast alternative.
 
