@@ -18,8 +18,8 @@ Seeds and stacking (``evaluate.seeds``, ``evaluate.stack``): every fold is train
 seed (the split itself always uses ``evaluate.seed``, so the seeds measure the training's
 variability on the same folds). The (fold, seed) *members* are cut into chunks of at most
 ``stack`` members; a chunk is one unit of work (one executor / Prefect / Dask / Ray task) and,
-for a method that can be stacked (:data:`STACKABLE_METHODS`: every deep method; the PyLDL
-ones, SA-CPNN and CAD included, train outside the torch engine), one stacked training
+for a method that can be stacked (:data:`STACKABLE_METHODS`: every method on the torch engine,
+SA-CPNN included; the PyLDL ones, CAD included, train outside it), one stacked training
 (``fit_many``, given what ``fit`` gets: validation rows, the test rows' features for a
 ``uses_target`` method, the training rows' subjects). ``stack``: 1 = one model at a time;
 N = chunks of N; ``auto`` = 1 on the CPU (a stacked deep member does not reproduce the same
@@ -122,12 +122,15 @@ def model_spec(ds: asm.Dataset, channels: dict[str, int] | None = None):
                         channels=dict(channels or {}))
 
 
-#: methods whose learner class has ``fit_many`` (several fits as one stacked model): every deep
-#: method. SA-CPNN and CAD train through PyLDL (keras), outside the torch engine, and stay one
-#: fit at a time, like the other classical methods.
-STACKABLE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict")
-#: per-member parameters the engine options are passed to (deep methods only)
-ENGINE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict")
+#: methods whose learner class has ``fit_many`` (several fits as one stacked model): every
+#: method on the torch engine, SA-CPNN included (its ``solver: pyldl`` fits one member at a
+#: time inside ``fit_many``). CAD trains through PyLDL (keras), outside the torch engine, and
+#: stays one fit at a time, like the other classical methods.
+STACKABLE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict",
+                     "sa-cpnn")
+#: per-member parameters the engine options are passed to (methods on the torch engine)
+ENGINE_METHODS = ("helo", "carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict",
+                  "sa-cpnn")
 
 
 def resolve_seeds(seeds, seed: int = 0) -> list[int]:

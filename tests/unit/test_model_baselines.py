@@ -34,7 +34,7 @@ FAST = {
     "maet": {"d": 16, "depth": 2, "epochs": 12},
     "emotiondict": {"depth": 1, "epochs": 12},
 }
-DEEP = ["carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict"]
+DEEP = ["carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict", "sa-cpnn"]
 
 
 
@@ -108,7 +108,7 @@ def test_deep_seed_changes_result(data):
     ("aa-knn", "AA_KNN", {}, {}),
     ("tlrldl", "TLRLDL", {"max_iterations": 50}, {"solver": "pyldl"}),
     ("ldl-lrr", "LDL_LRR", {"max_iterations": 50}, {}),
-    ("sa-cpnn", "CPNN", {"epochs": 60}, {"pca": None, "epochs": 60}),
+    ("sa-cpnn", "CPNN", {"epochs": 60}, {"pca": None, "epochs": 60, "solver": "pyldl"}),
 ])
 def test_pyldl_wrappers_equal_direct(name, cls, fit_kw, wrap_kw, data):
     Xtr, ytr, Xte, yte = data

@@ -32,6 +32,7 @@ PARAMS = {
     "conformer": dict(d=16, depth=1, heads=2, dropout=0.0, n_tokens=2),
     "maet": dict(d=8, depth=2, heads=2, views=2, mixffn_start=1, dropout=0.0),
     "emotiondict": dict(d_joint=8, d_uni=4, heads=2, depth=1, dropout=0.0, n_atoms=4),
+    "sa-cpnn": dict(n_hidden=8),
 }
 DEEP = [m for m in STACKABLE_METHODS if m in PARAMS]
 
