@@ -177,7 +177,8 @@ class TorchLearner(DistributionLearner):
     """Base class of the deep baselines. Common params (all optional):
 
     ``seed`` (0), ``epochs``, ``batch_size`` (None: full batch, every training row of a member
-    in one step; in a stack the smaller members' batches are padded with weight-0 rows), ``lr``, ``weight_decay``, ``device`` ("auto"),
+    in one step; in a stack the smaller members' batches are padded with weight-0 rows),
+    ``lr``, ``weight_decay``, ``device`` ("auto"),
     ``patience`` (early stopping on validation KL when ``X_val`` is given; 0 = off),
     ``min_delta`` (0), ``grad_clip`` (5.0: the largest gradient norm of a member; None/0:
     off), ``num_threads`` (None: leave torch's setting alone), ``deterministic``, ``compile``,

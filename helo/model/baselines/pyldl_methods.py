@@ -234,9 +234,10 @@ class PyLDLCPNN(PyLDLLearner):
     default solver is the same network on helo's torch engine): PyLDL ``CPNN`` (Geng et al.,
     TPAMI 2013; label index as an extra input, sigmoid hidden layer of ``n_hidden`` units,
     softmax over the per-label outputs, KL loss, full-batch RProp) on the keras torch backend.
-    300 epochs by default (PyLDL: 1000, which overfits on small folds). No PCA by default: RProp adapts per weight, and on PCA-rotated
-    inputs it overfit badly in our synthetic checks (test KL 0.56 vs 0.13 without PCA); a
-    small whitened PCA (``pca=16, whiten=True``) is the fast alternative.
+    300 epochs by default (PyLDL: 1000, which overfits on small folds). No PCA by default:
+    RProp adapts per weight, and on PCA-rotated inputs it overfit badly in our synthetic checks
+    (test KL 0.56 vs 0.13 without PCA); a small whitened PCA (``pca=16, whiten=True``) is the
+    fast alternative.
 
     Scale: one epoch is a full-batch pass over the ``n x C`` (instance, label) rows, so time
     and memory are linear in the training rows (no kernel or pairwise term)."""
