@@ -17,7 +17,7 @@ wall time on an idle machine; robust to a shared machine's load; the JSON also h
 time), after a warm-up fit on 256 rows that pays the one-off import and set-up costs. The
 extrapolation multiplies the whole measured fit (per-fold set-up such as PCA included) by the
 configured count, so it slightly overestimates; the methods with a sizeable per-fold set-up
-(SA-CPNN, CAD, LDL-LRR: PCA, the Keras model, the CPNN's (instance, label) rows) are timed at
+(SA-CPNN, CAD, LDL-LRR: PCA, the Keras model, PyLDL's CPNN's (instance, label) rows) are timed at
 two counts (``--epochs`` and ten times that) and extrapolated as set-up + per-count time x
 configured count. Peak MB is the process's peak resident memory (data, libraries and model
 together; the line ``baseline`` is the same process with the data made and nothing fitted).
@@ -98,7 +98,7 @@ def run_one(method: str, rows: int, test_rows: int, subjects: int, epochs: int,
         m_, _, key_ = k.partition(".")
         if m_ == method:
             mp[key_] = yaml.safe_load(v)
-    if "device" in mp or method in ITERATIVE and method not in ("sa-cpnn", "cad", "ldl-lrr"):
+    if "device" in mp or method in ITERATIVE and method not in ("cad", "ldl-lrr"):
         mp["device"] = device
     spec, Xtr, ytr, Xte, yte, groups = make_data(rows, test_rows, subjects)
     base_mb = peak_mb()

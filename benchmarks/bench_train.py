@@ -20,10 +20,11 @@ time x steps (every step timed: the 2-core development VM is shared and a preemp
 otherwise dominate). The one-at-a-time figure is the sum of K single-member runs of the same
 steps.
 
-After HeLo, each deep baseline of ``--methods`` (default: all six) is timed the same way at its
-default (paper) configuration and batch size, ``--method-k`` (8) members stacked against the
-same members one at a time, on the same pool (Amanda adapting to the last 704 rows as its
-held-out subject, MAET's adversary over 72 training subjects); one line per method,
+After HeLo, each deep baseline of ``--methods`` (default: all seven) is timed the same way at
+its default (paper) configuration and batch size (SA-CPNN: full batch, one step an epoch),
+``--method-k`` (8) members stacked against the same members one at a time, on the same pool
+(Amanda adapting to the last 704 rows as its held-out subject, MAET's adversary over 72
+training subjects); one line per method,
 ``stacked <method> K=<K> speed-up: <x>x``. The last line is HeLo's,
 ``stacked K=<K> speed-up: <x>x`` for the largest K run.
 
@@ -344,7 +345,7 @@ def count_step_kernels(a, dev) -> None:
 
 
 #: the deep baselines ``--methods`` times by default (registry names)
-BASELINES = ("carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict")
+BASELINES = ("carat", "rsm-ual", "amanda", "conformer", "maet", "emotiondict", "sa-cpnn")
 #: the held-out subject's windows (Amanda's unlabelled target rows) and MAET's training subjects
 TARGET_ROWS = TRIALS * WINDOWS
 TRAIN_SUBJECTS = SUBJECTS - 1
@@ -417,7 +418,7 @@ def bench_methods(a, X, y, dev) -> list[dict]:
         K = a.method_k
         t_st = run_method(name, K, True, X, y, a, dev, compile_)
         t_seq = None if a.no_sequential else run_method(name, K, False, X, y, a, dev, compile_)
-        bs = int(get_class(name)(dmer_spec()).params["batch_size"])
+        bs = int(get_class(name)(dmer_spec()).params["batch_size"] or N_TRAIN)  # None: full
         row = {"method": name, "K": K, "batch": bs, "steps": a.steps, "compile": compile_,
                "precision": a.precision, "stacked_s": t_st, "sequential_s": t_seq,
                "samples_per_s_all": K * a.steps * bs / t_st,
