@@ -77,6 +77,7 @@ import torch.nn as nn
 
 from helo.model.baselines.common import ForwardByModality, TorchLearner, _unpack, wmean
 from helo.model.pool import FoldPool
+from helo.model.runtime import select_device
 
 #: keras' ``backend.epsilon()``: the clip of ``kl_divergence``
 KERAS_EPS = 1e-7
@@ -240,9 +241,23 @@ class SACPNN(TorchLearner):
     # -- the PyLDL solver ---------------------------------------------------------------------
     @classmethod
     def auto_stack(cls, params, n_members, n_rows, n_features):
-        if params.get("solver", cls.defaults["solver"]) == "pyldl":
+        """``evaluate.stack: auto``: 1 on the CPU or with ``solver="pyldl"``; on CUDA the
+        members that fit in half of the free memory, a member estimated (float32) as its pool
+        rows (features + 16 labels), four copies of its parameters (weights, gradient, Rprop's
+        two states) and a full batch's activations: the ``(rows, 16, n_hidden)`` hidden units
+        four times (pre-activation, sigmoid, their gradients) and the gathered inputs twice
+        (the base class's estimate assumes a Transformer's mini-batch)."""
+        p = {**cls._common_defaults, **cls.defaults, **params}
+        dev = select_device(p["device"])
+        if p["solver"] == "pyldl" or dev.type != "cuda" or n_members <= 1:
             return 1
-        return super().auto_stack(params, n_members, n_rows, n_features)
+        free, _ = torch.cuda.mem_get_info(dev)
+        H, L = int(p["n_hidden"]), 16
+        bs = min(int(p["batch_size"] or n_rows), n_rows)
+        n_par = (n_features + 2) * H + H + 1
+        member = 4 * (n_rows * (n_features + L) + 4 * n_par + 4 * bs * L * H
+                      + 2 * bs * n_features)
+        return int(max(1, min(n_members, (free // 2) // max(member, 1))))
 
     @classmethod
     def fit_many(cls, learners, data, *, stacked=None):
