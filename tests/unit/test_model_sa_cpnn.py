@@ -210,8 +210,9 @@ def test_options_and_the_pyldl_solver(pyldl_cpnn):
 
 def test_auto_stack_estimates_a_full_batch_member(monkeypatch):
     """1 on the CPU; on a (pretended) GPU with 100 GB free, DMER-scale folds (50,688 rows,
-    913 features) fit many at a time (a member ~1.4 GB: 38 in 50 GB), unlike the base class's mini-batch
-    Transformer estimate, which would count a full batch as 200 x rows x 32 x 128 floats."""
+    913 features) fit many at a time (a member ~1.4 GB: 38 in 50 GB), unlike the base class's
+    mini-batch Transformer estimate, which counts a full batch as 200 x rows x 32 x 128
+    floats."""
     import helo.model.baselines.sa_cpnn as mod
     assert SACPNN.auto_stack({"device": "cpu"}, 8, 50_688, 913) == 1
     monkeypatch.setattr(mod, "select_device", lambda _: torch.device("cuda"))
