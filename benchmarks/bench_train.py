@@ -386,7 +386,9 @@ def run_method(name: str, K: int, stacked: bool, X, y, a, dev, compile_: bool) -
         cls, learners, cols, rows, targets = method_learners(name, seeds, X, y, dev)
         members = [Member(seed=s, rows=rows, target_rows=targets) for s in seeds]
         make, loss_fn, log_prob, _ = cls._engine_parts(learners, [y_np] * len(seeds), members)
-        rules = dataclasses.replace(learners[0].rules(), epochs=1,
+        base = learners[0].rules()
+        per_epoch = -(-N_TRAIN // min(base.batch_size, N_TRAIN))  # SA-CPNN's full batch: 1
+        rules = dataclasses.replace(base, epochs=-(-(a.warmup + a.steps) // per_epoch),
                                     max_steps=a.warmup + a.steps, compile=compile_,
                                     precision=a.precision,
                                     deterministic=not a.no_deterministic)
