@@ -99,7 +99,8 @@ PRELOAD = ("numpy", "scipy.signal", "scipy.stats", "pandas", "pyarrow.parquet", 
            "helo.stages.extract", "helo.stages.assemble", "helo.stages.evaluate",
            "helo.stages.report", "helo.stages.fit_final", "helo.stages.schema", "helo.model.helo",
            "helo.model.baselines.common", "helo.model.baselines.pyldl_methods",
-           "helo.model.baselines.pt_svm", "helo.model.baselines.tlrldl")
+           "helo.model.baselines.pt_svm", "helo.model.baselines.tlrldl",
+           "helo.model.baselines.sa_cpnn")
 # (torch._dynamo: the first torch optimiser imports it, about a second per process. Keras is
 # not preloaded: its import may set global torch state that stages without it never see.)
 STAGE_COMMANDS = ("code-deps", "synth", "feature-params", "method-params", "extract", "assemble",

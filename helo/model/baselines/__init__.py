@@ -2,7 +2,8 @@
 interface, one module per method family; :data:`helo.model.registry.METHODS` maps each method
 name to its class (``BASELINES`` here is the same mapping restricted to the baselines).
 
-Classical LDL (PyLDL, on concatenated features): ``pt-svm``, ``aa-knn``, ``sa-cpnn``,
+Classical LDL (PyLDL, on concatenated features): ``pt-svm``, ``aa-knn``, ``sa-cpnn`` (PyLDL's
+CPNN re-implemented on the torch engine, so that its folds stack; ``solver: pyldl`` runs PyLDL's),
 ``ldl-lrr``, ``tlrldl``, ``cad``. Deep multimodal: ``carat``, ``rsm-ual``, ``amanda`` (uses the
 held-out subject's unlabelled windows, ``uses_target = True``), ``conformer``, ``maet``
 (adversarial over the training subjects), ``emotiondict`` (the DMER authors' dictionary model).

@@ -64,7 +64,12 @@ Choices (options, defaults):
 
 Equivalence (``tests/unit/test_model_sa_cpnn.py``): from PyLDL's initial keras weights, the
 forward pass, the loss and 40 full-batch Rprop epochs give PyLDL's predictions; stacked members
-equal their one-at-a-time fits; the in-network PCA equals scikit-learn's ``transform``.
+equal their one-at-a-time fits; the in-network PCA equals scikit-learn's ``transform``. Rprop
+reads only signs, so where a gradient is within rounding of zero a stack (batched kernels) and
+a member alone can take opposite full steps: predictions agreed to 1e-7-1e-5 in the tests, and
+to 9e-5 in a LOSO run of 24-row folds through the runner (``stack`` 3 against 1).
+On the CPU a stack is slower than one member at a time (``docs/benchmarks.md``), so
+``evaluate.stack: auto`` is 1 there; :meth:`SACPNN.auto_stack` sizes the GPU's stacks.
 """
 from __future__ import annotations
 
