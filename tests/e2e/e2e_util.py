@@ -10,6 +10,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # tests/e2e/ -> the project root
 BIN = Path(sys.executable).parent
+#: the task runner of the data sets' end-to-end tests, which are about a reader, its labels and
+#: features: their stages run the per-subject and per-fold work in threads, with no pool of
+#: processes to start in every stage (~13 s a run); the process pool is what
+#: test_pipeline_dvc, test_same_bytes, test_helo_beats_mean and test_distributed run
+READER_TEST_RUNNER = "threads"
 
 
 def env(**extra) -> dict:

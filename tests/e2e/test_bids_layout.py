@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from e2e_util import copy_project, dvc
+from e2e_util import READER_TEST_RUNNER, copy_project, dvc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -15,6 +15,7 @@ def test_bids_extract_and_assemble(tmp_path):
     proj = copy_project(tmp_path / "proj", "tiny")
     params = yaml.safe_load((proj / "params.yaml").read_text())
     params["data"].update(layout="bids", root="data/raw/synth")
+    params["orchestrator"]["task_runner"] = READER_TEST_RUNNER
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc("repro", "assemble", cwd=proj)
     assert (proj / "data/raw/synth/sub-01/eeg/sub-01_task-emotion_eeg.edf").is_file()

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import yaml
-from e2e_util import copy_project, dvc
+from e2e_util import READER_TEST_RUNNER, copy_project, dvc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -32,6 +32,7 @@ def test_deap_repro_to_the_report(tmp_path):
     params["features"]["eeg"]["bands"] = BANDS
     params["assemble"].update(physiological=["eeg", "gsr", "ppg"], behavioural=["emg"])
     assert params["evaluate"]["methods"] == ["helo", "mean"]  # the tiny preset's
+    params["orchestrator"]["task_runner"] = READER_TEST_RUNNER
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc("repro", cwd=proj)
     assert (proj / "data/raw/synth/data_preprocessed_python/s01.dat").is_file()

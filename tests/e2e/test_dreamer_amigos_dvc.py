@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from e2e_util import copy_project, dvc, run
+from e2e_util import READER_TEST_RUNNER, copy_project, dvc, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -21,6 +21,7 @@ def _project(tmp_path, layout: str):
     params["synth"]["preset"] = "tiny"
     params["evaluate"].update(protocols=["loso"], methods=["helo", "mean"])  # the tiny run's
     params["model"]["helo"]["epochs"] = 2
+    params["orchestrator"]["task_runner"] = READER_TEST_RUNNER
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc("repro", cwd=proj)
     return proj

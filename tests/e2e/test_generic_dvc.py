@@ -2,12 +2,13 @@
 set): pointing data.layout/data.root at it and naming its modalities in features.modalities and
 the assemble groups is all a user does -- no features.<modality> group, no model.helo.query."""
 import json
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from e2e_util import copy_project, dvc
+from e2e_util import READER_TEST_RUNNER, copy_project, dvc, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -28,11 +29,14 @@ def project(tmp_path_factory):
     params["assemble"].update(physiological=["hrv"], behavioural=["eye"])
     params["evaluate"].update(protocols=["loso"], methods=["helo", "mean"])
     params["model"]["helo"]["epochs"] = 2
-    params["orchestrator"]["warm"] = False  # no server left behind by the test
     assert "hrv" not in params["features"] and "eye" not in params["features"]
     assert params["model"]["helo"]["query"] == "eeg"  # left as it is: not a modality we have
+    params["orchestrator"]["task_runner"] = READER_TEST_RUNNER
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = dvc("repro", cwd=proj).stdout
+    try:
+        out = dvc("repro", cwd=proj).stdout
+    finally:  # no warm server left behind by the test
+        run([sys.executable, "-m", "helo", "warm", "stop"], proj, check=False)
     return proj, truth, out
 
 
@@ -89,6 +93,9 @@ def test_changing_one_modality_params_reruns_only_its_extraction(project):
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = json.loads(dvc("status", "--json", cwd=proj).stdout)
     assert "feature-params" in status
-    out = dvc("repro", "extract@eye", "extract@hrv", cwd=proj).stdout
+    try:
+        out = dvc("repro", "extract@eye", "extract@hrv", cwd=proj).stdout
+    finally:
+        run([sys.executable, "-m", "helo", "warm", "stop"], proj, check=False)
     assert "Running stage 'extract@eye'" in out
     assert "Running stage 'extract@hrv'" not in out

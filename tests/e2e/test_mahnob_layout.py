@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from e2e_util import copy_project, dvc, run
+from e2e_util import READER_TEST_RUNNER, copy_project, dvc, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -20,9 +20,12 @@ def test_mahnob_repro_to_the_report(tmp_path):
     params["data"]["label_rule"].update(scale=[1.0, 9.0], kappa=3.0)
     params["features"]["modalities"] = ["eeg", "ecg", "gsr", "video"]
     params["assemble"].update(physiological=["eeg", "ecg", "gsr"], behavioural=["video"])
-    params["orchestrator"]["warm"] = False  # no server left behind by the test
+    params["orchestrator"]["task_runner"] = READER_TEST_RUNNER
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    dvc("repro", cwd=proj)
+    try:
+        dvc("repro", cwd=proj)
+    finally:  # no warm server left behind by the test
+        run([sys.executable, "-m", "helo", "warm", "stop"], proj, check=False)
 
     root = proj / "data/raw/synth"
     truth = json.loads((root / "_ground_truth.json").read_text())

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from e2e_util import copy_project, dvc
+from e2e_util import READER_TEST_RUNNER, copy_project, dvc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -18,6 +18,7 @@ def test_seed_repro_to_the_report(tmp_path):
     params["model"]["helo"]["epochs"] = 2
     params["features"]["eeg"]["smooth"] = "lds"
     params["data"]["label_smoothing"] = 0.3
+    params["orchestrator"]["task_runner"] = READER_TEST_RUNNER
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc("repro", cwd=proj)
 
@@ -64,6 +65,7 @@ def test_seed_iv_repro_to_the_report(tmp_path):
     params["synth"]["preset"] = "tiny"
     params["evaluate"].update(protocols=["loso"], methods=["helo", "mean"])
     params["model"]["helo"]["epochs"] = 2
+    params["orchestrator"]["task_runner"] = READER_TEST_RUNNER
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc("repro", cwd=proj)
 
