@@ -18,6 +18,8 @@ end-to-end comparison runs the Conformer at lr 3e-4 and EmotionDict at lr 1e-4 w
 consistency loss (the one-step test covers it); the other four methods at their default lr
 agree to ~1e-7. A padding or buffer mistake moves the first epoch's losses by far more than
 1e-5. SA-CPNN trains with Rprop (signs of the gradients) on mini-batches of 16 here.
+That no method reads a value on the host inside a step is tested in
+``tests/unit/test_train_sync.py`` (both paths, every deep method).
 """
 from __future__ import annotations
 
@@ -193,56 +195,6 @@ def test_one_padded_step_equals_the_real_rows_alone(name):
         assert not torch.allclose(stacked_b["protos"], torch.stack([n.protos for n in nets]))
     if name == "maet":
         assert stacked_b["step"].tolist() == [1.0, 1.0, 1.0]
-
-
-# -- host synchronisation ------------------------------------------------------------------------
-def _syncs(cls, learners, data_):
-    """``aten::_local_scalar_dense`` events (``.item()``, ``float(t)``, ``bool(t)``) of a stacked
-    fit, outside the construction of the members' modules (initialisers such as
-    ``trunc_normal_`` read scalars once per module, not per step)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU]) as p:
-        cls.fit_many(learners, data_, stacked=True)
-    count = 0
-    for e in p.events():
-        if e.name != "aten::_local_scalar_dense":
-            continue
-        q = e.cpu_parent
-        while q is not None and q.name != "build-module":
-            q = q.cpu_parent
-        count += q is None
-    return count
-
-
-def _tagged(cls):
-    class Tagged(cls):
-        def _build(self):
-            with torch.profiler.record_function("build-module"):
-                return super()._build()
-    return Tagged
-
-
-SYNC_SIZES = [20, 26, 33]  # 2 steps an epoch each: a padded last batch, a dropped 1-row one
-
-
-@pytest.fixture(scope="module")
-def engine_syncs():
-    """What the engine alone issues in the same stacked fit: HeLo's (a pure tensor loss)."""
-    from helo.model.helo import HeLoLearner
-    learners = [HeLoLearner(SPEC, d=8, heads=2, tokens=2, head_hidden=8, ot_iter=3,
-                            dropout=0.0, epochs=2, batch_size=16, device="cpu", seed=10 + k)
-                for k in range(3)]
-    return _syncs(HeLoLearner, learners, [member_data(k, SYNC_SIZES[k])[:4] for k in range(3)])
-
-
-@pytest.mark.parametrize("name", METHODS)
-def test_losses_add_no_host_sync(name, engine_syncs):
-    cls = _tagged(get_class(name))
-    learners = [cls(SPEC, **TINY[name], epochs=2, batch_size=16, device="cpu", seed=10 + k)
-                for k in range(3)]
-    assert _syncs(cls, learners, [member_data(k, SYNC_SIZES[k]) for k in range(3)]) \
-        <= engine_syncs
 
 
 # -- pieces ---------------------------------------------------------------------------------------
