@@ -91,6 +91,7 @@ import copy
 import logging
 import time
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -230,7 +231,7 @@ def _randperm(n: int, gen: torch.Generator, device: torch.device) -> torch.Tenso
     return torch.randperm(n, generator=gen, device=gen.device).to(device)
 
 
-class Trainer:
+class Trainer(ABC):
     """The epoch loop of both paths: draw the batch plan, run the steps, read the loss sums once,
     validate, log, call the callbacks. Subclasses provide the parameters (:attr:`flat`,
     :attr:`state`), :meth:`begin_epoch`, :meth:`run_step`, :meth:`val_losses` and
@@ -391,17 +392,21 @@ class Trainer:
         return self.sums.cpu().numpy() / np.maximum(self.seen, 1)[None, :]
 
     # -- per path -----------------------------------------------------------------------------
+    @abstractmethod
     def begin_epoch(self) -> int:
-        raise NotImplementedError
+        """Per path."""
 
+    @abstractmethod
     def run_step(self, t: int) -> None:
-        raise NotImplementedError
+        """Per path."""
 
+    @abstractmethod
     def val_losses(self) -> np.ndarray:
-        raise NotImplementedError
+        """Per path."""
 
+    @abstractmethod
     def modules(self) -> list[nn.Module]:
-        raise NotImplementedError
+        """Per path."""
 
 
 class OneModelTrainer(Trainer):

@@ -3,6 +3,7 @@ a layout's ``_read``, the subject folders, link refusal, source files), the moda
 the NaN warning of a cut signal."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Sequence
 
@@ -38,7 +39,7 @@ def _nan_warning(x: np.ndarray, what: str, clip: int, path, col: ProblemCollecto
 
 
 
-class _DmerReader:
+class _DmerReader(ABC):
     layout = "dmer"
     _modalities = MODALITIES
 
@@ -85,8 +86,9 @@ class _DmerReader:
             problems.extend(col.problems)
         return problems
 
+    @abstractmethod
     def _read(self, sid: str, mods: list[str], col: ProblemCollector, deep: bool) -> Subject:
-        raise NotImplementedError
+        """One subject of the layout (each layout's reader)."""
 
     def _refuse_links(self, sid: str) -> None:
         """DataError naming any of the subject's files (``<root>/<sid>/``, ``<root>/<sid>.mat``)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import abstractmethod
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -245,8 +246,9 @@ class TorchLearner(DistributionLearner):
         self.fit_seconds: float | None = None
 
     # -- hooks ------------------------------------------------------------------------------
+    @abstractmethod
     def _build(self) -> nn.Module:
-        raise NotImplementedError
+        """The member's ``nn.Module`` (with a ``predict_proba(xb)``)."""
 
     def _inputs(self, X: dict[str, np.ndarray], y: np.ndarray,
                 groups: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -264,11 +266,13 @@ class TorchLearner(DistributionLearner):
         """Called once a member's module is built, with its training labels: per-member
         constants go into the module's buffers."""
 
+    @abstractmethod
     def _batch_loss(self, net: nn.Module, xb: dict[str, torch.Tensor], yb: torch.Tensor,
                     w: torch.Tensor | None, xt: dict[str, torch.Tensor] | None = None,
                     wt: torch.Tensor | None = None,
                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        raise NotImplementedError
+        """``(loss, {name: detached tensor})`` of a batch (the class docstring says what a
+        stackable loss is)."""
 
     def _predict_proba(self, xb: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.module.predict_proba(xb)
