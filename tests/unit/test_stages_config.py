@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from helo.stages.method_options import METHOD_OPTIONS
 from helo.stages.params import load, load_config, presets
-from helo.stages.schema import METHOD_OPTIONS, Params, ParamsError, validate
+from helo.stages.schema import Params, ParamsError, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "helo"

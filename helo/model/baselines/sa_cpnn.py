@@ -58,9 +58,10 @@ Choices (options, defaults):
 * ``solver`` (``"torch"``; ``"pyldl"``: PyLDL's ``CPNN`` with ``n_hidden``, ``epochs``,
   ``batch_size``, ``pca``, ``whiten``, ``seed``; the engine's options and the Rprop constants
   do not reach it: PyLDL's own defaults apply). The option set is the same for both solvers,
-  so ``params.yaml`` keys are checked (:data:`helo.stages.schema.METHOD_OPTIONS`) and a typo is
-  refused; PyLDL's other ``CPNN`` keywords (``mode``, ``v``) are not offered (``mode`` other
-  than ``"none"`` are BCPNN / ACPNN, not SA-CPNN).
+  so ``params.yaml`` keys are checked
+  (:data:`helo.stages.method_options.METHOD_OPTIONS`) and a typo is refused; PyLDL's other
+  ``CPNN`` keywords (``mode``, ``v``) are not offered (``mode`` other than ``"none"`` are
+  BCPNN / ACPNN, not SA-CPNN).
 
 Equivalence (``tests/unit/test_model_sa_cpnn.py``): from PyLDL's initial keras weights, the
 forward pass, the loss and 40 full-batch Rprop epochs give PyLDL's predictions; stacked members
