@@ -27,13 +27,15 @@ HELO_EPOCHS = 300
 
 
 def method_epochs_batch(method: str) -> tuple[int, int]:
-    """The epochs and batch size a method trains with by default."""
+    """The epochs and batch size a method trains with by default (a full-batch method,
+    ``batch_size`` None such as SA-CPNN: the whole fold, one step an epoch)."""
     if method == "helo":
         return HELO_EPOCHS, 128
     from helo.model.registry import get_class
     cls = get_class(method)
     params = {**getattr(cls, "_common_defaults", {}), **getattr(cls, "defaults", {})}
-    return int(params.get("epochs", 40)), int(params.get("batch_size", 64))
+    batch = params.get("batch_size", 64)
+    return int(params.get("epochs", 40)), N_TRAIN if batch is None else int(batch)
 
 
 def main(argv=None) -> int:

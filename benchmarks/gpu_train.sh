@@ -43,7 +43,7 @@ run() {  # name, timeout_s, bench_train arguments...
   rm -f "$OUT/.run"
 }
 S_=(--steps "$STEPS" --warmup "$WARMUP")
-BASE=carat,rsm-ual,amanda,conformer,maet,emotiondict
+BASE=carat,rsm-ual,amanda,conformer,maet,emotiondict,sa-cpnn
 run helo_eager_fp32 60 --ks "1,$BIG_K" --no-sequential "${S_[@]}" --methods ""
 run helo_graph_fp32 45 --ks "$BIG_K" --no-sequential "${S_[@]}" --compile "$COMPILE" --methods ""
 run helo_graph_tf32 40 --ks "$BIG_K" --no-sequential "${S_[@]}" --compile "$COMPILE" --precision tf32 \
