@@ -104,6 +104,7 @@ from helo.model.runtime import (
     CudaGraphStep,
     autocast,
     deterministic,
+    folded_linear,
     math_attention,
     mha_fastpath,
     select_device,
@@ -645,7 +646,7 @@ def fit_members(make: Callable[[Member], nn.Module], loss_fn: LossFn,
     with deterministic(rules.deterministic, rules.fill_uninitialized), \
             tf32_matmuls(rules.precision, dev):
         if stacked:
-            with math_attention():
+            with math_attention(), folded_linear():
                 return StackTrainer(make, loss_fn, X, y, members, rules, log_prob, callbacks,
                                     groups).fit()
         return [OneModelTrainer(make, loss_fn, X, y, [m], rules, log_prob, callbacks,
