@@ -110,6 +110,31 @@ def math_attention() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def folded_linear() -> Iterator[None]:
+    """``F.linear`` (``nn.Linear``, the attention's in-projection) of an input of three or more
+    dimensions that is not contiguous through a contiguous copy of it. Alone, ``matmul`` folds
+    such an input into one matrix (a copy) when the weight requires a gradient; under vmap the
+    member's weight does not say so, and the product becomes a broadcast ``bmm`` over every
+    leading index (a ``(K x T)`` batch for the Transformer's ``(T, B, d)`` view) whose weight
+    gradient is summed from a ``(K x T, out, in)`` tensor. The copy is what the fold makes:
+    same arithmetic, one ``(K, rows, in)`` product. For the stack only."""
+    import torch.nn.functional as F
+
+    plain = F.linear
+
+    def linear(input, weight, bias=None):
+        if input.dim() >= 3 and not input.is_contiguous():
+            input = input.contiguous()
+        return plain(input, weight, bias)
+
+    F.linear = linear
+    try:
+        yield
+    finally:
+        F.linear = plain
+
+
 class CudaGraphStep:
     """A stacked step as one CUDA graph: three eager warm-up steps on a side stream (real
     training steps: they update the members), then the capture of the fourth (capture records,

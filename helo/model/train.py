@@ -75,7 +75,9 @@ The rules (the same for every method, for both paths and for any ``K``):
   unless ``fill_uninitialized`` asks for it: it only guards against reading memory before
   writing it, which nothing here does, and it costs one kernel per allocation.
 * **Attention in a stack** runs through the math backend (:func:`math_attention`) with the
-  Transformer's eval fast path off (:func:`mha_fastpath`): the fused kernels have no vmap rule.
+  Transformer's eval fast path off (:func:`mha_fastpath`): the fused kernels have no vmap rule;
+  a linear map of a non-contiguous input (the in-projection) is folded into one product per
+  member (:func:`folded_linear`).
 * **Precision** (``precision``): ``fp32``; ``tf32`` (CUDA matmuls and convolutions in TF32; on
   the CPU the same as fp32); ``bf16`` (forward and loss under bf16 autocast; the weights,
   gradients, Adam, the Sinkhorn and the losses' reductions stay float32).
@@ -113,6 +115,7 @@ from helo.model.runtime import (
     CudaGraphStep,
     autocast,
     deterministic,
+    folded_linear,
     math_attention,
     mha_fastpath,
     select_device,
@@ -665,7 +668,7 @@ def fit_members(make: Callable[[Member], nn.Module], loss_fn: LossFn,
     with deterministic(rules.deterministic, rules.fill_uninitialized), \
             tf32_matmuls(rules.precision, dev):
         if stacked:
-            with math_attention():
+            with math_attention(), folded_linear():
                 return StackTrainer(make, loss_fn, X, y, members, rules, log_prob, callbacks,
                                     groups).fit()
         return [OneModelTrainer(make, loss_fn, X, y, [m], rules, log_prob, callbacks,

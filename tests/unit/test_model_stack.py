@@ -223,6 +223,58 @@ def test_member_adam_equals_separate_torch_adams():
     assert torch.equal(a, b) and torch.equal(oa.v, ob.v)
 
 
+def test_member_adam_blocks_equal_one_pass():
+    """On the CPU the masked update runs over blocks of columns (the cache): the same
+    arithmetic element by element, so the same bits as one pass over the whole tensors and,
+    every member active, as the unmasked update; a masked member does not move."""
+    torch.manual_seed(3)
+    K, P = 3, 1000
+    init = torch.randn(K, P)
+    a, b, c = init.clone(), init.clone(), init.clone()
+    oa, ob, oc = (MemberAdam(t, lr=1e-3, weight_decay=1e-4) for t in (a, b, c))
+    oa.block = 3 * 128  # blocks of 128 columns and a last one of 104
+    ob.block = K * P    # one pass
+    for active in ([True, True, True], [True, False, True], [True, True, True]):
+        g = torch.randn(K, P)
+        act = torch.tensor(active)
+        oa.step(g, act)
+        ob.step(g, act)
+        oc.step(g, act if not all(active) else None)
+    assert torch.equal(a, b) and torch.equal(oa.m, ob.m) and torch.equal(oa.v, ob.v)
+    assert torch.equal(a[0], c[0]) and torch.equal(a[2], c[2])
+
+
+def test_folded_linear_is_the_same_product_without_the_broadcast_batch():
+    """Under vmap a linear map of a non-contiguous (T, B, d) view (the attention's
+    in-projection) runs as one (K, T * B, d) product instead of a (K * T)-batch bmm, with the
+    same values and gradients."""
+    from torch.profiler import profile
+
+    from helo.model.runtime import folded_linear
+    torch.manual_seed(4)
+    K, B, T, d = 2, 5, 3, 4
+    x = torch.randn(K, B, T, d, requires_grad=True)
+    w = torch.randn(K, 6, d, requires_grad=True)
+    bias = torch.randn(K, 6, requires_grad=True)
+
+    def run():
+        def one(x, w, b):  # the module's function, looked up at the call
+            return torch.nn.functional.linear(x.transpose(0, 1), w, b)
+        out = torch.vmap(one)(x, w, bias)
+        return out, torch.autograd.grad(out.square().sum(), [x, w, bias])
+    plain = torch.nn.functional.linear
+    out, grads = run()
+    with folded_linear(), profile(record_shapes=True) as prof:
+        out2, grads2 = run()
+    torch.testing.assert_close(out2, out)
+    for g, g2 in zip(grads, grads2):
+        torch.testing.assert_close(g2, g)
+    batches = {e.input_shapes[0][0] for e in prof.key_averages(group_by_input_shape=True)
+               if e.key == "aten::bmm"}
+    assert batches == {K}
+    assert torch.nn.functional.linear is plain
+
+
 def test_flat_parameters_are_views_and_gradients_concatenate():
     a, b = torch.randn(2, 3, 4), torch.randn(2, 5)
     fp = FlatParameters([a, b])
