@@ -50,8 +50,9 @@ class MemberAdam:
     model); the arithmetic is the same element by element. Elsewhere it is one block (a fixed
     kernel count)."""
 
-    #: elements of the ``(K, P)`` tensors per block of the masked update on the CPU
-    block = 1 << 16
+    #: elements of the ``(K, P)`` tensors per block of the masked update on the CPU (None: one
+    #: pass, as on other devices; ``benchmarks/bench_train.py --count-kernels`` counts so)
+    block: int | None = 1 << 16
 
     def __init__(self, flat: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
@@ -82,7 +83,7 @@ class MemberAdam:
             return
         keep = active.unsqueeze(1)
         width = p.shape[1]
-        if p.device.type == "cpu":  # blocks of columns that stay in the cache
+        if p.device.type == "cpu" and self.block:  # blocks of columns that stay in the cache
             width = max(64, self.block // p.shape[0] // 64 * 64)
         for s in range(0, p.shape[1], width):
             cols = slice(s, s + width)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import threading
 import warnings
 from typing import Callable, Iterator
 
@@ -110,29 +111,80 @@ def math_attention() -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def folded_linear() -> Iterator[None]:
-    """``F.linear`` (``nn.Linear``, the attention's in-projection) of an input of three or more
-    dimensions that is not contiguous through a contiguous copy of it. Alone, ``matmul`` folds
-    such an input into one matrix (a copy) when the weight requires a gradient; under vmap the
-    member's weight does not say so, and the product becomes a broadcast ``bmm`` over every
-    leading index (a ``(K x T)`` batch for the Transformer's ``(T, B, d)`` view) whose weight
-    gradient is summed from a ``(K x T, out, in)`` tensor. The copy is what the fold makes:
-    same arithmetic, one ``(K, rows, in)`` product. For the stack only."""
+_FOLD = threading.local()
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    """The identity, whose backward hands on a contiguous gradient."""
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return x.view_as(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.contiguous()
+
+
+_FOLD_LOCK = threading.Lock()
+
+
+def _install_folding_linear() -> None:
+    """Wrap ``torch.nn.functional.linear`` and ``scaled_dot_product_attention`` (once per
+    process; pass-throughs wherever no :func:`folded_linear` is open in the calling thread)."""
     import torch.nn.functional as F
 
-    plain = F.linear
+    with _FOLD_LOCK:
+        if getattr(F.linear, "_helo_folding", False):
+            return
+        plain = F.linear
 
-    def linear(input, weight, bias=None):
-        if input.dim() >= 3 and not input.is_contiguous():
-            input = input.contiguous()
-        return plain(input, weight, bias)
+        def linear(input, weight, bias=None):
+            if getattr(_FOLD, "depth", 0) and input.dim() >= 3 and not input.is_contiguous():
+                input = input.contiguous()
+            return plain(input, weight, bias)
 
-    F.linear = linear
+        linear._helo_folding = True
+        F.linear = linear
+        plain_sdpa = F.scaled_dot_product_attention
+
+        def sdpa(query, key, value, *args, **kwargs):
+            if not getattr(_FOLD, "depth", 0):
+                return plain_sdpa(query, key, value, *args, **kwargs)
+            query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
+            return _ContiguousGrad.apply(plain_sdpa(query, key, value, *args, **kwargs))
+        F.scaled_dot_product_attention = sdpa
+
+
+@contextlib.contextmanager
+def folded_linear() -> Iterator[None]:
+    """In this thread, ``F.linear`` (``nn.Linear``, the attention's in-projection) of an input
+    of three or more dimensions that is not contiguous goes through a contiguous copy of it.
+    Alone, ``matmul`` folds such an input into one matrix (a copy) when the weight requires a
+    gradient; under vmap the member's weight does not say so, and the product becomes a
+    broadcast ``bmm`` over every leading index (a ``(K x T)`` batch for the Transformer's
+    ``(T, B, d)`` view) whose weight gradient is summed from a ``(K x T, out, in)`` tensor. The
+    copy is what the fold makes: same arithmetic, one ``(K, rows, in)`` product. Likewise
+    ``F.scaled_dot_product_attention`` gets contiguous queries, keys and values and hands a
+    contiguous gradient back to its output. Without these copies vmap's reshapes of such views
+    are views for a member dimension of size 1 and copies otherwise: with them a stacked step
+    issues the same kernels for any K (``bench_train.py --count-kernels``). For the stack
+    only. Why wrappers of ``F.linear`` and ``F.scaled_dot_product_attention``:
+    ``nn.MultiheadAttention`` calls them inside ``F.multi_head_attention_forward``, out of the
+    modules' reach; the wrappers are installed once and act only in a thread inside this
+    context, so a model trained or predicting alone in another thread (the ``threads`` task
+    runner) computes exactly as without them."""
+    _install_folding_linear()
+    _FOLD.depth = getattr(_FOLD, "depth", 0) + 1
     try:
         yield
     finally:
-        F.linear = plain
+        _FOLD.depth -= 1
 
 
 class CudaGraphStep:

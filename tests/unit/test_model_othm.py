@@ -298,3 +298,18 @@ def test_othm_sinkhorn_switch_and_schema():
         validate({"model": {"helo": {"sinkhorn": "fast"}}})
     with pytest.raises(ParamsError, match="ot_eps"):
         validate({"model": {"helo": {"ot_eps": 0.0}}})
+
+
+def test_a_stacked_helo_step_issues_as_many_kernels_for_one_member_as_for_three():
+    """The count behind `bench_train.py --count-kernels` (a small batch, the paper's network):
+    the same for K = 1 and 3, so it does not grow with the stack. vmap's reshapes of a
+    batched product's non-contiguous input are views for a member dimension of size 1 and
+    copies otherwise; in a stack those inputs and the attention's output gradient are made
+    contiguous first (``helo.model.runtime.folded_linear``), copies at any K."""
+    import argparse
+    bench = _bench()
+    a = argparse.Namespace(batch=8, tokens=2, precision="fp32", no_deterministic=False)
+    one, three = (sum(bench.step_kernels(K, "scaling", a, torch.device("cpu")).values())
+                  for K in (1, 3))
+    assert one == three
+    assert one <= 1000

@@ -9,6 +9,7 @@ leaves room for other BLAS builds and still fails on any real difference (anothe
 or init changes them by >1e-2, checked below).
 """
 import contextlib
+import threading
 
 import numpy as np
 import pytest
@@ -262,17 +263,36 @@ def test_folded_linear_is_the_same_product_without_the_broadcast_batch():
             return torch.nn.functional.linear(x.transpose(0, 1), w, b)
         out = torch.vmap(one)(x, w, bias)
         return out, torch.autograd.grad(out.square().sum(), [x, w, bias])
-    plain = torch.nn.functional.linear
-    out, grads = run()
-    with folded_linear(), profile(record_shapes=True) as prof:
-        out2, grads2 = run()
+    def bmm_batches():
+        with profile(record_shapes=True) as prof:
+            result = run()
+        return result, {e.input_shapes[0][0] for e in
+                        prof.key_averages(group_by_input_shape=True) if e.key == "aten::bmm"}
+    (out, grads), plain = bmm_batches()
+    assert plain != {K}  # the broadcast batch
+    with folded_linear():
+        (out2, grads2), batches = bmm_batches()
     torch.testing.assert_close(out2, out)
     for g, g2 in zip(grads, grads2):
         torch.testing.assert_close(g2, g)
-    batches = {e.input_shapes[0][0] for e in prof.key_averages(group_by_input_shape=True)
-               if e.key == "aten::bmm"}
     assert batches == {K}
-    assert torch.nn.functional.linear is plain
+    # it acts in its own thread only: a model alone in another thread computes as before
+    inside, done = threading.Event(), threading.Event()
+
+    def hold():
+        with folded_linear():
+            inside.set()
+            done.wait(30)
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(30)
+        (out3, _), batches = bmm_batches()
+        assert batches == plain and torch.equal(out3, out)
+    finally:
+        done.set()
+        holder.join()
+    assert bmm_batches()[1] == plain  # and after the context, as before
 
 
 def test_flat_parameters_are_views_and_gradients_concatenate():
