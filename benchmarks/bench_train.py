@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import functools
 import json
 import platform
@@ -274,30 +275,23 @@ def kernels_of(p) -> collections.Counter:
     return counts
 
 
-def step_kernels(K: int, sinkhorn: str, a, dev) -> collections.Counter:
-    """Kernels of one stacked HeLo training step of K members at the paper's configuration,
-    as a GPU issues them: the CPU's cache blocking of MemberAdam's masked update (one set of
-    its kernels per ~2^16 elements, so a count growing with K x P) is off for the count."""
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as prof
-
+@contextlib.contextmanager
+def one_pass_adam():
+    """MemberAdam's masked update as one pass, as a GPU runs it: the CPU's cache blocking (one
+    set of its kernels per ~2^16 elements, a count growing with K x P) off."""
     from helo.model.optim import MemberAdam
     blocked, MemberAdam.block = MemberAdam.block, None
     try:
-        return _step_kernels(K, sinkhorn, a, dev, ProfilerActivity, prof)
+        yield
     finally:
         MemberAdam.block = blocked
 
 
-def _step_kernels(K, sinkhorn, a, dev, ProfilerActivity, prof) -> collections.Counter:
-    spec = dmer_spec()
-    n_rows = 4 * a.batch  # the count does not depend on the pool's size
-    g = torch.Generator().manual_seed(0)
-    X = {m: torch.randn(n_rows, d, generator=g).to(dev) for m, d in spec.dims.items()}
-    y = torch.softmax(torch.randn(n_rows, spec.n_labels, generator=g), dim=1).to(dev)
-    net_params = {**NET_DEFAULTS, "tokens": a.tokens, "sinkhorn": sinkhorn}
-    rules = Rules(epochs=1, batch_size=a.batch, lr=1e-3, max_steps=3, precision=a.precision,
-                  deterministic=not a.no_deterministic)
+def third_step_profiler():
+    """``(profiler, hooks)``: the engine hook runs the CPU profiler from the end of the second
+    step to the end of the third (the first steps allocate)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
     p = prof(activities=[ProfilerActivity.CPU], record_shapes=False)
     done = []
 
@@ -307,13 +301,29 @@ def _step_kernels(K, sinkhorn, a, dev, ProfilerActivity, prof) -> collections.Co
             p.start()
         elif len(done) == 3:
             p.stop()
+    return p, Hooks(after_step=after)
+
+
+def step_kernels(K: int, sinkhorn: str, a, dev) -> collections.Counter:
+    """Kernels of one stacked HeLo training step of K members at the paper's configuration,
+    as a GPU issues them (:func:`one_pass_adam`)."""
+    spec = dmer_spec()
+    n_rows = 4 * a.batch  # the count does not depend on the pool's size
+    g = torch.Generator().manual_seed(0)
+    X = {m: torch.randn(n_rows, d, generator=g).to(dev) for m, d in spec.dims.items()}
+    y = torch.softmax(torch.randn(n_rows, spec.n_labels, generator=g), dim=1).to(dev)
+    net_params = {**NET_DEFAULTS, "tokens": a.tokens, "sinkhorn": sinkhorn}
+    rules = Rules(epochs=1, batch_size=a.batch, lr=1e-3, max_steps=3, precision=a.precision,
+                  deterministic=not a.no_deterministic)
+    p, hooks = third_step_profiler()
 
     def make(m):
         set_seed(m.seed)
         return HeLoNet(spec, **net_params)
-    fit_members(make, helo_loss(1.0), X, y, [Member(seed=k, rows=np.arange(n_rows))
-                                              for k in range(K)],
-                rules, log_prob=_net_log_prob, stacked=True, hooks=Hooks(after_step=after))
+    with one_pass_adam():
+        fit_members(make, helo_loss(1.0), X, y, [Member(seed=k, rows=np.arange(n_rows))
+                                                  for k in range(K)],
+                    rules, log_prob=_net_log_prob, stacked=True, hooks=hooks)
     return kernels_of(p)
 
 

@@ -98,29 +98,15 @@ def engine_of(name, seeds, X, y) -> Engine:
 
 
 def stacked_step_kernels(name, K, X, y) -> int:
-    """Kernels of the second timed step of K stacked members (the first steps allocate)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    from helo.model.optim import MemberAdam
-    from helo.model.train import Hooks, fit_members
+    """Kernels of the third step of K stacked members (the first steps allocate)."""
+    from helo.model.train import fit_members
     e = engine_of(name, list(range(K)), X, y)
-    p = profile(activities=[ProfilerActivity.CPU], record_shapes=False)
-    done = []
-
-    def after():
-        done.append(1)
-        if len(done) == 2:
-            p.start()
-        elif len(done) == 3:
-            p.stop()
+    p, hooks = bt.third_step_profiler()
     per_epoch = max(1, len(e.members[0].rows) // e.batch)
     rules = dataclasses.replace(e.rules, epochs=math.ceil(3 / per_epoch), max_steps=3)
-    blocked, MemberAdam.block = MemberAdam.block, None
-    try:
+    with bt.one_pass_adam():
         fit_members(e.make, e.loss_fn, e.X, e.y, e.members, rules, log_prob=e.log_prob,
-                    stacked=True, hooks=Hooks(after_step=after))
-    finally:
-        MemberAdam.block = blocked
+                    stacked=True, hooks=hooks)
     return sum(bt.kernels_of(p).values())
 
 
