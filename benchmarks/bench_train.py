@@ -276,15 +276,20 @@ def kernels_of(p) -> collections.Counter:
 
 
 @contextlib.contextmanager
-def one_pass_adam():
-    """MemberAdam's masked update as one pass, as a GPU runs it: the CPU's cache blocking (one
-    set of its kernels per ~2^16 elements, a count growing with K x P) off."""
+def gpu_passes():
+    """The CPU's cache blocking off, so a step issues the kernels a GPU's does: MemberAdam's
+    masked update in one pass (on the CPU one set of its kernels per ~2^16 elements, a count
+    growing with K x P) and SA-CPNN's stacked hidden layer whole (on the CPU by blocks of rows,
+    a count growing with K and the rows)."""
+    from helo.model.baselines import sa_cpnn
     from helo.model.optim import MemberAdam
     blocked, MemberAdam.block = MemberAdam.block, None
+    rows, sa_cpnn.STACK_BLOCK_ELEMENTS = sa_cpnn.STACK_BLOCK_ELEMENTS, None
     try:
         yield
     finally:
         MemberAdam.block = blocked
+        sa_cpnn.STACK_BLOCK_ELEMENTS = rows
 
 
 def third_step_profiler():
@@ -306,7 +311,7 @@ def third_step_profiler():
 
 def step_kernels(K: int, sinkhorn: str, a, dev) -> collections.Counter:
     """Kernels of one stacked HeLo training step of K members at the paper's configuration,
-    as a GPU issues them (:func:`one_pass_adam`)."""
+    as a GPU issues them (:func:`gpu_passes`)."""
     spec = dmer_spec()
     n_rows = 4 * a.batch  # the count does not depend on the pool's size
     g = torch.Generator().manual_seed(0)
@@ -320,7 +325,7 @@ def step_kernels(K: int, sinkhorn: str, a, dev) -> collections.Counter:
     def make(m):
         set_seed(m.seed)
         return HeLoNet(spec, **net_params)
-    with one_pass_adam():
+    with gpu_passes():
         fit_members(make, helo_loss(1.0), X, y, [Member(seed=k, rows=np.arange(n_rows))
                                                   for k in range(K)],
                     rules, log_prob=_net_log_prob, stacked=True, hooks=hooks)

@@ -104,7 +104,7 @@ def stacked_step_kernels(name, K, X, y) -> int:
     p, hooks = bt.third_step_profiler()
     per_epoch = max(1, len(e.members[0].rows) // e.batch)
     rules = dataclasses.replace(e.rules, epochs=math.ceil(3 / per_epoch), max_steps=3)
-    with bt.one_pass_adam():
+    with bt.gpu_passes():
         fit_members(e.make, e.loss_fn, e.X, e.y, e.members, rules, log_prob=e.log_prob,
                     stacked=True, hooks=hooks)
     return sum(bt.kernels_of(p).values())

@@ -349,8 +349,8 @@ class HeLoLearner(DistributionLearner):
     @staticmethod
     def auto_stack(params: dict, n_members: int, n_rows: int, n_features: int) -> int:
         """``evaluate.stack: auto``: 1 on the CPU (a stacked member does not reproduce the
-        same member trained alone: other dropout masks, other rounding; on an idle CPU a stack
-        is 1.1-1.5x faster for the baselines and 0.7-0.8x for HeLo: docs/benchmarks.md); on CUDA
+        same member trained alone: other dropout masks, other rounding; on the CPU a stack of 8
+        runs at 0.97-1.7x the speed of its members one at a time: docs/benchmarks.md); on CUDA
         the members that fit in half of the free memory, a member estimated as its pool rows
         (features + labels, float32, training and validation of a fold <= ``n_rows``), four
         copies of its parameters (weights, gradient, two Adam moments) and the activations of

@@ -6,7 +6,7 @@ of kernels whatever the number of parameter tensors, with no host read (capturab
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 
@@ -43,12 +43,16 @@ class MemberAdam:
     the float32 step counts), so a step issues a fixed ~25 kernels, never reads a value on the
     host and can be captured in a CUDA graph.
 
-    The masked update (``active`` given: the stack's path) computes the new parameters and
-    moments and keeps them where a member is active (three ``where``). On the CPU it runs over
-    blocks of columns of about :attr:`block` elements, so that its temporaries stay in the cache
-    (one pass over the ``(K, P)`` tensors instead of a dozen, each a trip to memory for a large
-    model); the arithmetic is the same element by element. Elsewhere it is one block (a fixed
-    kernel count)."""
+    The masked update (``active`` given: the stack's path) is the same in-place update with
+    per-member coefficients that make it the identity for an inactive member: its gradient
+    taken as 0 (one ``where``, so a non-finite gradient of a member with nothing to learn
+    cannot reach its state), the first moment's weight 0, the second moment's decay 1 and its
+    gradient weight 0, the step's denominator infinite (``m / inf = 0``). For an active member
+    the coefficients are Adam's own numbers, so its bits are those of the unmasked update
+    (tested). On the CPU it runs over blocks of columns of about :attr:`block` elements, so
+    that the temporaries stay in the cache (one trip to memory over the ``(K, P)`` tensors
+    instead of one per operation, which a large model's stack would make); the arithmetic is
+    the same element by element. Elsewhere it is one block (a fixed kernel count)."""
 
     #: elements of the ``(K, P)`` tensors per block of the masked update on the CPU (None: one
     #: pass, as on other devices; ``benchmarks/bench_train.py --count-kernels`` counts so)
@@ -82,22 +86,38 @@ class MemberAdam:
             p.addcdiv_(m, (v.sqrt() / scale).add_(eps))
             return
         keep = active.unsqueeze(1)
+        coef = _MaskedCoefficients(
+            keep=keep,
+            m_weight=torch.where(keep, 1.0 - self.b1, 0.0),
+            v_decay=torch.where(keep, self.b2, 1.0),
+            v_weight=torch.where(keep, 1.0 - self.b2, 0.0),
+            scale=torch.where(keep, scale, 1.0),
+            eps=torch.where(keep, eps, float("inf")))
         width = p.shape[1]
         if p.device.type == "cpu" and self.block:  # blocks of columns that stay in the cache
             width = max(64, self.block // p.shape[0] // 64 * 64)
         for s in range(0, p.shape[1], width):
             cols = slice(s, s + width)
-            self._masked(grad[:, cols], p[:, cols], m[:, cols], v[:, cols], keep, scale, eps)
+            self._masked(grad[:, cols], p[:, cols], m[:, cols], v[:, cols], coef)
 
-    def _masked(self, g, p, m, v, keep, scale, eps) -> None:
-        """The masked update of one block of columns, in place."""
+    def _masked(self, g, p, m, v, c: "_MaskedCoefficients") -> None:
+        """The masked update of one block of columns, in place (the class docstring)."""
         g = g.add(p, alpha=self.wd) if self.wd else g
-        m_new = m.lerp(g, 1.0 - self.b1)
-        v_new = (v * self.b2).addcmul_(g, g, value=1.0 - self.b2)
-        p_new = p.addcdiv(m_new, (v_new.sqrt() / scale).add_(eps))
-        torch.where(keep, p_new, p, out=p)
-        torch.where(keep, m_new, m, out=m)
-        torch.where(keep, v_new, v, out=v)
+        g = torch.where(c.keep, g, 0.0)
+        m.lerp_(g, c.m_weight)
+        v.mul_(c.v_decay).addcmul_(g * c.v_weight, g)
+        p.addcdiv_(m, (v.sqrt() / c.scale).add_(c.eps))
+
+
+class _MaskedCoefficients(NamedTuple):
+    """:meth:`MemberAdam.step`'s per-member ``(K, 1)`` coefficients of a masked update."""
+
+    keep: torch.Tensor
+    m_weight: torch.Tensor
+    v_decay: torch.Tensor
+    v_weight: torch.Tensor
+    scale: torch.Tensor
+    eps: torch.Tensor
 
 
 @torch.no_grad()

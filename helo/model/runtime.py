@@ -7,7 +7,9 @@ baselines and the benchmarks use ``select_device`` and ``set_seed`` too.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import platform
 import random
 import threading
 import warnings
@@ -185,6 +187,80 @@ def folded_linear() -> Iterator[None]:
         yield
     finally:
         _FOLD.depth -= 1
+
+
+_STACK = threading.local()
+
+
+@contextlib.contextmanager
+def stack_members(k: int) -> Iterator[None]:
+    """In this thread, a stacked fit of ``k`` members runs (:func:`stacked_members`)."""
+    outer = getattr(_STACK, "k", 1)
+    _STACK.k = int(k)
+    try:
+        yield
+    finally:
+        _STACK.k = outer
+
+
+def stacked_members() -> int:
+    """The members of the stacked fit running in this thread (1 outside one): a module whose
+    step is memory-bound can size its working set to the whole stack (SA-CPNN's hidden
+    layer on the CPU)."""
+    return getattr(_STACK, "k", 1)
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+_HEAP_LOCK = threading.Lock()
+_HEAP_DEPTH = [0]
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (Linux), else ``None``."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def retained_heap(enabled: bool = True) -> Iterator[None]:
+    """While CPU training runs, freed memory stays in the process's heap for the next step.
+
+    glibc serves every allocation above its mmap threshold (at most 32 MiB) with a fresh
+    ``mmap`` and unmaps it on free, and trims the heap's free top above twice that. A training
+    step allocates and frees the same large temporaries every step (a stack of 8 HeLo members:
+    several of 25-52 MB), so each step faults all their pages in from the kernel again (about 3
+    million page faults and 6-8 s of system time in ``bench_train.py --stack 8 --steps 20``).
+    Inside this context ``mmap`` is off for new allocations (``M_MMAP_MAX`` 0) and the heap is
+    not trimmed, so from the second step on the temporaries reuse resident pages. On leaving
+    the outermost such context (process-wide, counted across threads), glibc's own limits are
+    set back as fixed values (``M_MMAP_MAX`` 65,536; mmap threshold 32 MiB and trim threshold
+    64 MiB, where glibc's dynamic rule settles after the first large free) and the free heap is
+    returned to the system (``malloc_trim``). Nothing computed changes: only where the bytes
+    live. Other C libraries (macOS, musl) and ``enabled=False``: a no-op."""
+    libc = _glibc() if enabled else None
+    if libc is None:
+        yield
+        return
+    with _HEAP_LOCK:
+        if _HEAP_DEPTH[0] == 0:
+            libc.mallopt(_M_MMAP_MAX, 0)
+            libc.mallopt(_M_TRIM_THRESHOLD, 2 ** 31 - 1)
+        _HEAP_DEPTH[0] += 1
+    try:
+        yield
+    finally:
+        with _HEAP_LOCK:
+            _HEAP_DEPTH[0] -= 1
+            if _HEAP_DEPTH[0] == 0:
+                libc.mallopt(_M_MMAP_MAX, 65536)
+                libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+                libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+                libc.malloc_trim(0)
 
 
 class CudaGraphStep:

@@ -118,8 +118,10 @@ from helo.model.runtime import (
     folded_linear,
     math_attention,
     mha_fastpath,
+    retained_heap,
     select_device,
     set_seed,
+    stack_members,
     tf32_matmuls,
 )
 
@@ -666,9 +668,9 @@ def fit_members(make: Callable[[Member], nn.Module], loss_fn: LossFn,
     callbacks = [hooks] if hooks is not None else []
     dev = y.device
     with deterministic(rules.deterministic, rules.fill_uninitialized), \
-            tf32_matmuls(rules.precision, dev):
+            tf32_matmuls(rules.precision, dev), retained_heap(dev.type == "cpu"):
         if stacked:
-            with math_attention(), folded_linear():
+            with math_attention(), folded_linear(), stack_members(len(members)):
                 return StackTrainer(make, loss_fn, X, y, members, rules, log_prob, callbacks,
                                     groups).fit()
         return [OneModelTrainer(make, loss_fn, X, y, [m], rules, log_prob, callbacks,

@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from helo.model.base import ModalitySpec
+from helo.model.baselines import sa_cpnn
 from helo.model.baselines.sa_cpnn import SACPNN, keras_kl
 from helo.model.optim import MemberRprop
 
@@ -142,10 +143,19 @@ def members(sizes=(37, 50, 64)):
     return out
 
 
-@pytest.mark.parametrize("extra", [{}, {"pca": 4, "whiten": True}], ids=["plain", "pca"])
-def test_stacked_members_equal_one_at_a_time(extra):
+@pytest.mark.parametrize("extra,block_rows", [({}, None), ({"pca": 4, "whiten": True}, None),
+                                              ({}, 20)], ids=["plain", "pca", "blocks"])
+def test_stacked_members_equal_one_at_a_time(extra, block_rows, monkeypatch):
     """Three members of 37, 50 and 64 rows, full batch (one padded step an epoch), with
-    validation rows: the stack gives each member its fit alone."""
+    validation rows: the stack gives each member its fit alone; also with the stack's hidden
+    layer in blocks of 20 rows (the last one ragged), as a large stack runs it on the CPU."""
+    blocks = []
+    if block_rows:
+        monkeypatch.setattr(sa_cpnn, "STACK_BLOCK_ELEMENTS", 3 * block_rows * L * 8)
+        real = sa_cpnn._BlockedHiddenScores.apply
+        monkeypatch.setattr(sa_cpnn._BlockedHiddenScores, "apply",
+                            lambda *args: blocks.append(args[-1]) or real(*args))
+
     def run(stacked):
         lrs = [SACPNN(SPEC2, n_hidden=8, epochs=15, device="cpu", seed=s, **extra)
                for s in (1, 2, 3)]
@@ -160,6 +170,33 @@ def test_stacked_members_equal_one_at_a_time(extra):
         for ra, rb in zip(ha, hb):
             assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-5)
             assert ra["val_loss"] == pytest.approx(rb["val_loss"], rel=1e-5)
+    assert set(blocks) == ({block_rows} if block_rows else set())
+
+
+def test_blocked_hidden_layer_equals_autograd_of_the_whole():
+    """The stack's blocked hidden layer (blocks of 7 rows of 30, hidden units recomputed in
+    the backward, a hand-written gradient) gives the values and the gradients that autograd
+    gives through :func:`hidden_scores` at once, for one member and for three under vmap."""
+    from torch.func import grad, vmap
+    torch.manual_seed(0)
+    K, n, L, H = 3, 30, 5, 6
+    label = torch.arange(1.0, L + 1)
+    a, w_label, w2 = torch.randn(K, n, H), 0.3 * torch.randn(K, H), torch.randn(K, H)
+    g_out = torch.randn(K, n, L)
+
+    def loss(fn):
+        return lambda a, wl, w2, g: (fn(a, wl, w2) * g).sum()
+    whole = loss(lambda a, wl, w2: sa_cpnn.hidden_scores(a, label, wl, w2))
+    blocked = loss(lambda a, wl, w2: sa_cpnn._BlockedHiddenScores.apply(a, label, wl, w2, 7))
+    torch.testing.assert_close(
+        sa_cpnn._BlockedHiddenScores.apply(a[0], label, w_label[0], w2[0], 7),
+        sa_cpnn.hidden_scores(a[0], label, w_label[0], w2[0]), rtol=1e-6, atol=1e-6)
+    for batch in (lambda f: f, vmap):
+        args = (a, w_label, w2, g_out) if batch is vmap else (a[0], w_label[0], w2[0], g_out[0])
+        want = batch(grad(whole, argnums=(0, 1, 2)))(*args)
+        got = batch(grad(blocked, argnums=(0, 1, 2)))(*args)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("pca,whiten", [(3, False), (4, True), (0.9, True)])

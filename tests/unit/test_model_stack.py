@@ -9,6 +9,7 @@ leaves room for other BLAS builds and still fails on any real difference (anothe
 or init changes them by >1e-2, checked below).
 """
 import contextlib
+import platform
 import threading
 
 import numpy as np
@@ -243,6 +244,35 @@ def test_member_adam_blocks_equal_one_pass():
         oc.step(g, act if not all(active) else None)
     assert torch.equal(a, b) and torch.equal(oa.m, ob.m) and torch.equal(oa.v, ob.v)
     assert torch.equal(a[0], c[0]) and torch.equal(a[2], c[2])
+
+
+def test_member_adam_masked_member_with_a_non_finite_gradient_keeps_its_state():
+    """The masked update's coefficients make an inactive member's update the identity even
+    when its gradient is NaN or infinite (a member with nothing to learn this step): its
+    parameters, moments and step count keep their bits, blocked or in one pass, while the
+    active member moves as the unmasked update moves it."""
+    torch.manual_seed(5)
+    K, P = 3, 700
+    for block in (3 * 64, None):
+        a = torch.randn(K, P)
+        ref = a[0:1].clone()
+        opt, opt_ref = MemberAdam(a, lr=1e-3, weight_decay=1e-4), MemberAdam(ref, lr=1e-3,
+                                                                             weight_decay=1e-4)
+        opt.block = block
+        for _ in range(2):
+            g = torch.randn(K, P)
+            opt.step(g.clone(), torch.tensor([True, True, True]))
+            opt_ref.step(g[0:1].clone())
+        before = [t.clone() for t in (a, opt.m, opt.v, opt.steps)]
+        g = torch.randn(K, P)
+        g[1] = float("nan")
+        g[2, ::2], g[2, 1::2] = float("inf"), -float("inf")
+        opt.step(g.clone(), torch.tensor([True, False, False]))
+        opt_ref.step(g[0:1].clone())
+        for now, was in zip((a, opt.m, opt.v, opt.steps), before):
+            assert torch.equal(now[1:], was[1:])
+        assert torch.equal(a[0:1], ref) and torch.equal(opt.m[0:1], opt_ref.m)
+        assert opt.steps.tolist() == [3.0, 2.0, 2.0]
 
 
 def test_folded_linear_is_the_same_product_without_the_broadcast_batch():
@@ -580,3 +610,38 @@ def test_cuda_graph_step_warms_up_captures_once_and_replays_with_the_new_index(f
     assert seen == [10, 11, 12, 13, 14, 15]
     assert len(fake.graphs) == 1 and runner.warm == CudaGraphStep.warmup
     assert runner.eager is fail
+
+
+def _glibc_thp_always() -> bool:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as fh:
+            return "[always]" in fh.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
+def test_retained_heap_reuses_the_pages_of_a_steps_freed_tensors():
+    """A "step" that makes three 64 MB tensors: outside the context glibc maps each freshly
+    (above its 32 MiB mmap ceiling), so every step faults in all their 4 KiB pages again
+    (~49,000); inside, freed memory stays in the heap and, once its free chunks have settled
+    (a few steps), a step reuses resident pages and faults almost none."""
+    import resource
+
+    from helo.model.runtime import retained_heap
+
+    def step_faults(steps: int) -> list[int]:
+        out = []
+        for _ in range(steps):
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            a, b = torch.ones(16 << 20), torch.ones(16 << 20)
+            assert float((a + b)[-1]) == 2.0
+            out.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        return out
+
+    outside = step_faults(3)
+    with retained_heap():
+        inside = step_faults(10)
+    assert max(inside[-3:]) < 1_000
+    if not _glibc_thp_always():  # with huge pages always on the kernel faults 2 MiB at once
+        assert min(outside) > 30_000

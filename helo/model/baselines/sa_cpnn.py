@@ -69,8 +69,12 @@ equal their one-at-a-time fits; the in-network PCA equals scikit-learn's ``trans
 reads only signs, so where a gradient is within rounding of zero a stack (batched kernels) and
 a member alone can take opposite full steps: predictions agreed to 1e-7-1e-5 in the tests, and
 to 9e-5 in a LOSO run of 24-row folds through the runner (``stack`` 3 against 1).
-On the CPU a stack is slower than one member at a time (``docs/benchmarks.md``), so
-``evaluate.stack: auto`` is 1 there; :meth:`SACPNN.auto_stack` sizes the GPU's stacks.
+In a stack on the CPU the hidden layer runs over blocks of rows (:class:`_BlockedHiddenScores`):
+the stack's ``(K, rows, L, H)`` hidden units at full batch are out of every cache, and batched
+they cost more than the members' own; by blocks a stack of 8 DMER folds is about as fast as the
+folds one at a time (``docs/benchmarks.md``). ``evaluate.stack: auto`` is 1 on the CPU (a
+stacked member is not bit for bit the member alone); :meth:`SACPNN.auto_stack` sizes the GPU's
+stacks, where the layer is computed whole.
 """
 from __future__ import annotations
 
@@ -83,13 +87,17 @@ import torch.nn as nn
 
 from helo.model.baselines.common import ForwardByModality, TorchLearner, _unpack, wmean
 from helo.model.pool import FoldPool
-from helo.model.runtime import select_device
+from helo.model.runtime import select_device, stacked_members
 
 #: keras' ``backend.epsilon()``: the clip of ``kl_divergence``
 KERAS_EPS = 1e-7
 SOLVERS = ("torch", "pyldl")
 #: the options the PyLDL solver passes on (the rest are the engine's)
 PYLDL_KEYS = ("seed", "pca", "whiten", "n_hidden", "epochs", "batch_size")
+#: elements of a stack's ``(K, rows, L, H)`` hidden units per block of rows on the CPU
+#: (:class:`_BlockedHiddenScores`): 4 MiB of float32, a block that stays in the cache; None:
+#: the layer whole, as on other devices
+STACK_BLOCK_ELEMENTS: int | None = 1 << 20
 
 
 def keras_kl(y: torch.Tensor, p: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
@@ -98,6 +106,63 @@ def keras_kl(y: torch.Tensor, p: torch.Tensor, w: torch.Tensor | None = None) ->
     yc = y.clamp(KERAS_EPS, 1.0)
     pc = p.clamp(KERAS_EPS, 1.0)
     return wmean((yc * torch.log(yc / pc)).sum(-1), w)
+
+
+def hidden_scores(a: torch.Tensor, label: torch.Tensor, w_label: torch.Tensor,
+                  w2: torch.Tensor) -> torch.Tensor:
+    """The scores ``(n, L)`` before the output bias: ``sum_h w2[h] sigmoid(a[n, h] + label[j]
+    w_label[h])``, the ``(n, L, H)`` hidden units materialised (autograd keeps them)."""
+    h = torch.sigmoid(a.unsqueeze(-2) + label.unsqueeze(-1) * w_label)
+    # a matrix-vector product: as a matmul with an (H, 1) kernel, the backward's outer product
+    # runs as a batched matmul with an inner size of 1 in a stack (2x slower)
+    return torch.mv(h.reshape(-1, h.shape[-1]), w2).view(h.shape[:-1])
+
+
+class _BlockedHiddenScores(torch.autograd.Function):
+    """:func:`hidden_scores` over blocks of ``block`` rows, the hidden units recomputed in the
+    backward instead of kept: every ``(rows, L, H)`` temporary is one block's, so in a stack on
+    the CPU (``K`` members, ``K x rows x L x H`` floats: 1 GB for 8 DMER folds at full batch)
+    each elementwise pass runs in the cache instead of memory, and nothing of that size is
+    allocated. The output layer is a product and a sum over ``H`` (in the cache that is faster
+    than vmap's batched matrix-vector product, whose inner size is 1). Why by hand: autograd
+    keeps every block's hidden units, which is the whole tensor again; a recomputing
+    checkpoint (``torch.utils.checkpoint``) per block would run each block's forward twice
+    through autograd and does not compose with the engine's vmap. The gradient is the same
+    function's (``tests/unit/test_model_sa_cpnn.py``): for
+    ``s = sum_h w2 sigma(z)``, ``z = a + j w_label``: ``d w2 = sum_{n,j} g sigma(z)``,
+    ``dz = g w2 sigma(z) (1 - sigma(z))``, ``d a = sum_j dz``, ``d w_label = sum_{n,j} j dz``.
+    ``generate_vmap_rule``: plain batched tensor ops, so the engine's vmap batches them."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a, label, w_label, w2, block):
+        lw = label.unsqueeze(-1) * w_label
+        out = []
+        for r in range(0, a.shape[0], block):
+            h = torch.sigmoid(a[r:r + block].unsqueeze(-2) + lw)
+            out.append((h * w2).sum(-1))  # in the cache; vmap's batched mv is slower here
+        return torch.cat(out)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        a, label, w_label, w2, block = inputs
+        ctx.save_for_backward(a, label, w_label, w2)
+        ctx.block = block
+
+    @staticmethod
+    def backward(ctx, g_scores):
+        a, label, w_label, w2 = ctx.saved_tensors
+        lw = label.unsqueeze(-1) * w_label
+        g_a, g_w2, g_lw = [], torch.zeros_like(w2), torch.zeros_like(lw)
+        for r in range(0, a.shape[0], ctx.block):
+            h = torch.sigmoid(a[r:r + ctx.block].unsqueeze(-2) + lw)
+            g = g_scores[r:r + ctx.block].unsqueeze(-1)
+            g_w2 = g_w2 + (g * h).sum((0, 1))
+            dz = torch.ops.aten.sigmoid_backward(g * w2, h)
+            g_a.append(dz.sum(-2))
+            g_lw = g_lw + dz.sum(0)
+        return torch.cat(g_a), None, (g_lw * label.unsqueeze(-1)).sum(0), g_w2, None
 
 
 class CPNNNet(ForwardByModality):
@@ -156,12 +221,12 @@ class CPNNNet(ForwardByModality):
     def scores(self, xb: dict[str, torch.Tensor]) -> torch.Tensor:
         """The per-label scores ``(n, L)`` (before the softmax)."""
         a = self.features(xb) @ self.w_x + self.b1  # (n, H): the instance's part
-        z = a.unsqueeze(-2) + self.label_index.unsqueeze(-1) * self.w_label  # (n, L, H)
-        h = torch.sigmoid(z)
-        # a matrix-vector product: as a matmul with the (H, 1) kernel, the backward's outer
-        # product runs as a batched matmul with an inner size of 1 in a stack (2x slower)
-        return torch.mv(h.reshape(-1, h.shape[-1]), self.w2.squeeze(-1)).view(h.shape[:-1]) \
-            + self.b2
+        w2, k = self.w2.squeeze(-1), stacked_members()
+        if k > 1 and a.device.type == "cpu" and STACK_BLOCK_ELEMENTS:  # a stack: by blocks
+            block = max(16, STACK_BLOCK_ELEMENTS // (k * self.n_labels * a.shape[-1]))
+            return _BlockedHiddenScores.apply(a, self.label_index, self.w_label, w2,
+                                              block) + self.b2
+        return hidden_scores(a, self.label_index, self.w_label, w2) + self.b2
 
     def predict_proba(self, xb: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.softmax(self.scores(xb), dim=-1)
