@@ -249,7 +249,7 @@ def retained_heap(enabled: bool = True) -> Iterator[None]:
     with _HEAP_LOCK:
         if _HEAP_DEPTH[0] == 0:
             libc.mallopt(_M_MMAP_MAX, 0)
-            libc.mallopt(_M_TRIM_THRESHOLD, 2 ** 31 - 1)
+            libc.mallopt(_M_TRIM_THRESHOLD, -1)  # -1: never trim (glibc: size_t max)
         _HEAP_DEPTH[0] += 1
     try:
         yield
