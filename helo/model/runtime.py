@@ -236,7 +236,9 @@ def retained_heap(enabled: bool = True) -> Iterator[None]:
     several of 25-52 MB), so each step faults all their pages in from the kernel again (about 3
     million page faults and 6-8 s of system time in ``bench_train.py --stack 8 --steps 20``).
     Inside this context ``mmap`` is off for new allocations (``M_MMAP_MAX`` 0) and the heap is
-    not trimmed, so from the second step on the temporaries reuse resident pages. On leaving
+    never trimmed (``M_TRIM_THRESHOLD`` -1: a finite threshold, even 2 GiB, let a stacked
+    SA-CPNN's free top of more than 2 GB be handed back and faulted in again every step), so
+    from the second step on the temporaries reuse resident pages. On leaving
     the outermost such context (process-wide, counted across threads), glibc's own limits are
     set back as fixed values (``M_MMAP_MAX`` 65,536; mmap threshold 32 MiB and trim threshold
     64 MiB, where glibc's dynamic rule settles after the first large free) and the free heap is

@@ -72,8 +72,7 @@ to 9e-5 in a LOSO run of 24-row folds through the runner (``stack`` 3 against 1)
 In a stack on the CPU the hidden layer runs over blocks of rows (:class:`_BlockedHiddenScores`):
 the stack's ``(K, rows, L, H)`` hidden units at full batch are out of every cache, and batched
 they cost more than the members' own; by blocks a stack of 8 DMER folds is about as fast as the
-folds one at a time in a fresh process, slower after some other methods trained in the same
-process (``docs/benchmarks.md``). ``evaluate.stack: auto`` is 1 on the CPU (a
+folds one at a time (``docs/benchmarks.md``). ``evaluate.stack: auto`` is 1 on the CPU (a
 stacked member is not bit for bit the member alone); :meth:`SACPNN.auto_stack` sizes the GPU's
 stacks, where the layer is computed whole.
 """
